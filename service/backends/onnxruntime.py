@@ -1,0 +1,97 @@
+"""Embedded backend: onnxruntime sessions in this process, run on a small thread pool."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import numpy as np
+import onnxruntime as ort
+
+from service.errors import BackendUnavailable, ModelMismatch
+from service.registry import Registry
+from service.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+class OnnxRuntimeBackend:
+    """One ``InferenceSession`` per network; sessions release the GIL, so a thread pool overlaps them."""
+
+    name = "onnxruntime"
+
+    def __init__(self, registry: Registry, settings: Settings):
+        self._registry = registry
+        self._settings = settings
+        self._sessions: dict[str, ort.InferenceSession] = {}
+        self._executor = ThreadPoolExecutor(max_workers=max(1, settings.cpu_workers), thread_name_prefix="ort")
+
+    def _session_options(self) -> ort.SessionOptions:
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = self._settings.ort_intra_op_threads
+        options.inter_op_num_threads = self._settings.ort_inter_op_threads
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        options.log_severity_level = 3
+        return options
+
+    def load_sync(self, names: list[str]) -> None:
+        """Create missing sessions and check their tensors against the cards."""
+        available = set(ort.get_available_providers())
+        providers = [p for p in self._settings.ort_providers if p in available] or ["CPUExecutionProvider"]
+        for name in names:
+            if name in self._sessions:
+                continue
+            path = self._registry.file_of(name)
+            if not path.exists():
+                raise BackendUnavailable(f"model file {path} is missing: run `make models`")
+            session = ort.InferenceSession(str(path), self._session_options(), providers=providers)
+            self._check(name, session)
+            if session.get_providers()[0] != providers[0]:
+                log.warning("%s: asked for %s, running on %s", name, providers[0], session.get_providers())
+            self._sessions[name] = session
+
+    async def load(self, names: list[str]) -> None:
+        await asyncio.get_running_loop().run_in_executor(self._executor, self.load_sync, names)
+
+    def _check(self, name: str, session: ort.InferenceSession) -> None:
+        card = self._registry[name]
+        got = {t.name: t for t in session.get_inputs()}
+        for spec in card.inputs:
+            tensor = got.get(spec.name)
+            if tensor is None or len(tensor.shape) != len(spec.shape):
+                raise ModelMismatch(f"{name}: input {spec.name} {spec.shape} not found as in its card")
+            for want, have in zip(spec.shape, tensor.shape, strict=True):
+                if want >= 0 and have != want:
+                    raise ModelMismatch(f"{name}: input {spec.name} has shape {tensor.shape}, card {spec.shape}")
+        outputs = {t.name for t in session.get_outputs()}
+        missing = [spec.name for spec in card.outputs if spec.name not in outputs]
+        if missing:
+            raise ModelMismatch(f"{name}: outputs {missing} named in its card are absent")
+
+    def infer_sync(self, name: str, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        session = self._sessions.get(name)
+        if session is None:
+            raise BackendUnavailable(f"model {name} is not loaded")
+        names = [spec.name for spec in self._registry[name].outputs]
+        return dict(zip(names, session.run(names, inputs), strict=True))
+
+    async def infer(self, name: str, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, self.infer_sync, name, inputs)
+
+    async def ready(self) -> bool:
+        return bool(self._sessions)
+
+    def describe(self, name: str) -> dict[str, Any]:
+        session = self._sessions.get(name)
+        return {
+            "runtime": f"onnxruntime {ort.__version__}",
+            "providers": session.get_providers() if session else [],
+            "loaded": session is not None,
+        }
+
+    async def close(self) -> None:
+        self._executor.shutdown(wait=False, cancel_futures=True)
+        self._sessions.clear()

@@ -1,0 +1,74 @@
+"""Command line: ``fiqa-service serve`` runs the gateway; ``fiqa-service score IMAGE...`` scores files
+in-process and prints the same JSON the API returns (for people trying it without a server)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+import uuid
+from pathlib import Path
+
+from service.api import create_app
+from service.errors import ServiceError
+from service.pipeline import ImageInput, Pipeline
+from service.schemas import ScoreOptions
+from service.settings import get_settings
+
+
+async def _score_files(paths: list[Path], options: ScoreOptions) -> int:
+    app = create_app()
+    async with app.router.lifespan_context(app):
+        pipeline: Pipeline = app.state.pipeline
+        images = [ImageInput(id=str(path), data=path.read_bytes()) for path in paths]
+        try:
+            response = await pipeline.score(images, options, uuid.uuid4().hex)
+        except ServiceError as error:
+            print(json.dumps({"error": {"code": error.code, "message": error.message}}, indent=2))
+            return 1
+    print(response.model_dump_json(indent=2))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="fiqa-service", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve = commands.add_parser("serve", help="serve the HTTP API")
+    serve.add_argument("--host", default=None, help="default: HOST or 127.0.0.1")
+    serve.add_argument("--port", type=int, default=None, help="default: PORT or 8000")
+    serve.add_argument("--workers", type=int, default=1)
+    score = commands.add_parser("score", help="score image files and print the API's JSON")
+    score.add_argument("images", nargs="+", type=Path)
+    score.add_argument("--models", default=None, help="comma-separated quality models")
+    score.add_argument("--threshold", type=float, default=None)
+    score.add_argument("--max-faces", type=int, default=None)
+    args = parser.parse_args(argv)
+
+    if args.command == "serve":
+        import uvicorn
+
+        settings = get_settings()
+        uvicorn.run(
+            "service.api:create_app",
+            factory=True,
+            host=args.host or settings.host,
+            port=args.port or settings.port,
+            workers=args.workers,
+            log_level="info",
+        )
+        return 0
+    missing = [str(path) for path in args.images if not path.is_file()]
+    if missing:
+        print(f"not a file: {', '.join(missing)}", file=sys.stderr)
+        return 2
+    options = ScoreOptions(
+        models=args.models.split(",") if args.models else None,
+        threshold=args.threshold,
+        max_faces=args.max_faces,
+    )
+    return asyncio.run(_score_files(args.images, options))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,128 @@
+"""RGB frame -> faces (box, 5 ArcFace-order landmarks, score) with CenterFace.
+
+The frame is shrunk so its long side is at most ``det_max_side`` and letterboxed (padded bottom/right)
+to multiples of 32, the network's stride; post-processing is vectorised over heat-map cells.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from service.backends.base import Backend
+from service.timing import Timings
+
+DETECTOR = "centerface"
+STRIDE = 32
+INPUT = "input.1"
+HEATMAP, SCALE, OFFSET, LANDMARKS = "537", "538", "539", "540"
+
+
+@dataclass(frozen=True)
+class Face:
+    """One detection in frame pixel coordinates."""
+
+    box: np.ndarray  # (4,) x1, y1, x2, y2
+    landmarks: np.ndarray  # (5, 2) x, y: left eye, right eye, nose, left mouth, right mouth
+    score: float
+
+    @property
+    def inter_eye_distance(self) -> float:
+        return float(np.linalg.norm(self.landmarks[1] - self.landmarks[0]))
+
+    @property
+    def area(self) -> float:
+        return float((self.box[2] - self.box[0]) * (self.box[3] - self.box[1]))
+
+
+@dataclass(frozen=True)
+class Letterbox:
+    """The network input for one frame and the factor that maps its coordinates back."""
+
+    blob: np.ndarray  # 1x3xHxW float32, RGB 0..255
+    scale: float
+
+
+def letterbox(rgb: np.ndarray, max_side: int) -> Letterbox:
+    """Shrink (never enlarge) to ``max_side`` and pad to multiples of the stride."""
+    height, width = rgb.shape[:2]
+    scale = min(1.0, max_side / max(height, width))
+    new_w, new_h = max(1, round(width * scale)), max(1, round(height * scale))
+    resized = rgb if scale == 1.0 else cv2.resize(rgb, (new_w, new_h), interpolation=cv2.INTER_AREA)
+    pad_h, pad_w = -new_h % STRIDE, -new_w % STRIDE
+    canvas = np.zeros((new_h + pad_h, new_w + pad_w, 3), dtype=np.float32)
+    canvas[:new_h, :new_w] = resized
+    return Letterbox(blob=canvas.transpose(2, 0, 1)[None], scale=scale)
+
+
+def nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float) -> np.ndarray:
+    """Greedy non-maximum suppression; returns kept indices, best first."""
+    order = np.argsort(-scores, kind="stable")
+    areas = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+    keep: list[int] = []
+    while order.size:
+        best = order[0]
+        keep.append(int(best))
+        rest = order[1:]
+        inter_w = np.clip(
+            np.minimum(boxes[best, 2], boxes[rest, 2]) - np.maximum(boxes[best, 0], boxes[rest, 0]), 0, None
+        )
+        inter_h = np.clip(
+            np.minimum(boxes[best, 3], boxes[rest, 3]) - np.maximum(boxes[best, 1], boxes[rest, 1]), 0, None
+        )
+        inter = inter_w * inter_h
+        iou = inter / np.maximum(areas[best] + areas[rest] - inter, 1e-9)
+        order = rest[iou < iou_threshold]
+    return np.asarray(keep, dtype=np.int64)
+
+
+def decode(
+    outputs: dict[str, np.ndarray],
+    frame: Letterbox,
+    frame_size: tuple[int, int],
+    threshold: float,
+    iou_threshold: float,
+) -> list[Face]:
+    """Heat-map peaks -> boxes and landmarks in frame pixels (``frame_size`` is width, height)."""
+    heat = outputs[HEATMAP][0, 0]
+    rows, cols = np.nonzero(heat > threshold)
+    if rows.size == 0:
+        return []
+    height_in, width_in = frame.blob.shape[2:]
+    box_h = np.exp(outputs[SCALE][0, 0, rows, cols]) * 4
+    box_w = np.exp(outputs[SCALE][0, 1, rows, cols]) * 4
+    x1 = np.clip((cols + outputs[OFFSET][0, 1, rows, cols] + 0.5) * 4 - box_w / 2, 0, width_in)
+    y1 = np.clip((rows + outputs[OFFSET][0, 0, rows, cols] + 0.5) * 4 - box_h / 2, 0, height_in)
+    boxes = np.stack([x1, y1, np.minimum(x1 + box_w, width_in), np.minimum(y1 + box_h, height_in)], axis=1)
+    marks = outputs[LANDMARKS][0][:, rows, cols].T.reshape(-1, 5, 2)  # (n, 5, [dy, dx])
+    landmarks = np.stack(
+        [marks[:, :, 1] * box_w[:, None] + x1[:, None], marks[:, :, 0] * box_h[:, None] + y1[:, None]], axis=2
+    )
+    scores = heat[rows, cols]
+    keep = nms(boxes, scores, iou_threshold)
+    width, height = frame_size
+    limits = np.array([width, height, width, height], dtype=np.float64)
+    faces = []
+    for index in keep:
+        box = np.clip(boxes[index] / frame.scale, 0, limits)
+        faces.append(Face(box=box, landmarks=landmarks[index] / frame.scale, score=float(scores[index])))
+    return faces
+
+
+async def detect(
+    backend: Backend,
+    rgb: np.ndarray,
+    timings: Timings,
+    *,
+    max_side: int,
+    threshold: float,
+    iou_threshold: float,
+) -> list[Face]:
+    """Run the detector on one frame; resizing runs on a worker thread, off the event loop."""
+    frame = await asyncio.to_thread(letterbox, rgb, max_side)
+    with timings.stage("detect_infer"):
+        outputs = await backend.infer(DETECTOR, {INPUT: frame.blob})
+    return decode(outputs, frame, (rgb.shape[1], rgb.shape[0]), threshold, iou_threshold)

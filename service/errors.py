@@ -1,0 +1,69 @@
+"""Typed errors raised by the stages; ``service.api`` maps them to HTTP in one place."""
+
+from __future__ import annotations
+
+
+class ServiceError(Exception):
+    """Base: carries an HTTP status and a stable machine-readable code."""
+
+    status: int = 500
+    code: str = "internal_error"
+
+    def __init__(self, message: str, *, code: str | None = None, headers: dict[str, str] | None = None):
+        super().__init__(message)
+        self.message = message
+        if code is not None:
+            self.code = code
+        self.headers = headers or {}
+
+
+class BadRequest(ServiceError):
+    status = 400
+    code = "bad_request"
+
+
+class BadImage(ServiceError):
+    """The bytes are not a decodable image (or a degenerate one)."""
+
+    status = 400
+    code = "bad_image"
+
+
+class UnsupportedMediaType(ServiceError):
+    status = 415
+    code = "unsupported_media_type"
+
+
+class TooLarge(ServiceError):
+    """Body, image bytes or pixel count over the configured limits."""
+
+    status = 413
+    code = "too_large"
+
+
+class InvalidOptions(ServiceError):
+    status = 422
+    code = "invalid_options"
+
+    def __init__(self, message: str, *, details: list[dict] | None = None):
+        super().__init__(message)
+        self.details = details or []
+
+
+class Overloaded(ServiceError):
+    """A bounded queue is full: the client should retry later."""
+
+    status = 503
+    code = "overloaded"
+
+
+class BackendUnavailable(ServiceError):
+    status = 503
+    code = "backend_unavailable"
+
+
+class ModelMismatch(ServiceError):
+    """A served model does not look like its card says: refuse rather than return wrong scores."""
+
+    status = 500
+    code = "model_mismatch"

@@ -1,0 +1,257 @@
+"""One request's walk: decode -> detect -> align -> (batched) score -> decide -> response."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+
+import numpy as np
+
+from service import metrics
+from service.align import AlignedFace, align
+from service.backends.base import Backend
+from service.batching import MicroBatcher
+from service.decision import NOT_ASSESSED, FaceFacts, Policy, decide_face, decide_image
+from service.decode import DecodedImage, decode_image
+from service.detect import Face, detect
+from service.errors import InvalidOptions, ServiceError
+from service.quality.base import QualityMethod
+from service.registry import Registry
+from service.schemas import (
+    Box,
+    ErrorInfo,
+    FaceResult,
+    ImageResult,
+    ModelRef,
+    Quality,
+    ScoreOptions,
+    ScoreResponse,
+)
+from service.settings import Settings
+from service.timing import Timings
+
+
+@dataclass
+class ImageInput:
+    """One image of a request: its bytes, or the error met while reading them (e.g. bad base64)."""
+
+    id: str
+    data: bytes = b""
+    error: ServiceError | None = None
+
+
+@dataclass
+class _Analysed:
+    """An image after decode, detect and align."""
+
+    image: DecodedImage
+    faces: list[Face]
+    detected: int
+    aligned: list[AlignedFace]
+
+
+class Pipeline:
+    """Holds the long-lived parts (backend, batchers, methods) and scores requests with them."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        registry: Registry,
+        backend: Backend,
+        methods: dict[str, QualityMethod],
+        batchers: dict[str, MicroBatcher],
+    ):
+        self.settings = settings
+        self.registry = registry
+        self.backend = backend
+        self.methods = methods
+        self.batchers = batchers
+
+    def threshold_of(self, model: str) -> tuple[float, str]:
+        """The default accept threshold for ``model`` and where it came from."""
+        if self.settings.threshold is not None:
+            return self.settings.threshold, "FIQA_THRESHOLD setting"
+        card_threshold = self.registry[model].threshold
+        if card_threshold is None:
+            raise ValueError(f"{model}: its card states no threshold and FIQA_THRESHOLD is unset")
+        return card_threshold.value, card_threshold.source
+
+    def policy(self, options: ScoreOptions, primary: str) -> Policy:
+        s = self.settings
+        return Policy(
+            threshold=self.threshold_of(primary)[0] if options.threshold is None else options.threshold,
+            min_face_size=s.min_face_size if options.min_face_size is None else options.min_face_size,
+            single_face=s.single_face if options.single_face is None else options.single_face,
+            max_out_of_frame=s.max_out_of_frame,
+        )
+
+    def resolve_models(self, options: ScoreOptions) -> list[str]:
+        names = list(dict.fromkeys(options.models or self.settings.default_models))
+        unknown = [name for name in names if name not in self.methods]
+        if unknown:
+            raise InvalidOptions(
+                f"unknown quality model(s) {unknown}; available: {sorted(self.methods)}",
+                details=[{"loc": ["options", "models"], "unknown": unknown}],
+            )
+        return names
+
+    async def score(self, images: list[ImageInput], options: ScoreOptions, request_id: str) -> ScoreResponse:
+        timings = Timings()
+        models = self.resolve_models(options)
+        policy = self.policy(options, models[0])
+        max_faces = options.max_faces or self.settings.max_faces
+        analysed = await asyncio.gather(*(self._analyse(image, timings, max_faces) for image in images))
+        failures = [result for result in analysed if isinstance(result, ServiceError)]
+        if failures and len(failures) == len(images):
+            raise failures[0]
+
+        crops = [face.crop for result in analysed if isinstance(result, _Analysed) for face in result.aligned]
+        assessable = [
+            face.out_of_frame <= policy.max_out_of_frame
+            for result in analysed
+            if isinstance(result, _Analysed)
+            for face in result.aligned
+        ]
+        scored = [crop for crop, ok in zip(crops, assessable, strict=True) if ok]
+        with timings.stage("quality"):
+            raw, scores = await self._quality(models, scored, timings)
+
+        with timings.stage("decide"):
+            results = self._results(images, analysed, models, raw, scores, assessable, policy)
+        warnings = []
+        if options.return_maps != "none":
+            warnings.append("return_maps: none of the selected models produces quality maps; none returned")
+        timing_ms = timings.finish()
+        for stage, value in timing_ms.items():
+            metrics.STAGE_LATENCY.labels(stage=stage).observe(value / 1000.0)
+        return ScoreResponse(
+            request_id=request_id,
+            images=results,
+            timings_ms=timing_ms,
+            models=[ModelRef(name=name, version=self.registry[name].version) for name in models],
+            warnings=warnings,
+        )
+
+    async def _analyse(self, item: ImageInput, timings: Timings, max_faces: int) -> _Analysed | ServiceError:
+        s = self.settings
+        try:
+            if item.error is not None:
+                raise item.error
+            with timings.stage("decode"):
+                image = await asyncio.to_thread(
+                    decode_image,
+                    item.data,
+                    max_bytes=s.max_body_bytes,
+                    max_pixels=s.max_pixels,
+                    min_side=s.min_image_side,
+                )
+        except ServiceError as error:
+            if error.status >= 500:
+                raise
+            metrics.IMAGES.labels(status="error").inc()
+            return error
+        with timings.stage("detect"):
+            faces = await detect(
+                self.backend,
+                image.rgb,
+                timings,
+                max_side=s.det_max_side,
+                threshold=s.det_threshold,
+                iou_threshold=s.det_nms_iou,
+            )
+        metrics.IMAGES.labels(status="ok").inc()
+        metrics.FACES_PER_IMAGE.observe(len(faces))
+        kept = sorted(faces, key=lambda face: face.area, reverse=True)[:max_faces]
+        with timings.stage("align"):
+            aligned = await asyncio.to_thread(lambda: [align(image.rgb, face.landmarks) for face in kept])
+        return _Analysed(image=image, faces=kept, detected=len(faces), aligned=aligned)
+
+    async def _quality(
+        self, models: list[str], crops: list[np.ndarray], timings: Timings
+    ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+        """Raw and 0..100 scores per model for every crop; models run concurrently."""
+        if not crops:
+            return {}, {}
+        stack = np.stack(crops)
+
+        async def run(name: str) -> tuple[str, np.ndarray]:
+            method = self.methods[name]
+            with timings.stage("quality_prepare"):
+                inputs = await asyncio.to_thread(method.prepare, stack)
+            outputs = {}
+            for network, tensors in inputs.items():
+                outputs[network], batch = await self.batchers[network].submit(tensors)
+                timings.add("quality_queue", batch.queue_ms)
+                timings.add("quality_infer", batch.infer_ms)
+            return name, method.postprocess(outputs, len(crops))
+
+        raw = dict(await asyncio.gather(*(run(name) for name in models)))
+        return raw, {name: self.methods[name].to_score(values) for name, values in raw.items()}
+
+    def _results(
+        self,
+        images: list[ImageInput],
+        analysed: list[_Analysed | ServiceError],
+        models: list[str],
+        raw: dict[str, np.ndarray],
+        scores: dict[str, np.ndarray],
+        assessable: list[bool],
+        policy: Policy,
+    ) -> list[ImageResult]:
+        primary = models[0]
+        results: list[ImageResult] = []
+        face_index = 0  # over all faces of the request, in order
+        scored_index = 0  # over the faces that were scored
+        for index, (item, result) in enumerate(zip(images, analysed, strict=True)):
+            if isinstance(result, ServiceError):
+                error = ErrorInfo(code=result.code, message=result.message)
+                results.append(ImageResult(index=index, id=item.id, status="error", error=error))
+                continue
+            faces: list[FaceResult] = []
+            for number, (face, crop) in enumerate(zip(result.faces, result.aligned, strict=True)):
+                if assessable[face_index]:
+                    quality = Quality(
+                        score=round(float(scores[primary][scored_index]), 3),
+                        model=primary,
+                        scores={name: round(float(scores[name][scored_index]), 3) for name in models},
+                        raw={name: float(raw[name][scored_index]) for name in models},
+                    )
+                    scored_index += 1
+                else:
+                    quality = Quality(score=NOT_ASSESSED, model=primary)
+                face_index += 1
+                facts = FaceFacts(quality.score, face.inter_eye_distance, crop.out_of_frame)
+                reasons = decide_face(facts, policy, result.detected)
+                decision = "reject" if reasons else "accept"
+                for reason in reasons or ["none"]:
+                    metrics.DECISIONS.labels(decision=decision, reason=reason).inc()
+                if quality.score != NOT_ASSESSED:
+                    metrics.QUALITY_SCORE.labels(model=primary).observe(quality.score)
+                faces.append(
+                    FaceResult(
+                        index=number,
+                        box=Box(**dict(zip(("x1", "y1", "x2", "y2"), map(float, face.box), strict=True))),
+                        landmarks=[[float(x), float(y)] for x, y in face.landmarks],
+                        detection_score=face.score,
+                        inter_eye_distance=face.inter_eye_distance,
+                        out_of_frame=crop.out_of_frame,
+                        quality=quality,
+                        decision=decision,
+                        reasons=reasons,
+                    )
+                )
+            image_reasons = decide_image([face.reasons for face in faces], result.detected, policy)
+            results.append(
+                ImageResult(
+                    index=index,
+                    id=item.id,
+                    status="ok",
+                    width=result.image.width,
+                    height=result.image.height,
+                    faces_detected=result.detected,
+                    faces=faces,
+                    decision="reject" if image_reasons else "accept",
+                    reasons=image_reasons,
+                )
+            )
+        return results

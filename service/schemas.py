@@ -1,0 +1,101 @@
+"""Request and response models: the OpenAPI contract of the gateway."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Decision = Literal["accept", "reject"]
+MapFormat = Literal["none", "png", "overlay", "array"]
+
+
+class ScoreOptions(BaseModel):
+    """Per-request overrides; anything not listed is refused (422), so typos never pass silently."""
+
+    model_config = ConfigDict(extra="forbid")
+    max_faces: int | None = Field(None, ge=1, le=100, description="Score at most this many faces (largest first).")
+    min_face_size: float | None = Field(None, ge=0, le=10_000, description="Minimum inter-eye distance, pixels.")
+    models: list[str] | None = Field(
+        None, min_length=1, max_length=8, description="Quality models to run; the first gives quality.score."
+    )
+    threshold: float | None = Field(None, ge=0, le=100, description="Accept at or above this 0..100 score.")
+    single_face: bool | None = Field(None, description="Reject captures that show more than one face.")
+    return_maps: MapFormat = Field("none", description="Per-pixel quality maps (from map-producing models).")
+
+
+class ImageIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    id: str | None = Field(None, max_length=256)
+    data: str = Field(..., description="Base64 image bytes (JPEG, PNG, WebP, ...); a data: URL prefix is allowed.")
+
+
+class ScoreRequest(BaseModel):
+    """JSON form of ``POST /score``."""
+
+    model_config = ConfigDict(extra="forbid")
+    images: list[ImageIn] = Field(..., min_length=1)
+    options: ScoreOptions = Field(default_factory=ScoreOptions)
+
+
+class Box(BaseModel):
+    x1: float
+    y1: float
+    x2: float
+    y2: float
+
+
+class Quality(BaseModel):
+    score: float = Field(..., description="0..100, higher is better; -1 where it could not be assessed.")
+    model: str = Field(..., description="The model that gives ``score``.")
+    scores: dict[str, float] = Field(default_factory=dict, description="0..100 score per model.")
+    raw: dict[str, float] = Field(default_factory=dict, description="Raw output per model (model card scale).")
+
+
+class FaceResult(BaseModel):
+    index: int
+    box: Box
+    landmarks: list[list[float]] = Field(..., description="5 (x, y): left eye, right eye, nose, mouth corners.")
+    detection_score: float
+    inter_eye_distance: float
+    out_of_frame: float = Field(..., description="Share of the aligned crop that lies outside the image.")
+    quality: Quality
+    decision: Decision
+    reasons: list[str]
+
+
+class ErrorInfo(BaseModel):
+    code: str
+    message: str
+
+
+class ImageResult(BaseModel):
+    index: int
+    id: str
+    status: Literal["ok", "error"]
+    width: int | None = None
+    height: int | None = None
+    error: ErrorInfo | None = None
+    faces_detected: int = 0
+    faces: list[FaceResult] = Field(default_factory=list)
+    decision: Decision | None = None
+    reasons: list[str] = Field(default_factory=list)
+
+
+class ModelRef(BaseModel):
+    name: str
+    version: str
+
+
+class ScoreResponse(BaseModel):
+    request_id: str
+    images: list[ImageResult]
+    timings_ms: dict[str, float]
+    models: list[ModelRef]
+    warnings: list[str] = Field(default_factory=list)
+
+
+class ErrorBody(BaseModel):
+    error: ErrorInfo
+    details: list[dict] = Field(default_factory=list)
+    request_id: str | None = None

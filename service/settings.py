@@ -1,0 +1,68 @@
+"""All runtime settings in one object, read once from the environment (prefix ``FIQA_``).
+
+``HOST`` and ``PORT`` are read without the prefix because the Makefile and container platforms set them so.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+class Settings(BaseSettings):
+    """Every knob of the gateway; defaults suit one 2-core CPU host."""
+
+    model_config = SettingsConfigDict(env_prefix="FIQA_", extra="ignore")
+
+    host: str = Field("127.0.0.1", validation_alias=AliasChoices("HOST", "FIQA_HOST"))
+    port: int = Field(8000, validation_alias=AliasChoices("PORT", "FIQA_PORT"))
+
+    # Models and backend
+    models_dir: Path = REPO_ROOT / "models"
+    backend: Literal["onnxruntime", "triton"] = "onnxruntime"
+    ort_providers: list[str] = ["CPUExecutionProvider"]
+    ort_intra_op_threads: int = 2
+    ort_inter_op_threads: int = 1
+    default_models: list[str] = ["diffiqa"]
+    cpu_workers: int = 2
+
+    # Micro-batching of quality-model inputs (rows = crops or perturbed copies of crops)
+    max_batch_size: int = 64
+    max_wait_ms: float = 2.0
+    max_queue_rows: int = 2048
+    retry_after_s: int = 1
+
+    # Input limits
+    max_body_bytes: int = 20 * 1024 * 1024
+    max_images: int = 16
+    max_pixels: int = 40_000_000
+    min_image_side: int = 16
+
+    # Detection
+    det_max_side: int = 640
+    det_threshold: float = 0.5
+    det_nms_iou: float = 0.3
+    max_faces: int = 10
+
+    # Decision policy
+    threshold: float | None = None  # None: each model's calibrated threshold from its card
+    min_face_size: float = 20.0
+    single_face: bool = False
+    max_out_of_frame: float = 0.35
+
+    # Analytic DifFIQA perturbation scorer
+    diffiqa_repeats: int = 4
+    diffiqa_timestep: int = 10
+    diffiqa_seed: int = 0
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings (cached so the environment is read once)."""
+    return Settings()

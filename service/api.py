@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import json
@@ -20,7 +21,7 @@ from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.formparsers import MultiPartException
 
-from service import metrics
+from service import logs, metrics
 from service.backends import create_backend
 from service.batching import MicroBatcher
 from service.detect import DETECTOR
@@ -29,6 +30,7 @@ from service.errors import (
     BadImage,
     BadRequest,
     InvalidOptions,
+    RequestTimeout,
     ServiceError,
     TooLarge,
     UnsupportedMediaType,
@@ -123,6 +125,8 @@ async def _parse_multipart(request: Request, settings: Settings) -> tuple[list[I
         )
     except MultiPartException as exc:
         raise BadRequest(f"malformed multipart body: {exc.message}", code="invalid_multipart") from exc
+    except StarletteHTTPException as exc:  # Starlette reports a missing boundary this way
+        raise BadRequest(f"malformed multipart body: {exc.detail}", code="invalid_multipart") from exc
     images: list[ImageInput] = []
     options: Any = {}
     for field, value in form.multi_items():
@@ -157,8 +161,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         registry = Registry(settings.models_dir)
         methods = build_methods(registry, settings)
         backend = create_backend(settings, registry)
+        await backend.load([DETECTOR])
+        for name, method in list(methods.items()):
+            try:
+                await backend.load(method.card.networks)
+            except BackendUnavailable as error:
+                if name in settings.default_models:
+                    raise
+                # An optional model that is not installed is left out (and absent from /v1/models' runtime),
+                # rather than keeping the whole gateway down.
+                log.warning("quality model %s left out: %s", name, error.message)
+                del methods[name]
         networks = sorted({net for method in methods.values() for net in method.card.networks})
-        await backend.load([DETECTOR, *networks])
         batchers = {
             name: MicroBatcher(
                 name,
@@ -199,12 +213,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         metrics.REQUESTS.labels(route=path, method=request.method, status=status).inc()
         metrics.REQUEST_LATENCY.labels(route=path, status=status).observe(time.perf_counter() - started)
         response.headers["X-Request-ID"] = request_id
+        fields = getattr(request.state, "log_fields", {})
+        logs.access(request_id, request.method, path, response.status_code, time.perf_counter() - started, **fields)
         return response
 
     @app.exception_handler(ServiceError)
     async def service_error(request: Request, error: ServiceError) -> JSONResponse:
         if error.status == 503:
             metrics.REJECTED.labels(reason=error.code).inc()
+        request.state.log_fields = {"error": error.code}
         return _error_response(error, getattr(request.state, "request_id", None))
 
     @app.exception_handler(StarletteHTTPException)
@@ -268,7 +285,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 f"{len(images)} images in one request, limit is {settings.max_images}", code="too_many_images"
             )
         pipeline: Pipeline = request.app.state.pipeline
-        return await pipeline.score(images, options, request.state.request_id)
+        try:
+            async with asyncio.timeout(settings.request_timeout_s):
+                response = await pipeline.score(images, options, request.state.request_id)
+        except TimeoutError as exc:
+            raise RequestTimeout(f"scoring took longer than {settings.request_timeout_s} s") from exc
+        request.state.log_fields = logs.response_fields(response)
+        return response
 
     @app.get("/healthz")
     async def healthz() -> dict[str, str]:
@@ -296,6 +319,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 value, source = pipeline.threshold_of(name)
                 entry["decision_threshold"] = {"value": value, "source": source}
                 entry["default"] = name == settings.default_models[0]
+                entry["available"] = name in pipeline.methods
             cards.append(entry)
         return {
             "backend": pipeline.backend.name,

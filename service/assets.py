@@ -68,14 +68,19 @@ def make_dynamic(model: onnx.ModelProto, card: ModelCard) -> onnx.ModelProto:
 def patch_fixed_batch_reshape(model: onnx.ModelProto) -> int:
     """Replace Reshape targets that hard-code batch 1 (``[1, -1]``) by ``[-1, D]``; returns how many."""
     initializers = {init.name: init for init in model.graph.initializer}
+    # The width D comes from the Reshape's output shape: a graph output, or inferred when the node is inside.
+    inferred = onnx.shape_inference.infer_shapes(model).graph.value_info
+    shapes = {vi.name: vi for vi in (*inferred, *model.graph.output)}
     patched = 0
     for node in model.graph.node:
         if node.op_type != "Reshape" or node.input[1] not in initializers:
             continue
         target = numpy_helper.to_array(initializers[node.input[1]])
         if target.ndim == 1 and target.size == 2 and target[0] == 1 and target[1] == -1:
-            out = next(o for o in model.graph.output if o.name == node.output[0])
-            width = out.type.tensor_type.shape.dim[1].dim_value
+            out = shapes.get(node.output[0])
+            width = out.type.tensor_type.shape.dim[1].dim_value if out is not None else 0
+            if width <= 0:  # unknown width: [-1, 0] would silently mean something else, so leave it
+                continue
             initializers[node.input[1]].CopyFrom(
                 numpy_helper.from_array(np.array([-1, width], dtype=target.dtype), node.input[1])
             )

@@ -126,10 +126,9 @@ class MicroBatcher:
 
     async def _execute(self, batch: list[_Item]) -> None:
         started = time.perf_counter()
-        keys = batch[0].inputs.keys()
-        inputs = {key: np.concatenate([item.inputs[key] for item in batch]) for key in keys}
         total = sum(item.rows for item in batch)
         try:
+            inputs = {key: np.concatenate([item.inputs[key] for item in batch]) for key in batch[0].inputs}
             outputs = await self._run(self.name, inputs)
         except Exception as exc:  # every waiter learns of the failure; the worker lives on
             for item in batch:

@@ -10,6 +10,7 @@ import sys
 import uuid
 from pathlib import Path
 
+from service import logs
 from service.api import create_app
 from service.errors import ServiceError
 from service.pipeline import ImageInput, Pipeline
@@ -55,7 +56,8 @@ def main(argv: list[str] | None = None) -> int:
             host=args.host or settings.host,
             port=args.port or settings.port,
             workers=args.workers,
-            log_level="info",
+            log_config=logs.logging_config(settings.log_level, settings.log_format),
+            access_log=False,
         )
         return 0
     missing = [str(path) for path in args.images if not path.is_file()]

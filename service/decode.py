@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import math
 import warnings
 from dataclasses import dataclass
 
@@ -13,6 +14,9 @@ from service.errors import BadImage, TooLarge
 
 # Formats a capture device or an enrolment tool plausibly sends (PGM/GIF cover legacy face databases).
 ACCEPTED_FORMATS = frozenset({"JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF", "PPM", "MPO"})
+# Formats libjpeg can decode at 1/2, 1/4 or 1/8 scale (DCT scaling), and the least reduction worth a second decode.
+_DCT_SCALABLE = frozenset({"JPEG", "MPO"})
+MIN_REDUCTION = 2
 
 
 @dataclass(frozen=True)
@@ -21,6 +25,8 @@ class DecodedImage:
 
     rgb: np.ndarray  # HxWx3 uint8, C-contiguous
     format: str
+    detect_rgb: np.ndarray | None = None  # the same frame decoded at 1/detect_scale for the detector, or None
+    detect_scale: int = 1  # frame pixels per detect_rgb pixel (2, 4 or 8)
 
     @property
     def width(self) -> int:
@@ -31,8 +37,14 @@ class DecodedImage:
         return int(self.rgb.shape[0])
 
 
-def decode_image(data: bytes, *, max_bytes: int, max_pixels: int, min_side: int) -> DecodedImage:
-    """Decode ``data``; raise ``BadImage`` / ``TooLarge`` with a message a client can act on."""
+def decode_image(
+    data: bytes, *, max_bytes: int, max_pixels: int, min_side: int, reduce_to: int | None = None
+) -> DecodedImage:
+    """Decode ``data``; raise ``BadImage`` / ``TooLarge`` with a message a client can act on.
+
+    With ``reduce_to`` (the detector's long side), a JPEG at least twice that size is also decoded at reduced
+    scale for the detector: cheaper than resizing the full frame, which alignment still gets.
+    """
     if not data:
         raise BadImage("empty image: no bytes were sent", code="empty_image")
     if len(data) > max_bytes:
@@ -54,7 +66,29 @@ def decode_image(data: bytes, *, max_bytes: int, max_pixels: int, min_side: int)
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
         raise BadImage(f"image data is truncated or corrupt ({type(exc).__name__})", code="corrupt_image") from exc
     rgb = _to_rgb8(image)
-    return DecodedImage(rgb=np.ascontiguousarray(rgb), format=fmt)
+    reduced = _reduced_jpeg(data, (width, height), reduce_to) if reduce_to and fmt in _DCT_SCALABLE else None
+    if reduced is None:
+        return DecodedImage(rgb=np.ascontiguousarray(rgb), format=fmt)
+    return DecodedImage(rgb=np.ascontiguousarray(rgb), format=fmt, detect_rgb=reduced[0], detect_scale=reduced[1])
+
+
+def _reduced_jpeg(data: bytes, size: tuple[int, int], long_side: int) -> tuple[np.ndarray, int] | None:
+    """The JPEG decoded at the smallest 1/2, 1/4 or 1/8 scale whose long side stays >= ``long_side``."""
+    width, height = size
+    factor = max(width, height) / long_side
+    if factor < MIN_REDUCTION:
+        return None
+    image = Image.open(io.BytesIO(data))
+    image.draft("RGB", (math.ceil(width / factor), math.ceil(height / factor)))
+    scale = round(width / image.size[0])
+    if scale < MIN_REDUCTION:
+        return None
+    try:
+        image.load()
+        image = ImageOps.exif_transpose(image) or image
+    except (OSError, ValueError, SyntaxError) as exc:
+        raise BadImage(f"image data is truncated or corrupt ({type(exc).__name__})", code="corrupt_image") from exc
+    return np.ascontiguousarray(_to_rgb8(image)), scale
 
 
 def _open(data: bytes) -> Image.Image:
@@ -76,7 +110,9 @@ def _to_rgb8(image: Image.Image) -> np.ndarray:
     mode = image.mode
     if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
         values = np.asarray(image, dtype=np.float64)
-        top = 1.0 if mode == "F" and values.max(initial=0.0) <= 1.0 else (65535.0 if values.max() > 255 else 255.0)
+        # I;16 declares its 16-bit scale; only I/F leave the range to be guessed from the values.
+        sixteen = mode.startswith("I;16") or values.max(initial=0.0) > 255
+        top = 1.0 if mode == "F" and values.max(initial=0.0) <= 1.0 else (65535.0 if sixteen else 255.0)
         grey = np.clip(np.rint(values * (255.0 / top)), 0, 255).astype(np.uint8)
         return np.repeat(grey[:, :, None], 3, axis=2)
     if mode in ("RGBA", "LA", "PA") or (mode == "P" and "transparency" in image.info):

@@ -7,7 +7,7 @@ to multiples of 32, the network's stride; post-processing is vectorised over hea
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import cv2
 import numpy as np
@@ -120,9 +120,16 @@ async def detect(
     max_side: int,
     threshold: float,
     iou_threshold: float,
+    upscale: int = 1,
+    frame_size: tuple[int, int] | None = None,
 ) -> list[Face]:
-    """Run the detector on one frame; resizing runs on a worker thread, off the event loop."""
+    """Run the detector on one frame; resizing runs on a worker thread, off the event loop.
+
+    ``rgb`` may be a reduced decode of the frame: ``upscale`` frame pixels per ``rgb`` pixel, and
+    ``frame_size`` (width, height) the frame's own size, so faces come back in frame coordinates.
+    """
     frame = await asyncio.to_thread(letterbox, rgb, max_side)
     with timings.stage("detect_infer"):
         outputs = await backend.infer(DETECTOR, {INPUT: frame.blob})
-    return decode(outputs, frame, (rgb.shape[1], rgb.shape[0]), threshold, iou_threshold)
+    size = frame_size or (rgb.shape[1] * upscale, rgb.shape[0] * upscale)
+    return decode(outputs, replace(frame, scale=frame.scale / upscale), size, threshold, iou_threshold)

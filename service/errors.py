@@ -62,6 +62,13 @@ class BackendUnavailable(ServiceError):
     code = "backend_unavailable"
 
 
+class RequestTimeout(ServiceError):
+    """Scoring took longer than the configured budget; the work is abandoned, the client may retry."""
+
+    status = 504
+    code = "timeout"
+
+
 class ModelMismatch(ServiceError):
     """A served model does not look like its card says: refuse rather than return wrong scores."""
 

@@ -25,6 +25,9 @@ FACES_PER_IMAGE = Histogram(
     "fiqa_faces_per_image", "Faces detected per decoded image", buckets=(0, 1, 2, 3, 5, 10, 20, 50)
 )
 DECISIONS = Counter("fiqa_decisions_total", "Per-face decisions and their reasons", ["decision", "reason"])
+IMAGE_DECISIONS = Counter(
+    "fiqa_image_decisions_total", "Per-image (capture) decisions and their reasons", ["decision", "reason"]
+)
 QUALITY_SCORE = Histogram(
     "fiqa_quality_score",
     "Quality scores (0..100) per model, for drift monitoring",

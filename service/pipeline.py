@@ -15,7 +15,8 @@ from service.decision import NOT_ASSESSED, FaceFacts, Policy, decide_face, decid
 from service.decode import DecodedImage, decode_image
 from service.detect import Face, detect
 from service.errors import InvalidOptions, ServiceError
-from service.quality.base import QualityMethod
+from service.quality.base import QualityMethod, produces_maps
+from service.quality.maps import render
 from service.registry import Registry
 from service.schemas import (
     Box,
@@ -113,14 +114,21 @@ class Pipeline:
             for face in result.aligned
         ]
         scored = [crop for crop, ok in zip(crops, assessable, strict=True) if ok]
+        map_models = [name for name in models if produces_maps(self.methods[name])]
+        want_maps = map_models if options.return_maps != "none" else []
         with timings.stage("quality"):
-            raw, scores = await self._quality(models, scored, timings)
+            raw, scores, maps = await self._quality(models, scored, timings, want_maps)
 
         with timings.stage("decide"):
-            results = self._results(images, analysed, models, raw, scores, assessable, policy)
+            results = self._results(images, analysed, models, raw, scores, assessable, policy, maps, options)
         warnings = []
-        if options.return_maps != "none":
+        if options.return_maps != "none" and not map_models:
             warnings.append("return_maps: none of the selected models produces quality maps; none returned")
+        if want_maps and len(scored) > self.settings.max_map_faces:
+            warnings.append(
+                f"return_maps: maps returned for the first {self.settings.max_map_faces} scored faces only "
+                f"of {len(scored)} (FIQA_MAX_MAP_FACES bounds the response size)"
+            )
         timing_ms = timings.finish()
         for stage, value in timing_ms.items():
             metrics.STAGE_LATENCY.labels(stage=stage).observe(value / 1000.0)
@@ -144,6 +152,7 @@ class Pipeline:
                     max_bytes=s.max_body_bytes,
                     max_pixels=s.max_pixels,
                     min_side=s.min_image_side,
+                    reduce_to=s.det_max_side if s.det_reduced_decode else None,
                 )
         except ServiceError as error:
             if error.status >= 500:
@@ -153,11 +162,13 @@ class Pipeline:
         with timings.stage("detect"):
             faces = await detect(
                 self.backend,
-                image.rgb,
+                image.rgb if image.detect_rgb is None else image.detect_rgb,
                 timings,
                 max_side=s.det_max_side,
                 threshold=s.det_threshold,
                 iou_threshold=s.det_nms_iou,
+                upscale=image.detect_scale,
+                frame_size=(image.width, image.height),
             )
         metrics.IMAGES.labels(status="ok").inc()
         metrics.FACES_PER_IMAGE.observe(len(faces))
@@ -167,12 +178,13 @@ class Pipeline:
         return _Analysed(image=image, faces=kept, detected=len(faces), aligned=aligned)
 
     async def _quality(
-        self, models: list[str], crops: list[np.ndarray], timings: Timings
-    ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
-        """Raw and 0..100 scores per model for every crop; models run concurrently."""
+        self, models: list[str], crops: list[np.ndarray], timings: Timings, want_maps: list[str]
+    ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], dict[str, np.ndarray]]:
+        """Raw and 0..100 scores per model for every crop (and maps of ``want_maps``); models run concurrently."""
         if not crops:
-            return {}, {}
+            return {}, {}, {}
         stack = np.stack(crops)
+        maps: dict[str, np.ndarray] = {}
 
         async def run(name: str) -> tuple[str, np.ndarray]:
             method = self.methods[name]
@@ -183,10 +195,12 @@ class Pipeline:
                 outputs[network], batch = await self.batchers[network].submit(tensors)
                 timings.add("quality_queue", batch.queue_ms)
                 timings.add("quality_infer", batch.infer_ms)
+            if name in want_maps:
+                maps[name] = method.maps(outputs, len(crops))  # type: ignore[attr-defined]
             return name, method.postprocess(outputs, len(crops))
 
         raw = dict(await asyncio.gather(*(run(name) for name in models)))
-        return raw, {name: self.methods[name].to_score(values) for name, values in raw.items()}
+        return raw, {name: self.methods[name].to_score(values) for name, values in raw.items()}, maps
 
     def _results(
         self,
@@ -197,6 +211,8 @@ class Pipeline:
         scores: dict[str, np.ndarray],
         assessable: list[bool],
         policy: Policy,
+        maps: dict[str, np.ndarray],
+        options: ScoreOptions,
     ) -> list[ImageResult]:
         primary = models[0]
         results: list[ImageResult] = []
@@ -209,6 +225,7 @@ class Pipeline:
                 continue
             faces: list[FaceResult] = []
             for number, (face, crop) in enumerate(zip(result.faces, result.aligned, strict=True)):
+                face_maps = {}
                 if assessable[face_index]:
                     quality = Quality(
                         score=round(float(scores[primary][scored_index]), 3),
@@ -216,6 +233,11 @@ class Pipeline:
                         scores={name: round(float(scores[name][scored_index]), 3) for name in models},
                         raw={name: float(raw[name][scored_index]) for name in models},
                     )
+                    if scored_index < self.settings.max_map_faces:
+                        face_maps = {
+                            name: render(values[scored_index], crop.crop, crop.transform, options.return_maps)
+                            for name, values in maps.items()
+                        }
                     scored_index += 1
                 else:
                     quality = Quality(score=NOT_ASSESSED, model=primary)
@@ -238,9 +260,12 @@ class Pipeline:
                         quality=quality,
                         decision=decision,
                         reasons=reasons,
+                        maps=face_maps,
                     )
                 )
             image_reasons = decide_image([face.reasons for face in faces], result.detected, policy)
+            for reason in image_reasons or ["none"]:
+                metrics.IMAGE_DECISIONS.labels(decision="reject" if image_reasons else "accept", reason=reason).inc()
             results.append(
                 ImageResult(
                     index=index,

@@ -52,6 +52,19 @@ class Quality(BaseModel):
     raw: dict[str, float] = Field(default_factory=dict, description="Raw output per model (model card scale).")
 
 
+class QualityMap(BaseModel):
+    """A per-pixel quality map of one face (``return_maps``); higher / brighter is better."""
+
+    format: Literal["png", "overlay", "array"]
+    width: int
+    height: int
+    transform: list[list[float]] = Field(
+        ..., description="2x3 affine from the original frame (x, y, 1) to this map's pixel (x, y)."
+    )
+    data: str | None = Field(None, description="png: 8-bit greyscale PNG; overlay: colour PNG (base64).")
+    values: list[list[float]] | None = Field(None, description="array: rows of map values in 0..1.")
+
+
 class FaceResult(BaseModel):
     index: int
     box: Box
@@ -62,6 +75,9 @@ class FaceResult(BaseModel):
     quality: Quality
     decision: Decision
     reasons: list[str]
+    maps: dict[str, QualityMap] = Field(
+        default_factory=dict, description="Quality maps per map-producing model (return_maps != none)."
+    )
 
 
 class ErrorInfo(BaseModel):

@@ -29,14 +29,25 @@ class Settings(BaseSettings):
     ort_providers: list[str] = ["CPUExecutionProvider"]
     ort_intra_op_threads: int = 2
     ort_inter_op_threads: int = 1
+    # Idle onnxruntime threads busy-wait for work when spinning is on: a gain on a dedicated machine, a large loss
+    # when the cores are shared (with the gateway's own threads or other processes), so it is off by default.
+    ort_allow_spinning: bool = False
     default_models: list[str] = ["diffiqa"]
     cpu_workers: int = 2
+
+    # Triton backend (FIQA_BACKEND=triton): server address, protocol, per-call timeout, shared memory
+    triton_url: str = "127.0.0.1:8001"
+    triton_protocol: Literal["grpc", "http"] = "grpc"
+    triton_timeout_s: float = 5.0
+    triton_startup_wait_s: float = 30.0
+    triton_shm: bool = False  # system shared memory for tensors: only where gateway and Triton share a host
 
     # Micro-batching of quality-model inputs (rows = crops or perturbed copies of crops)
     max_batch_size: int = 64
     max_wait_ms: float = 2.0
     max_queue_rows: int = 2048
     retry_after_s: int = 1
+    request_timeout_s: float = 30.0
 
     # Input limits
     max_body_bytes: int = 20 * 1024 * 1024
@@ -46,6 +57,9 @@ class Settings(BaseSettings):
 
     # Detection
     det_max_side: int = 640
+    # JPEGs much larger than det_max_side are decoded a second time at 1/2, 1/4 or 1/8 scale (libjpeg DCT
+    # scaling) for the detector; landmarks are scaled back and faces aligned from the full-resolution frame.
+    det_reduced_decode: bool = True
     det_threshold: float = 0.5
     det_nms_iou: float = 0.3
     max_faces: int = 10
@@ -56,10 +70,18 @@ class Settings(BaseSettings):
     single_face: bool = False
     max_out_of_frame: float = 0.35
 
+    # Quality maps (return_maps): at most this many scored faces per request get maps, to bound the response
+    # (per face and map model at most ~50 KB for overlay, ~20 KB png, ~30 KB array).
+    max_map_faces: int = 8
+
     # Analytic DifFIQA perturbation scorer
     diffiqa_repeats: int = 4
     diffiqa_timestep: int = 10
     diffiqa_seed: int = 0
+
+    # Logs: "json" (one object per line, with request ids) or "text"
+    log_level: str = "INFO"
+    log_format: Literal["json", "text"] = "json"
 
 
 @lru_cache(maxsize=1)

@@ -13,4 +13,8 @@ def create_backend(settings: Settings, registry: Registry) -> Backend:
         from service.backends.onnxruntime import OnnxRuntimeBackend
 
         return OnnxRuntimeBackend(registry, settings)
+    if settings.backend == "triton":
+        from service.backends.triton import TritonBackend
+
+        return TritonBackend(registry, settings)
     raise ValueError(f"backend {settings.backend!r} is not available in this build")

@@ -34,6 +34,9 @@ class OnnxRuntimeBackend:
         options.inter_op_num_threads = self._settings.ort_inter_op_threads
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         options.log_severity_level = 3
+        spinning = "1" if self._settings.ort_allow_spinning else "0"
+        options.add_session_config_entry("session.intra_op.allow_spinning", spinning)
+        options.add_session_config_entry("session.inter_op.allow_spinning", spinning)
         return options
 
     def load_sync(self, names: list[str]) -> None:

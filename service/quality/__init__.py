@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from service.quality.base import QualityMethod
 from service.quality.diffiqa import DifFIQAPerturbation
+from service.quality.ifqa import IFQAMap
+from service.quality.regressor import Regression
 from service.registry import Registry
 from service.settings import Settings
 
@@ -21,6 +23,10 @@ def build_methods(registry: Registry, settings: Settings) -> dict[str, QualityMe
                 timestep=settings.diffiqa_timestep,
                 seed=settings.diffiqa_seed,
             )
+        elif card.method == "regression":
+            methods[name] = Regression(card)
+        elif card.method == "ifqa_map":
+            methods[name] = IFQAMap(card)
         else:
             raise ValueError(f"{name}: quality method {card.method!r} is not implemented by this gateway")
     return methods

@@ -29,6 +29,17 @@ class QualityMethod(Protocol):
         """Raw -> 0..100, as the card's score mapping states."""
 
 
+class MapMethod(QualityMethod, Protocol):
+    """A quality method that also scores every pixel (e.g. IFQA)."""
+
+    def maps(self, outputs: dict[str, Tensors], faces: int) -> np.ndarray:
+        """Network outputs -> (faces, H, W) per-pixel quality in 0..1 (higher is better)."""
+
+
+def produces_maps(method: QualityMethod) -> bool:
+    return callable(getattr(method, "maps", None))
+
+
 def network_input(pixels: np.ndarray, preprocess: Preprocess) -> np.ndarray:
     """RGB pixel values (N, H, W, 3) on 0..255 -> the network's normalised NCHW float32 tensor."""
     if preprocess.channel_order == "BGR":

@@ -1,0 +1,46 @@
+"""Shared fixtures: where the read-only face data lives, and a running gateway app."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from starlette.testclient import TestClient
+
+from service.api import create_app
+from service.settings import Settings
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED_DATA = Path(os.environ.get("FIQA_SHARED_DATA", REPO.parent / "shared" / "data"))
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> Path:
+    """The read-only face data (../shared/data beside the checkout, as in CI)."""
+    if not (SHARED_DATA / "samples").is_dir():
+        pytest.fail(f"face data not found at {SHARED_DATA}; set FIQA_SHARED_DATA")
+    return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def samples(data_dir: Path) -> Path:
+    return data_dir / "samples"
+
+
+def _make_client(**overrides) -> TestClient:
+    return TestClient(create_app(Settings(**overrides)), raise_server_exceptions=False)
+
+
+@pytest.fixture(scope="session")
+def make_client():
+    """Factory of TestClients over fresh apps with setting overrides; enter it (``with``) to load models."""
+    return _make_client
+
+
+@pytest.fixture(scope="module")
+def client() -> Iterator[TestClient]:
+    """A gateway with default settings, models loaded, shared by a test module."""
+    with _make_client() as test_client:
+        yield test_client

@@ -1,0 +1,104 @@
+"""service.align: crops land on the ArcFace template; out_of_frame measures how much of a crop is padding."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from insightface.utils.face_align import arcface_dst
+
+from service.align import AlignedFace, align
+from service.backends.onnxruntime import OnnxRuntimeBackend
+from service.decode import decode_image
+from service.detect import DETECTOR, detect
+from service.registry import Registry
+from service.settings import Settings
+from service.timing import Timings
+
+COLOURS = np.array([(255, 0, 0), (0, 255, 0), (0, 0, 255), (255, 255, 0), (0, 255, 255)], dtype=np.uint8)
+
+
+def similarity(points: np.ndarray, scale: float, degrees: float, shift: tuple[float, float]) -> np.ndarray:
+    angle = np.deg2rad(degrees)
+    rotation = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
+    return points @ (scale * rotation).T + np.asarray(shift)
+
+
+def mapped(face: AlignedFace, landmarks: np.ndarray) -> np.ndarray:
+    return np.hstack([landmarks, np.ones((len(landmarks), 1))]) @ face.transform.T
+
+
+@pytest.fixture(scope="module")
+def obama(samples: Path) -> tuple[np.ndarray, np.ndarray]:
+    """The sample portrait and its detected landmarks (real detector, loaded once)."""
+    settings = Settings()
+    backend = OnnxRuntimeBackend(Registry(settings.models_dir), settings)
+    backend.load_sync([DETECTOR])
+    data = (samples / "obama.jpg").read_bytes()
+    rgb = decode_image(data, max_bytes=10**8, max_pixels=10**8, min_side=16).rgb
+    faces = asyncio.run(detect(backend, rgb, Timings(), max_side=640, threshold=0.5, iou_threshold=0.3))
+    asyncio.run(backend.close())
+    assert len(faces) == 1
+    return rgb, faces[0].landmarks
+
+
+def test_exact_similarity_lands_on_the_template() -> None:
+    """Landmarks that are a rotated, scaled, shifted template map back onto it and show up there in the crop."""
+    landmarks = similarity(arcface_dst.astype(np.float64), 2.5, 12.0, (90.0, 60.0))
+    frame = np.full((400, 400, 3), 128, dtype=np.uint8)
+    for (x, y), colour in zip(landmarks, COLOURS, strict=True):
+        cv2.circle(frame, (round(x), round(y)), 8, tuple(int(c) for c in colour), -1)
+    face = align(frame, landmarks)
+    assert face.crop.shape == (112, 112, 3) and face.crop.dtype == np.uint8
+    assert face.transform.shape == (2, 3)
+    np.testing.assert_allclose(mapped(face, landmarks), arcface_dst, atol=0.01)
+    for (x, y), colour in zip(arcface_dst, COLOURS, strict=True):
+        np.testing.assert_allclose(face.crop[round(y), round(x)].astype(int), colour.astype(int), atol=10)
+    assert face.out_of_frame == 0.0
+
+
+def test_crop_size_224_scales_the_template() -> None:
+    landmarks = similarity(arcface_dst.astype(np.float64), 3.0, -5.0, (60.0, 40.0))
+    face = align(np.full((500, 500, 3), 90, dtype=np.uint8), landmarks, size=224)
+    assert face.crop.shape == (224, 224, 3)
+    np.testing.assert_allclose(mapped(face, landmarks), arcface_dst * 2, atol=0.02)
+
+
+def test_real_face_lands_near_the_template(obama: tuple[np.ndarray, np.ndarray]) -> None:
+    rgb, landmarks = obama
+    face = align(rgb, landmarks)
+    assert face.crop.shape == (112, 112, 3) and face.crop.dtype == np.uint8
+    errors = np.linalg.norm(mapped(face, landmarks) - arcface_dst, axis=1)
+    # A similarity fit of 5 real points leaves a residual of a pixel or two (expression, pose).
+    assert np.sqrt(np.mean(errors**2)) < 2.5
+    assert errors.max() < 4.0
+    assert face.crop.std() > 20  # a face, not padding
+
+
+def test_central_face_is_inside_the_frame(obama: tuple[np.ndarray, np.ndarray]) -> None:
+    rgb, landmarks = obama
+    assert align(rgb, landmarks).out_of_frame == pytest.approx(0.0, abs=0.01)
+
+
+def test_face_at_the_border_is_out_of_frame(obama: tuple[np.ndarray, np.ndarray]) -> None:
+    rgb, landmarks = obama
+    eye_mid_x = int(landmarks[:2, 0].mean())
+    shares = []
+    for cut in (eye_mid_x - 120, eye_mid_x - 40, eye_mid_x):  # the frame's left edge walks into the face
+        frame = np.ascontiguousarray(rgb[:, cut:])
+        shares.append(align(frame, landmarks - [cut, 0]).out_of_frame)
+    assert shares == sorted(shares) and shares[0] < shares[-1]
+    assert shares[-1] > 0.3  # cut between the eyes: about half the crop is padding
+
+
+def test_out_of_frame_agrees_with_the_black_padding(obama: tuple[np.ndarray, np.ndarray]) -> None:
+    rgb, landmarks = obama
+    eye_mid_x = int(landmarks[:2, 0].mean())
+    frame = np.ascontiguousarray(np.maximum(rgb[:, eye_mid_x - 30 :], 1))  # no pure-black pixel in the frame
+    face = align(frame, landmarks - [eye_mid_x - 30, 0])
+    black = np.all(face.crop == 0, axis=2).mean()
+    assert 0.1 < face.out_of_frame < 0.9
+    assert abs(face.out_of_frame - black) < 0.06

@@ -57,9 +57,11 @@ class Settings(BaseSettings):
 
     # Detection
     det_max_side: int = 640
-    # JPEGs much larger than det_max_side are decoded a second time at 1/2, 1/4 or 1/8 scale (libjpeg DCT
-    # scaling) for the detector; landmarks are scaled back and faces aligned from the full-resolution frame.
+    # JPEGs >= det_reduced_decode_min_scale x det_max_side are decoded a second time at 1/4 or 1/8 scale (libjpeg
+    # DCT scaling) for the detector; landmarks are scaled back and faces aligned from the full-resolution frame.
+    # At 1/2 the extra decode costs about what resizing the full frame does (loadtests/bench_models.py).
     det_reduced_decode: bool = True
+    det_reduced_decode_min_scale: Literal[2, 4, 8] = 4
     det_threshold: float = 0.5
     det_nms_iou: float = 0.3
     max_faces: int = 10

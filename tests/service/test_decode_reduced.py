@@ -37,7 +37,7 @@ def _frame(samples: Path, size: tuple[int, int], fmt: str = "JPEG", orientation:
 
 @pytest.mark.parametrize(
     ("size", "scale", "reduced"),
-    [((4000, 3000), 4, (1000, 750)), ((1920, 1080), 2, (960, 540)), ((1281, 721), 2, (641, 361))],
+    [((4000, 3000), 4, (1000, 750)), ((2592, 1944), 4, (648, 486)), ((5184, 3888), 8, (648, 486))],
 )
 def test_large_jpeg_gets_a_dct_scaled_copy(samples: Path, size, scale, reduced) -> None:
     image = decode_image(_frame(samples, size), **LIMITS, reduce_to=640)
@@ -55,6 +55,10 @@ def test_large_jpeg_gets_a_dct_scaled_copy(samples: Path, size, scale, reduced) 
 
 def test_no_reduced_copy_when_not_worth_it_or_not_jpeg(samples: Path) -> None:
     assert decode_image(_frame(samples, (1000, 750)), **LIMITS, reduce_to=640).detect_rgb is None
+    # The gateway's default asks for at least 1/4 scale: a 1/2-scale decode is not worth a second decode.
+    fhd = _frame(samples, (1920, 1080))
+    assert decode_image(fhd, **LIMITS, reduce_to=640, min_reduction=4).detect_rgb is None
+    assert decode_image(fhd, **LIMITS, reduce_to=640, min_reduction=2).detect_scale == 2
     assert decode_image(_frame(samples, (4000, 3000)), **LIMITS).detect_rgb is None
     png = decode_image(_frame(samples, (2000, 1500), fmt="PNG"), **LIMITS, reduce_to=640)
     assert png.detect_rgb is None and png.detect_scale == 1
@@ -103,7 +107,7 @@ def test_faces_from_the_reduced_frame_match_the_full_frame(samples: Path, backen
     full, reduced = run(image.rgb, 1), run(image.detect_rgb, image.detect_scale)
     assert len(full) == len(reduced) == 1
     eyes = full[0].inter_eye_distance
-    assert eyes > 200  # frame pixels, not reduced-frame pixels
+    assert eyes > 100  # frame pixels, not reduced-frame pixels (about 4x fewer)
     assert reduced[0].inter_eye_distance == pytest.approx(eyes, rel=0.03)
     assert np.abs(full[0].landmarks - reduced[0].landmarks).max() < 0.05 * eyes
     assert np.abs(full[0].box - reduced[0].box).max() < 0.05 * (full[0].box[2] - full[0].box[0])

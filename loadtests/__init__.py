@@ -1,0 +1,1 @@
+"""Load generators, benchmarks and the soak test of the gateway (scripts that print figures, not tests)."""

@@ -1,0 +1,104 @@
+"""Summaries of load-generator records and the JSON / Markdown files they are written to."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from loadtests.client import Record
+
+REPORTS = Path(__file__).resolve().parent.parent / "reports"
+PERFORMANCE_JSON = REPORTS / "performance.json"
+
+
+def percentiles(values: Sequence[float]) -> dict[str, float]:
+    """p50/p95/p99/max/mean of ``values`` (NaN-free; an empty list gives zeros)."""
+    if not values:
+        return {"p50": 0.0, "p95": 0.0, "p99": 0.0, "max": 0.0, "mean": 0.0}
+    array = np.asarray(values, dtype=np.float64)
+    p50, p95, p99 = np.percentile(array, [50, 95, 99])
+    return {
+        "p50": round(float(p50), 2),
+        "p95": round(float(p95), 2),
+        "p99": round(float(p99), 2),
+        "max": round(float(array.max()), 2),
+        "mean": round(float(array.mean()), 2),
+    }
+
+
+def summarize(records: Sequence[Record], wall_s: float) -> dict[str, Any]:
+    """Throughput of answered-200 requests, latency percentiles over all requests, and counts by status."""
+    ok = [record for record in records if record.status == "200"]
+    return {
+        "requests": len(records),
+        "ok": len(ok),
+        "wall_s": round(wall_s, 3),
+        "throughput_rps": round(len(ok) / wall_s, 3) if wall_s > 0 else 0.0,
+        "latency_ms": percentiles([record.latency_ms for record in records]),
+        "status": dict(sorted(Counter(record.status for record in records).items())),
+        "errors": sum(1 for record in records if record.status != "200"),
+    }
+
+
+def stage_means(records: Iterable[Record]) -> dict[str, float]:
+    """Mean per-stage milliseconds from the responses' ``timings_ms`` (stages absent from a response count 0)."""
+    timed = [record.timings_ms for record in records if record.timings_ms]
+    stages = sorted({stage for timings in timed for stage in timings})
+    return {stage: round(sum(t.get(stage, 0.0) for t in timed) / len(timed), 3) for stage in stages} if timed else {}
+
+
+def machine() -> dict[str, Any]:
+    """Which machine produced the figures, and how busy it was (other jobs share it)."""
+    model = ""
+    try:
+        out = subprocess.run(["lscpu"], capture_output=True, text=True, check=False).stdout
+        model = next((line.split(":", 1)[1].strip() for line in out.splitlines() if line.startswith("Model name")), "")
+    except OSError:
+        pass
+    return {
+        "cpu": model or platform.processor(),
+        "cores": os.cpu_count(),
+        "python": platform.python_version(),
+        "loadavg": Path("/proc/loadavg").read_text().split()[:3] if Path("/proc/loadavg").exists() else [],
+    }
+
+
+def markdown_table(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> str:
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join(str(row.get(column, "")) for column in columns) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def summary_markdown(title: str, summary: dict[str, Any], settings: dict[str, Any]) -> str:
+    latency = summary["latency_ms"]
+    row = {"requests": summary["requests"], "ok": summary["ok"], "throughput (req/s)": summary["throughput_rps"]}
+    row |= {f"{key} ms": latency[key] for key in ("p50", "p95", "p99", "max")}
+    status = ", ".join(f"{key}: {value}" for key, value in summary["status"].items())
+    return "\n\n".join(
+        [
+            f"# {title}",
+            "Settings: " + ", ".join(f"`{key}={value}`" for key, value in settings.items()),
+            markdown_table([row], list(row)),
+            f"Answers by status: {status}",
+        ]
+    )
+
+
+def save(path: Path, data: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data, indent=2) + "\n")
+
+
+def update_performance(section: str, data: dict[str, Any], path: Path = PERFORMANCE_JSON) -> None:
+    """Store one benchmark's results under ``section`` of the performance JSON, keeping the other sections."""
+    current = json.loads(path.read_text()) if path.exists() else {}
+    current[section] = data
+    save(path, current)

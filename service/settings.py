@@ -73,7 +73,7 @@ class Settings(BaseSettings):
     max_out_of_frame: float = 0.35
 
     # Quality maps (return_maps): at most this many scored faces per request get maps, to bound the response
-    # (per face and map model at most ~50 KB for overlay, ~20 KB png, ~30 KB array).
+    # (per face and map model, measured on t1.jpg: overlay ~26 KB, png ~4.5 KB, array ~30 KB of JSON).
     max_map_faces: int = 8
 
     # Analytic DifFIQA perturbation scorer

@@ -49,7 +49,7 @@ def render(values: np.ndarray, crop: np.ndarray, transform: np.ndarray, fmt: Map
             width=width,
             height=height,
             transform=grid_transform(transform, size, width).round(6).tolist(),
-            values=values.round(4).tolist(),
+            values=values.astype(np.float64).round(3).tolist(),  # 8-bit PNG precision; keeps JSON ~30 KB
         )
     grey = np.rint(cv2.resize(values, (size, size), interpolation=cv2.INTER_LINEAR) * 255).astype(np.uint8)
     if fmt == "png":

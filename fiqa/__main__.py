@@ -1,0 +1,42 @@
+"""``python -m fiqa <command> ...``: a small dispatcher; each command lives in its own module, imported on use.
+
+A command module provides ``configure(parser)`` (its arguments) and ``main(args) -> int``. Add a command by adding
+one line to ``COMMANDS``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+
+COMMANDS: dict[str, tuple[str, str]] = {
+    "evaluate": ("fiqa.evaluate.run", "EDC / pAUC evaluation of every quality model and baseline"),
+    "calibrate": ("fiqa.evaluate.calibrate", "calibrate a quality model's decision threshold into its card"),
+    "prepare-celeba": ("fiqa.data.celeba", "detect, align and split the CelebA training subset"),
+    "label-diffiqa": ("fiqa.labels.diffiqa", "analytic DifFIQA labels of the aligned training crops"),
+    "label-mrfiqa": ("fiqa.labels.mrfiqa", "MR-FIQA labels of the aligned training crops"),
+    "train-backbone": ("fiqa.train.backbone", "distil the resolution-robust MobileFaceNet backbone"),
+    "train-regressor": ("fiqa.train.regressor", "fine-tune a single-pass quality regressor and export ONNX"),
+    "publish-regressor": ("fiqa.train.publish", "fit a trained regressor's score mapping on CelebA val, time it"),
+    "train-vitfiqa": ("fiqa.train.vit", "train ViT-FIQA (quality token on the certainty ratio) and export ONNX"),
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    parser = argparse.ArgumentParser(prog="python -m fiqa", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    wanted = argv[0] if argv and argv[0] in COMMANDS else None
+    for name, (module, summary) in COMMANDS.items():
+        sub = commands.add_parser(name, help=summary, description=summary)
+        if name == wanted:  # only the chosen command's module is imported (some pull heavy dependencies)
+            importlib.import_module(module).configure(sub)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    return int(importlib.import_module(COMMANDS[args.command][0]).main(args))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

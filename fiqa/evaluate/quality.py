@@ -1,0 +1,124 @@
+"""Quality scores of acquired faces: every quality model card the gateway serves, plus the baselines.
+
+Models are found by iterating the registry's quality cards, so a trained model added later as a card (and wired
+into ``service.quality.build_methods``) is evaluated without touching this file. Its scores come from the
+gateway's own method object (``prepare`` -> backend -> ``postprocess``); EDCs use the raw score (the ranking the
+method produces), calibration uses the card's 0..100 mapping of it.
+"""
+
+from __future__ import annotations
+
+import logging
+import zlib
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from fiqa.evaluate.acquire import Acquired
+from fiqa.evaluate.cache import Cache, file_digest, tag_of
+from fiqa.evaluate.datasets import Dataset
+from fiqa.evaluate.gateway import Gateway
+
+log = logging.getLogger(__name__)
+
+BASELINES = ("random", "face_size", "det_confidence", "sharpness")
+
+
+@dataclass
+class QualityScores:
+    """One quality measure's per-sample scores (NaN where no face was acquired)."""
+
+    name: str
+    kind: str  # "model" or "baseline"
+    raw: np.ndarray
+    score: np.ndarray | None  # the gateway's 0..100 score (models only)
+    recognition: str | None  # the FR model the quality measure is tied to (None: independent)
+
+
+def sharpness(crops: np.ndarray) -> np.ndarray:
+    """Variance of the Laplacian of the grey aligned crop: high for sharp detail, low for blur."""
+    return np.asarray([cv2.Laplacian(cv2.cvtColor(c, cv2.COLOR_RGB2GRAY), cv2.CV_64F).var() for c in crops])
+
+
+def random_scores(dataset: Dataset, seed: int = 0) -> np.ndarray:
+    """Uniform scores seeded by the sample key, so a sample keeps its score whatever else is in the set."""
+    return np.asarray([np.random.default_rng([seed, zlib.crc32(s.key.encode())]).random() for s in dataset.samples])
+
+
+def baseline(name: str, dataset: Dataset, faces: Acquired, seed: int = 0) -> np.ndarray:
+    if name == "random":
+        values = random_scores(dataset, seed)
+    elif name == "face_size":
+        values = faces.inter_eye.copy()
+    elif name == "det_confidence":
+        values = faces.det_score.copy()
+    elif name == "sharpness":
+        values = sharpness(faces.crops)
+    else:
+        raise ValueError(f"unknown baseline {name!r}")
+    return np.where(faces.ok, values, np.nan)
+
+
+def model_tag(gateway: Gateway, name: str) -> str:
+    """Everything a model's raw scores depend on: its card (less the threshold) and the method settings."""
+    card = gateway.registry[name]
+    networks = [gateway.registry[n].model_dump(mode="json") for n in card.networks]
+    files = [(str(p), p.stat().st_size) for n in card.networks if (p := gateway.registry.file_of(n)).exists()]
+    s = gateway.settings
+    settings = (s.diffiqa_repeats, s.diffiqa_timestep, s.diffiqa_seed)
+    parts = ["quality-v1", card.model_dump(mode="json", exclude={"threshold"}), networks, files, settings]
+    if card.file:  # a trained model retrained in place keeps its card and file size: hash its weights
+        parts.append(file_digest(gateway.registry.file_of(name)))
+    return tag_of(*parts)
+
+
+def model_scores(gateway: Gateway, name: str, faces: Acquired, cache: Cache, faces_tag: str) -> QualityScores:
+    """Raw and 0..100 scores of the acquired faces (NaN elsewhere)."""
+
+    def compute(indices: np.ndarray) -> dict[str, np.ndarray]:
+        raw = np.full(indices.size, np.nan)
+        ok = faces.ok[indices]
+        if ok.any():
+            raw[ok] = gateway.quality_raw(name, faces.crops[indices[ok]])
+        return {"raw": raw}
+
+    tag = tag_of(model_tag(gateway, name), faces_tag)
+    raw = cache.rows(f"quality-{name}", tag, len(faces.ok), faces.ok, compute, chunk=64)["raw"]
+    raw = np.where(faces.ok, raw, np.nan)
+    method = gateway.methods[name]
+    score = np.where(np.isfinite(raw), method.to_score(np.nan_to_num(raw)), np.nan)
+    return QualityScores(name, "model", raw, score, tied_recognition(gateway, name))
+
+
+def tied_recognition(gateway: Gateway, name: str) -> str | None:
+    """The FR model a quality model depends on: the network it runs (``uses``), or for a trained model the one
+    its card names as the source of its labels (``source: {recognition_model: ...}``)."""
+    card = gateway.registry[name]
+    return card.uses[0] if card.uses else card.source.get("recognition_model")
+
+
+def all_scores(
+    gateway: Gateway,
+    dataset: Dataset,
+    faces: Acquired,
+    cache: Cache,
+    faces_tag: str,
+    models: list[str] | None = None,
+    aligned: bool = False,
+    seed: int = 0,
+) -> list[QualityScores]:
+    """Every selected quality model (default: all the gateway serves) and every baseline that applies."""
+    names = list(gateway.methods) if models is None else models
+    out = []
+    for name in names:
+        missing = gateway.missing_files(name)
+        if missing:
+            log.warning("quality model %s skipped: missing %s", name, ", ".join(missing))
+            continue
+        out.append(model_scores(gateway, name, faces, cache, faces_tag))
+    for name in BASELINES:
+        if aligned and name in ("face_size", "det_confidence"):
+            continue  # no detection ran: these facts do not exist
+        out.append(QualityScores(name, "baseline", baseline(name, dataset, faces, seed), None, None))
+    return out

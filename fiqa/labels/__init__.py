@@ -1,0 +1,1 @@
+"""Quality labels for training regressors: one module per labelling method."""

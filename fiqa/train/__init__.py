@@ -1,0 +1,1 @@
+"""Training commands: the distilled LRFR backbone, quality regressors and ViT-FIQA."""

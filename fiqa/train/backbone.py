@@ -1,0 +1,156 @@
+"""Train the resolution-robust backbone (LRFR seed) by distillation from ``fr_feature``.
+
+Per batch: HR crops (random mirror) and their multi-resolution LR copies (7/14/20 px, 1:1:2) go through the
+student; both L2-normalised embeddings regress onto the teacher's embedding of the HR crop (½ each, the place
+the seed gives its classification loss), and the LogExp term (λ=1, p=1) pulls the HR and LR embeddings
+together. CosFace (s=48, m=0.4) on the training identities can be added (``--cosface-weight``).
+
+    python -m fiqa.train.backbone --data data/celeba_aligned --out data/runs/backbone
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from fiqa.data.augment import degrade, multi_resolution
+from fiqa.data.celeba import CelebaIndex
+from fiqa.data.teacher import teacher_embeddings
+from fiqa.losses import MarginSoftmax, logexp
+from fiqa.models import backbone
+from fiqa.train.common import Budget, RunLog, plot_curves, to_input
+
+
+def embed(model: torch.nn.Module, crops: np.ndarray, size: int | None = None, batch: int = 128) -> torch.Tensor:
+    """L2-normalised student embeddings of uint8 crops, optionally degraded to ``size`` px first."""
+    model.eval()
+    out = []
+    with torch.no_grad():
+        for start in range(0, len(crops), batch):
+            x = to_input(crops[start : start + batch])
+            out.append(F.normalize(model(degrade(x, size) if size else x)))
+    return torch.cat(out)
+
+
+def distill_loss(student: torch.Tensor, teacher: torch.Tensor) -> torch.Tensor:
+    """Squared distance of L2-normalised embeddings (= 2 − 2 cos), mean over the batch."""
+    return (student - teacher).pow(2).sum(dim=1).mean()
+
+
+def train(args: argparse.Namespace) -> Path:
+    torch.manual_seed(args.seed)
+    torch.set_num_threads(args.threads)
+    rng = np.random.default_rng(args.seed)
+    generator = torch.Generator().manual_seed(args.seed)
+    index = CelebaIndex.load(args.data / "index.npz")
+    crops = np.load(args.data / "crops112.npy")
+    plain, mirror = (torch.from_numpy(t) for t in teacher_embeddings(args.data))
+    train_rows = np.flatnonzero(index.mask("train"))
+    val_rows = np.flatnonzero(index.mask("val"))
+    classes = {identity: k for k, identity in enumerate(np.unique(index.identity[train_rows]))}
+    labels = torch.tensor([classes.get(int(i), -1) for i in index.identity])
+
+    model = backbone(args.preset).to(memory_format=torch.channels_last)
+    head = MarginSoftmax(512, len(classes), s=48.0, m=0.4) if args.cosface_weight > 0 else None
+    params = list(model.parameters()) + (list(head.parameters()) if head else [])
+    optimiser = torch.optim.AdamW(params, lr=args.lr, weight_decay=args.weight_decay)
+    steps_per_epoch = len(train_rows) // args.batch
+    total = steps_per_epoch * args.epochs
+    args.out.mkdir(parents=True, exist_ok=True)
+    log = RunLog(args.out / "history.json", {k: str(v) for k, v in vars(args).items()})
+    step = 0
+    budget = Budget(total, args.max_minutes)
+    for epoch in range(1, args.epochs + 1):
+        model.train()
+        sums = {"distill": 0.0, "logexp": 0.0, "cosface": 0.0}
+        order = rng.permutation(train_rows)
+        done = 0
+        for batch_number in range(steps_per_epoch):
+            if budget.done(step):
+                break
+            rows = np.sort(order[batch_number * args.batch : (batch_number + 1) * args.batch])
+            flip = rng.random(len(rows)) < 0.5
+            hr = to_input(crops[rows], flip)
+            lr_faces, _ = multi_resolution(hr, generator)
+            target = torch.where(torch.from_numpy(flip)[:, None], mirror[rows], plain[rows])
+            raw = model(torch.cat([hr, lr_faces]))
+            e_hr, e_lr = F.normalize(raw).chunk(2)
+            loss_distill = 0.5 * distill_loss(e_hr, target) + 0.5 * distill_loss(e_lr, target)
+            loss_logexp = logexp(e_hr, e_lr, p=1.0)
+            loss = loss_distill + args.logexp_weight * loss_logexp
+            if head is not None:
+                y = labels[rows]
+                loss_cls = 0.5 * head(raw[: len(rows)], y)[0] + 0.5 * head(raw[len(rows) :], y)[0]
+                loss = loss + args.cosface_weight * loss_cls
+                sums["cosface"] += float(loss_cls.detach())
+            for group in optimiser.param_groups:
+                group["lr"] = budget.lr(step, args.lr)
+            optimiser.zero_grad(set_to_none=True)
+            loss.backward()
+            optimiser.step()
+            step += 1
+            done += 1
+            sums["distill"] += float(loss_distill.detach())
+            sums["logexp"] += float(loss_logexp.detach())
+        val_hr = embed(model, crops[val_rows])
+        val_lr = embed(model, crops[val_rows], size=14)
+        figures = {k: round(v / max(1, done), 6) for k, v in sums.items()}
+        log.add(
+            epoch=epoch,
+            steps=step,
+            **figures,
+            val_cos_teacher_hr=round(float((val_hr * plain[val_rows]).sum(1).mean()), 4),
+            val_cos_teacher_lr14=round(float((val_lr * plain[val_rows]).sum(1).mean()), 4),
+            val_cos_hr_lr14=round(float((val_hr * val_lr).sum(1).mean()), 4),
+        )
+        torch.save({"preset": args.preset, "state_dict": model.state_dict()}, args.out / "backbone.pt")
+        if budget.done(step):
+            print(f"stopping after epoch {epoch}, step {step}/{total}: budget reached", flush=True)
+            break
+    plot_curves(
+        log.path,
+        ["distill", "logexp", "val_cos_teacher_hr", "val_cos_teacher_lr14"],
+        args.out / "curves.png",
+        f"backbone {args.preset} (distilled from fr_feature)",
+    )
+    return args.out / "backbone.pt"
+
+
+def load_backbone(path: Path) -> torch.nn.Module:
+    """A trained backbone from its checkpoint (preset + state_dict)."""
+    checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    model = backbone(checkpoint["preset"])
+    model.load_state_dict(checkpoint["state_dict"])
+    return model
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--data", type=Path, default=Path("data/celeba_aligned"))
+    parser.add_argument("--out", type=Path, default=Path("data/runs/backbone"))
+    parser.add_argument("--preset", default="mobilefacenet_xs")
+    parser.add_argument("--epochs", type=int, default=8)
+    parser.add_argument("--batch", type=int, default=64)
+    parser.add_argument("--lr", type=float, default=3e-3)
+    parser.add_argument("--weight-decay", type=float, default=5e-4)
+    parser.add_argument("--logexp-weight", type=float, default=1.0)
+    parser.add_argument("--cosface-weight", type=float, default=0.0)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--max-minutes", type=float, default=20.0)
+    parser.add_argument("--seed", type=int, default=0)
+
+
+def main(args: argparse.Namespace | list[str] | None = None) -> int:
+    if not isinstance(args, argparse.Namespace):
+        parser = argparse.ArgumentParser(prog="fiqa train-backbone", description=__doc__)
+        configure(parser)
+        args = parser.parse_args(args)
+    train(args)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

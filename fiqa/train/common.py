@@ -1,0 +1,93 @@
+"""What every training command shares: the input normalisation, batches, schedules and run records."""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from service.quality.base import network_input
+from service.registry import Preprocess
+
+# The normalisation every network trained here expects; cards state exactly this block.
+PREPROCESS = Preprocess(alignment="arcface", crop_size=112, channel_order="RGB", mean=127.5, scale=1 / 127.5)
+
+
+def to_input(pixels: np.ndarray, flip: np.ndarray | None = None) -> torch.Tensor:
+    """RGB uint8 (N, 112, 112, 3) -> normalised NCHW tensor (the gateway's own ``network_input``)."""
+    pixels = np.asarray(pixels)
+    if flip is not None and flip.any():
+        pixels = pixels.copy()
+        pixels[flip] = pixels[flip][:, :, ::-1]
+    return torch.from_numpy(network_input(pixels, PREPROCESS)).contiguous(memory_format=torch.channels_last)
+
+
+@dataclass
+class Budget:
+    """Training progress on [0, 1]: steps done or wall time used, whichever is further along.
+
+    On a shared CPU the wall-clock budget, not the epoch count, often ends a run; driving the cosine schedule
+    by this progress makes a cut-short run still finish its learning-rate decay.
+    """
+
+    total_steps: int
+    minutes: float
+    warmup: int = 20
+    start: float = field(default_factory=time.perf_counter)
+
+    def progress(self, step: int) -> float:
+        return max(step / max(1, self.total_steps), (time.perf_counter() - self.start) / (60 * self.minutes))
+
+    def lr(self, step: int, base: float) -> float:
+        if step < self.warmup:
+            return base * (step + 1) / self.warmup
+        return base * 0.5 * (1 + math.cos(math.pi * min(1.0, self.progress(step))))
+
+    def done(self, step: int) -> bool:
+        return self.progress(step) >= 1.0
+
+
+@dataclass
+class RunLog:
+    """Per-epoch figures of one training run, written as JSON beside the checkpoint."""
+
+    path: Path
+    config: dict
+    epochs: list[dict] = field(default_factory=list)
+    start: float = field(default_factory=time.perf_counter)
+
+    def add(self, **figures) -> None:
+        figures["elapsed_s"] = round(time.perf_counter() - self.start, 1)
+        self.epochs.append(figures)
+        self.path.write_text(json.dumps({"config": self.config, "epochs": self.epochs}, indent=1))
+        print(json.dumps(figures), flush=True)
+
+    @property
+    def elapsed_min(self) -> float:
+        return (time.perf_counter() - self.start) / 60
+
+
+def plot_curves(log_path: Path, keys: list[str], out: Path, title: str) -> None:
+    """Training curves (one line per key over epochs) as a PNG for the model card."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    record = json.loads(log_path.read_text())
+    epochs = record["epochs"]
+    fig, axes = plt.subplots(1, len(keys), figsize=(4 * len(keys), 3))
+    for axis, key in zip(np.atleast_1d(axes), keys, strict=True):
+        axis.plot([e["epoch"] for e in epochs], [e[key] for e in epochs], marker="o")
+        axis.set_title(key)
+        axis.set_xlabel("epoch")
+        axis.grid(alpha=0.3)
+    fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(out, dpi=80)
+    plt.close(fig)

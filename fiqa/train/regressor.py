@@ -1,0 +1,168 @@
+"""Fine-tune backbone + regression head on quality labels (DifFIQA(R), MR-FIQA regressor), then export ONNX.
+
+Data: ``fiqa.data.degrade.labelled_set`` (aligned CelebA crops, degraded copies of half of them), labels in
+[0, 1] from ``fiqa.labels.<source>``; identity-disjoint train/val split of ``fiqa.data.celeba``. L1 loss.
+
+    python -m fiqa.train.regressor --labels diffiqa --backbone data/runs/backbone/backbone.pt \
+        --out data/runs/diffiqa_r --onnx models/diffiqa_r/model.onnx
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from fiqa.data.celeba import CelebaIndex
+from fiqa.data.degrade import labelled_set
+from fiqa.models import backbone
+from fiqa.models.regressor import QualityRegressor
+from fiqa.train.backbone import load_backbone
+from fiqa.train.common import Budget, RunLog, plot_curves, to_input
+
+INPUT, OUTPUT = "input", "quality"
+
+
+def load_labels(source: str, data: Path) -> np.ndarray:
+    """Labels in [0, 1] of ``labelled_set``: crops, then the degraded copies."""
+    if source == "diffiqa":
+        from fiqa.labels.diffiqa import labels
+
+        return labels(data)[1]
+    if source == "mrfiqa":
+        from fiqa.labels.mrfiqa import labels
+
+        return labels(data)["label"]
+    raise ValueError(f"unknown label source {source!r}")
+
+
+def predict(model: torch.nn.Module, crops: np.ndarray, batch: int = 128) -> np.ndarray:
+    model.eval()
+    with torch.no_grad():
+        return np.concatenate(
+            [model(to_input(crops[s : s + batch]))[:, 0].numpy() for s in range(0, len(crops), batch)]
+        )
+
+
+def spearman(a: np.ndarray, b: np.ndarray) -> float:
+    ranks = [np.argsort(np.argsort(v)).astype(np.float64) for v in (a, b)]
+    return float(np.corrcoef(*ranks)[0, 1])
+
+
+def train(args: argparse.Namespace) -> QualityRegressor:
+    torch.manual_seed(args.seed)
+    torch.set_num_threads(args.threads)
+    rng = np.random.default_rng(args.seed)
+    index = CelebaIndex.load(args.data / "index.npz")
+    crops, source, _ = labelled_set(args.data)
+    labels = load_labels(args.labels, args.data).astype(np.float32)
+    split = index.split[source]
+    train_rows, val_rows = np.flatnonzero(split == "train"), np.flatnonzero(split == "val")
+
+    trunk = load_backbone(args.backbone) if args.backbone else backbone(args.preset)
+    model = QualityRegressor(trunk).to(memory_format=torch.channels_last)
+    optimiser = torch.optim.AdamW(
+        [
+            {"params": model.backbone.parameters(), "base": args.lr_backbone},
+            {"params": model.head.parameters(), "base": args.lr_head},
+        ],
+        weight_decay=args.weight_decay,
+    )
+    steps_per_epoch = len(train_rows) // args.batch
+    total = steps_per_epoch * args.epochs
+    args.out.mkdir(parents=True, exist_ok=True)
+    log = RunLog(args.out / "history.json", {k: str(v) for k, v in vars(args).items()})
+    step = 0
+    budget = Budget(total, args.max_minutes)
+    target = torch.from_numpy(labels)
+    for epoch in range(1, args.epochs + 1):
+        model.train()
+        running = 0.0
+        order = rng.permutation(train_rows)
+        done = 0
+        for number in range(steps_per_epoch):
+            if budget.done(step):
+                break
+            rows = np.sort(order[number * args.batch : (number + 1) * args.batch])
+            x = to_input(crops[rows], rng.random(len(rows)) < 0.5)
+            loss = F.l1_loss(model(x)[:, 0], target[rows])
+            for group in optimiser.param_groups:
+                group["lr"] = budget.lr(step, group["base"])
+            optimiser.zero_grad(set_to_none=True)
+            loss.backward()
+            optimiser.step()
+            step += 1
+            done += 1
+            running += float(loss.detach())
+        pred = predict(model, crops[val_rows])
+        log.add(
+            epoch=epoch,
+            steps=step,
+            train_l1=round(running / max(1, done), 5),
+            val_l1=round(float(np.abs(pred - labels[val_rows]).mean()), 5),
+            val_spearman=round(spearman(pred, labels[val_rows]), 4),
+        )
+        torch.save({"preset": args.preset, "state_dict": model.state_dict()}, args.out / "regressor.pt")
+        if budget.done(step):
+            print(f"stopping after epoch {epoch}, step {step}/{total}: budget reached", flush=True)
+            break
+    plot_curves(log.path, ["train_l1", "val_l1", "val_spearman"], args.out / "curves.png", f"{args.labels} regressor")
+    np.save(args.out / "val_predictions.npy", predict(model, crops[np.flatnonzero(index.split == "val")]))
+    if args.onnx:
+        export(model, args.onnx, crops[val_rows[:8]], args.out / "export.json")
+    return model
+
+
+def export(model: torch.nn.Module, path: Path, faces: np.ndarray, report_path: Path) -> float:
+    """ONNX with a dynamic batch (the shared exporter) and parity on real aligned faces; returns max |diff|."""
+    from export.onnx_export import export_onnx
+
+    model = model.eval().to(memory_format=torch.contiguous_format)
+    example = to_input(faces).contiguous()
+    report = export_onnx(model, example, path, [INPUT], [OUTPUT])
+    report_path.write_text(
+        json.dumps({"onnx": str(path), "max_abs_diff": report.max_abs_diff, "parity_batch": report.parity_batch})
+    )
+    print(f"exported {path}: max |onnxruntime - torch| = {report.max_abs_diff:.3g}", flush=True)
+    return report.max_abs_diff
+
+
+def load_regressor(path: Path) -> QualityRegressor:
+    checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    model = QualityRegressor(backbone(checkpoint["preset"]))
+    model.load_state_dict(checkpoint["state_dict"])
+    return model.eval()
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--labels", choices=["diffiqa", "mrfiqa"], default="diffiqa")
+    parser.add_argument("--data", type=Path, default=Path("data/celeba_aligned"))
+    parser.add_argument("--backbone", type=Path, default=Path("data/runs/backbone/backbone.pt"))
+    parser.add_argument("--preset", default="mobilefacenet_xs", help="must match --backbone's preset")
+    parser.add_argument("--out", type=Path, default=Path("data/runs/diffiqa_r"))
+    parser.add_argument("--onnx", type=Path, default=None)
+    parser.add_argument("--epochs", type=int, default=4)
+    parser.add_argument("--batch", type=int, default=64)
+    parser.add_argument("--lr-backbone", type=float, default=1e-3)
+    parser.add_argument("--lr-head", type=float, default=3e-3)
+    parser.add_argument("--weight-decay", type=float, default=5e-4)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--max-minutes", type=float, default=15.0)
+    parser.add_argument("--seed", type=int, default=0)
+
+
+def main(args: argparse.Namespace | list[str] | None = None) -> int:
+    if not isinstance(args, argparse.Namespace):
+        parser = argparse.ArgumentParser(prog="fiqa train-regressor", description=__doc__)
+        configure(parser)
+        args = parser.parse_args(args)
+    train(args)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

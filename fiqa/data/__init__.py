@@ -1,0 +1,1 @@
+"""Training data: detection, alignment and splits of identity-labelled faces."""

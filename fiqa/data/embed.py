@@ -1,0 +1,58 @@
+"""Face-recognition embeddings of aligned crops with the gateway's ``fr_feature`` network (the teacher).
+
+Runs through the gateway's onnxruntime backend and the card's preprocessing (``network_input``), so labels and
+distillation targets see exactly what the served model sees.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from service.backends.onnxruntime import OnnxRuntimeBackend
+from service.quality.base import network_input
+from service.registry import Registry
+from service.settings import Settings
+
+TEACHER = "fr_feature"
+
+
+def ort_backend(
+    names: list[str], models_dir: Path | None = None, threads: int = 1
+) -> tuple[Registry, OnnxRuntimeBackend]:
+    """A loaded synchronous onnxruntime backend over the project's model cards."""
+    overrides = {"models_dir": models_dir} if models_dir else {}
+    settings = Settings(ort_intra_op_threads=threads, cpu_workers=1, **overrides)
+    registry = Registry(settings.models_dir)
+    backend = OnnxRuntimeBackend(registry, settings)
+    backend.load_sync(names)
+    return registry, backend
+
+
+def chunked(count: int, size: int):
+    for start in range(0, count, size):
+        yield slice(start, min(start + size, count))
+
+
+class Embedder:
+    """L2-normalised embeddings of RGB uint8 or float pixel crops (N, 112, 112, 3)."""
+
+    def __init__(self, name: str = TEACHER, models_dir: Path | None = None, threads: int = 1):
+        self.registry, self.backend = ort_backend([name], models_dir, threads)
+        self.card = self.registry[name]
+
+    def __call__(
+        self, pixels: np.ndarray, batch: int = 64, progress: Callable[[int], None] | None = None
+    ) -> np.ndarray:
+        assert self.card.preprocess is not None
+        out = []
+        for part in chunked(len(pixels), batch):
+            tensor = network_input(np.asarray(pixels[part]), self.card.preprocess)
+            result = self.backend.infer_sync(self.card.name, {self.card.inputs[0].name: tensor})
+            out.append(result[self.card.outputs[0].name])
+            if progress:
+                progress(part.stop)
+        embeddings = np.concatenate(out).astype(np.float32)
+        return embeddings / np.maximum(np.linalg.norm(embeddings, axis=1, keepdims=True), 1e-12)

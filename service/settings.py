@@ -44,7 +44,8 @@ class Settings(BaseSettings):
 
     # Micro-batching of quality-model inputs (rows = crops or perturbed copies of crops)
     max_batch_size: int = 64
-    max_wait_ms: float = 2.0
+    # 0: a batch leaves as soon as the model is free; rows arriving meanwhile form the next batch (no idle wait)
+    max_wait_ms: float = 0.0
     max_queue_rows: int = 2048
     retry_after_s: int = 1
     request_timeout_s: float = 30.0

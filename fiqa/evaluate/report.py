@@ -103,6 +103,9 @@ def render(report: dict[str, Any]) -> str:
         "mated comparisons). `recomputed` = CR-FIQA's evaluation script: mated and non-mated pairs are discarded "
         "together by pair quality and the threshold is re-derived from the remaining non-mated pairs at each step "
         "(the discard fraction counts all pairs).",
+        "- Under `recomputed`, discarding also removes non-mated pairs, so at FMR 1e-3 on LFW (3,000 non-mated) the "
+        "threshold soon rests on the one to three largest remaining non-mated scores: its curves jump and its "
+        "bootstrap intervals can be very wide (upper ends above 4 with dlib on LFW). Decisions should use `fixed`.",
         "- **Threshold at FMR a** over n non-mated scores: the (⌊a·n⌋+1)-th largest non-mated score; a comparison "
         "matches when its score is above it. When a·n < 1 the FMR is **below the resolution** of the data: the "
         "threshold is the largest non-mated score (FMR 0) and the numbers are marked unresolved. LFW View-2 has "

@@ -187,16 +187,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--limit", type=int, default=None, help="first N photos only (smoke runs)")
 
 
-def main(args: argparse.Namespace | list[str] | None = None) -> int:
-    if not isinstance(args, argparse.Namespace):
-        parser = argparse.ArgumentParser(prog="fiqa prepare-celeba", description=__doc__)
-        configure(parser)
-        args = parser.parse_args(args)
+def main(args: argparse.Namespace) -> int:
+    """Run the command (``python -m fiqa`` parses its arguments with ``configure``)."""
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     prepare(args.src, args.out, val_fraction=args.val_fraction, seed=args.seed, limit=args.limit)
     return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -1,6 +1,6 @@
 """Train IFQA (generator + U-Net discriminator) on the aligned CelebA subset, then export D to ONNX.
 
-Reproducible command (CPU, one thread; data from ``python -m fiqa.data.celeba``)::
+Reproducible command (CPU, one thread; data from ``python -m fiqa prepare-celeba``)::
 
     OMP_NUM_THREADS=1 .venv/bin/python -m fiqa.ifqa.train --data data/celeba_aligned --out data/ifqa \
         --steps 800 --batch 8 --seed 0 --threads 1 --export models/ifqa/model.onnx

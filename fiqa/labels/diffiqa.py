@@ -120,16 +120,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--force", action="store_true")
 
 
-def main(args: argparse.Namespace | list[str] | None = None) -> int:
-    if not isinstance(args, argparse.Namespace):
-        parser = argparse.ArgumentParser(prog="fiqa label-diffiqa", description=__doc__)
-        configure(parser)
-        args = parser.parse_args(args)
+def main(args: argparse.Namespace) -> int:
+    """Run the command (``python -m fiqa`` parses its arguments with ``configure``)."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     raw, label = labels(args.data, args.force)
     log.info("raw: min %.4f median %.4f max %.4f; %d labels", raw.min(), np.median(raw), raw.max(), len(label))
     return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

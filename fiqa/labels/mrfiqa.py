@@ -87,11 +87,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--force", action="store_true")
 
 
-def main(args: argparse.Namespace | list[str] | None = None) -> int:
-    if not isinstance(args, argparse.Namespace):
-        parser = argparse.ArgumentParser(prog="fiqa label-mrfiqa", description=__doc__)
-        configure(parser)
-        args = parser.parse_args(args)
+def main(args: argparse.Namespace) -> int:
+    """Run the command (``python -m fiqa`` parses its arguments with ``configure``)."""
     result = labels(args.data, args.force)
     print(
         {
@@ -100,7 +97,3 @@ def main(args: argparse.Namespace | list[str] | None = None) -> int:
         }
     )
     return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

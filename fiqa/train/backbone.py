@@ -5,7 +5,7 @@ student; both L2-normalised embeddings regress onto the teacher's embedding of t
 the seed gives its classification loss), and the LogExp term (λ=1, p=1) pulls the HR and LR embeddings
 together. CosFace (s=48, m=0.4) on the training identities can be added (``--cosface-weight``).
 
-    python -m fiqa.train.backbone --data data/celeba_aligned --out data/runs/backbone
+    python -m fiqa train-backbone --data data/celeba_aligned --out data/runs/backbone
 """
 
 from __future__ import annotations
@@ -143,14 +143,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0)
 
 
-def main(args: argparse.Namespace | list[str] | None = None) -> int:
-    if not isinstance(args, argparse.Namespace):
-        parser = argparse.ArgumentParser(prog="fiqa train-backbone", description=__doc__)
-        configure(parser)
-        args = parser.parse_args(args)
+def main(args: argparse.Namespace) -> int:
+    """Run the command (``python -m fiqa`` parses its arguments with ``configure``)."""
     train(args)
     return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

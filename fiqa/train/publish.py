@@ -219,14 +219,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--training-command", default="", help="the training command, recorded in the card")
 
 
-def main(args: argparse.Namespace | list[str] | None = None) -> int:
-    if not isinstance(args, argparse.Namespace):
-        parser = argparse.ArgumentParser(prog="fiqa publish-regressor", description=__doc__)
-        configure(parser)
-        args = parser.parse_args(args)
+def main(args: argparse.Namespace) -> int:
+    """Run the command (``python -m fiqa`` parses its arguments with ``configure``)."""
     print(json.dumps(publish(args), indent=1))
     return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -3,7 +3,7 @@
 Data: ``fiqa.data.degrade.labelled_set`` (aligned CelebA crops, degraded copies of half of them), labels in
 [0, 1] from ``fiqa.labels.<source>``; identity-disjoint train/val split of ``fiqa.data.celeba``. L1 loss.
 
-    python -m fiqa.train.regressor --labels diffiqa --backbone data/runs/backbone/backbone.pt \
+    python -m fiqa train-regressor --labels diffiqa --backbone data/runs/backbone/backbone.pt \
         --out data/runs/diffiqa_r --onnx models/diffiqa_r/model.onnx
 """
 
@@ -155,14 +155,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0)
 
 
-def main(args: argparse.Namespace | list[str] | None = None) -> int:
-    if not isinstance(args, argparse.Namespace):
-        parser = argparse.ArgumentParser(prog="fiqa train-regressor", description=__doc__)
-        configure(parser)
-        args = parser.parse_args(args)
+def main(args: argparse.Namespace) -> int:
+    """Run the command (``python -m fiqa`` parses its arguments with ``configure``)."""
     train(args)
     return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

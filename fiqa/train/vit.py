@@ -5,7 +5,7 @@ the sample's certainty ratio CR = CCS / (NNCCS + 1 + ε) from the same margin he
 defines the target, the quality branch follows it, as in CR-FIQA / ViT-FIQA). Inputs: the aligned crops and
 their degraded copies (``fiqa.data.degrade.labelled_set``), with multi-resolution augmentation off.
 
-    python -m fiqa.train.vit --preset vit_tiny --out data/runs/vitfiqa --onnx models/vitfiqa/model.onnx
+    python -m fiqa train-vitfiqa --preset vit_tiny --out data/runs/vitfiqa --onnx models/vitfiqa/model.onnx
 """
 
 from __future__ import annotations
@@ -130,14 +130,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0)
 
 
-def main(args: argparse.Namespace | list[str] | None = None) -> int:
-    if not isinstance(args, argparse.Namespace):
-        parser = argparse.ArgumentParser(prog="fiqa train-vitfiqa", description=__doc__)
-        configure(parser)
-        args = parser.parse_args(args)
+def main(args: argparse.Namespace) -> int:
+    """Run the command (``python -m fiqa`` parses its arguments with ``configure``)."""
     train(args)
     return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -9,7 +9,8 @@
    no wait) at concurrency 1, 8, 32: one real server per setting.
 4. Large frames: decode + detect of a 12 MP JPEG with and without reduced-size JPEG decoding.
 
-    python -m loadtests.bench_models [--duration 20] [--skip batching]
+    python -m loadtests.bench_models [--duration 20] [--skip batching] [--section bench_models]
+    FIQA_DEFAULT_MODELS='["diffiqa_r"]' python -m loadtests.bench_models --section bench_models_diffiqa_r  # another default
 """
 
 from __future__ import annotations
@@ -190,6 +191,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=10, help="calls per raw-model timing round")
     parser.add_argument("--sat-concurrency", type=int, default=8, help="concurrency that saturates the gateway")
     parser.add_argument("--skip", nargs="*", default=[], choices=["raw", "efficiency", "batching", "large"])
+    parser.add_argument("--section", default="bench_models", help="key in reports/performance.json")
     args = parser.parse_args(argv)
     settings = Settings()
     raw = RawModels(settings)
@@ -260,7 +262,7 @@ def main(argv: list[str] | None = None) -> int:
         print(markdown_table(rows, list(rows[0])))
     out["loadavg_after"] = machine()["loadavg"]
     print(f"\nmachine: {out['machine']}; loadavg after: {out['loadavg_after']}")
-    update_performance("bench_models", out)
+    update_performance(args.section, out)
     return 0
 
 

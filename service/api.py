@@ -40,6 +40,7 @@ from service.quality import build_methods
 from service.registry import Registry
 from service.schemas import ErrorBody, ScoreOptions, ScoreRequest, ScoreResponse
 from service.settings import Settings, get_settings
+from service.warmup import warm_up
 
 log = logging.getLogger("service.api")
 
@@ -173,6 +174,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 log.warning("quality model %s left out: %s", name, error.message)
                 del methods[name]
         networks = sorted({net for method in methods.values() for net in method.card.networks})
+        if settings.warmup:
+            await warm_up(backend, registry, [DETECTOR, *networks], settings)
         batchers = {
             name: MicroBatcher(
                 name,

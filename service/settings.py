@@ -34,6 +34,8 @@ class Settings(BaseSettings):
     ort_allow_spinning: bool = False
     default_models: list[str] = ["diffiqa"]
     cpu_workers: int = 2
+    # Run each network once at its largest input before reporting ready (see service/warmup.py)
+    warmup: bool = True
 
     # Triton backend (FIQA_BACKEND=triton): server address, protocol, per-call timeout, shared memory
     triton_url: str = "127.0.0.1:8001"

@@ -19,6 +19,7 @@ from fiqa.evaluate.edc import (
     pair_quality,
     threshold_at_fmr,
 )
+from fiqa.evaluate.pose import by_pose
 from fiqa.evaluate.quality import QualityScores
 
 ORACLE = "oracle (theoretical best)"
@@ -95,6 +96,9 @@ def analyse(
     keys = [sample.key for sample in dataset.samples]
     if any("#" in key for key in keys):
         results["by_degradation"] = by_degradation(keys, faces, qualities)
+    pose = by_pose(faces, qualities, used)
+    if pose is not None:
+        results["by_pose"] = pose
     outcome = Outcome(results)
     for comp in compared:
         pair_q = {q.name: pair_quality(q.raw, comp.first, comp.second) for q in qualities}

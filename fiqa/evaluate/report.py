@@ -172,6 +172,7 @@ def render(report: dict[str, Any]) -> str:
             out += [f"**pAUC@0.3 at FMR = {fmr}, fixed threshold** (interval):", ""]
             out += [*_table(report, recognition, "fixed", fmr, "pauc_0.3", True), ""]
     out += _degradations(report)
+    out += _poses(report)
     out += _calibration(report)
     out += ["", "## Figures", ""]
     for figure in meta.get("figures", []):
@@ -227,4 +228,37 @@ def _degradations(report: dict[str, Any]) -> list[str]:
         for tag, entry in table.items():
             cells = ["n/a" if entry[m] is None else f"{entry[m]:.3g}" for m in measures]
             out.append(f"| {tag} | {entry['images']} | {entry['failed_to_acquire']} | " + " | ".join(cells) + " |")
+    return out
+
+
+def _poses(report: dict[str, Any]) -> list[str]:
+    out: list[str] = []
+    for dataset, data in report["datasets"].items():
+        table = data.get("by_pose")
+        if not table:
+            continue
+        measures = list(table["spearman_with_yaw"])
+        share = f"{table['discard']:.0%}"
+        out += [
+            "",
+            f"## Pose: {dataset}",
+            "",
+            "Yaw index = |nose offset from the eyes' midpoint along the eye axis| / inter-eye distance, from the "
+            "detector's landmarks (0 frontal, ~0.5 strongly turned; `fiqa/evaluate/pose.py`). Per band: median "
+            f"quality (models 0..100, baselines raw) / share of the band's faces among the {share} lowest-quality "
+            f"faces (a measure blind to pose discards {share} of every band). Last row: Spearman of quality with "
+            "the yaw index (negative = turned faces score lower).",
+            "",
+            "| yaw index | faces | " + " | ".join(measures) + " |",
+            "|---|---|" + "---|" * len(measures),
+        ]
+        for band, entry in table["bands"].items():
+            cells = [
+                "n/a" if entry[m]["median"] is None else f"{entry[m]['median']:.3g} / {entry[m]['discarded']:.0%}"
+                for m in measures
+            ]
+            out.append(f"| {band} | {entry['faces']} | " + " | ".join(cells) + " |")
+        rho = table["spearman_with_yaw"]
+        cells = ["n/a" if rho[m] is None else f"{rho[m]:+.2f}" for m in measures]
+        out.append("| Spearman with yaw | | " + " | ".join(cells) + " |")
     return out

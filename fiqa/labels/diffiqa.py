@@ -52,19 +52,20 @@ def served_estimate(cosines: np.ndarray, repeats: int, served_repeats: int) -> n
 
 def raw_scores(
     crops: np.ndarray,
-    repeats: int = 1,
+    repeats: int | None = 1,
     known: tuple[np.ndarray, np.ndarray] | None = None,
     batch: int = 32,
     models_dir: Path | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Raw analytic DifFIQA score (mean cosine, Eq. 7) of every crop, as served (n from the settings),
-    estimated from ``repeats`` noisy copies per face: labels are regression targets, so an unbiased but
-    noisier estimate is enough and costs 2 + 2r instead of 2 + 2n face-recognition passes.
+    estimated from ``repeats`` noisy copies per face (``None``: the served n, i.e. exactly the served score).
+    Fewer copies give an unbiased but noisier label for 2 + 2r instead of 2 + 2n face-recognition passes.
 
     ``known``: the (already computed) embeddings of the crops and of their mirrors, e.g. the cached teacher
     embeddings; then only the noisy copies are embedded. Returns (raw scores, embeddings of the crops).
     """
     scorer, backend, served = analytic_scorer(repeats, models_dir)
+    repeats = served if repeats is None else repeats
     network = scorer.recognition
     assert network.preprocess is not None
     out, plain = [], []
@@ -95,34 +96,38 @@ def normalise(raw: np.ndarray, low: float | None = None, high: float | None = No
     return np.clip((raw - low) / max(high - low, 1e-12), 0.0, 1.0)
 
 
-def labels(data: Path, force: bool = False) -> tuple[np.ndarray, np.ndarray]:
+def labels(data: Path, force: bool = False, repeats: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """(raw, normalised) labels of ``fiqa.data.degrade.labelled_set``: the N crops, then the degraded copies
     (MR-FIQA's blur / down-sampling distributions) of half of them, so the regressor also sees the low-quality
     end that CelebA photos rarely reach. Cached in ``data/labels_diffiqa.npz``; min-max over all raw scores.
-    The degraded copies' embeddings are cached too (``teacher_degraded_s1.npy``: MR-FIQA's f_r needs them)."""
+    The degraded copies' embeddings are cached too (``teacher_degraded_s1.npy``: MR-FIQA's f_r needs them).
+    ``repeats``: noisy copies per face (see ``raw_scores``); the cache records it."""
     cache = data / "labels_diffiqa.npz"
     if cache.exists() and not force:
         with np.load(cache) as stored:
             return stored["raw"], stored["label"]
     crops = np.load(data / "crops112.npy", mmap_mode="r")
     _, degraded, _ = degraded_set(data)
-    degraded_raw, degraded_embeddings = raw_scores(degraded)
+    degraded_raw, degraded_embeddings = raw_scores(degraded, repeats)
     np.save(data / f"teacher_degraded_s{DEGRADED_SEED}.npy", degraded_embeddings)
-    plain_raw, _ = raw_scores(crops, known=teacher_embeddings(data))
+    plain_raw, _ = raw_scores(crops, repeats, known=teacher_embeddings(data))
     raw = np.concatenate([plain_raw, degraded_raw])
     label = normalise(raw)
-    np.savez(cache, raw=raw, label=label)
+    np.savez(cache, raw=raw, label=label, repeats=-1 if repeats is None else repeats)
     return raw, label
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", type=Path, default=Path("data/celeba_aligned"))
     parser.add_argument("--force", action="store_true")
+    parser.add_argument(
+        "--repeats", type=int, default=None, help="noisy copies per face; default: the served n (exact served score)"
+    )
 
 
 def main(args: argparse.Namespace) -> int:
     """Run the command (``python -m fiqa`` parses its arguments with ``configure``)."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-    raw, label = labels(args.data, args.force)
+    raw, label = labels(args.data, args.force, args.repeats)
     log.info("raw: min %.4f median %.4f max %.4f; %d labels", raw.min(), np.median(raw), raw.max(), len(label))
     return 0

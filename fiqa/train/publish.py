@@ -41,8 +41,8 @@ DESCRIPTIONS = {
     ),
 }
 LABEL_NOTES = {
-    "diffiqa": "DifFIQA labels: gateway scorer diffiqa (n=4 served, t=10), estimated with 1 noisy copy per face "
-    "(unbiased for the served score), min-max to [0, 1] over all labelled samples",
+    "diffiqa": "DifFIQA labels: the served score of the gateway's diffiqa scorer (n=4 noisy copies, t=10, all "
+    "passes), min-max to [0, 1] over all labelled samples",
     "mrfiqa": "MR-FIQA labels (fiqa.labels.mrfiqa), lambda=0.5, v_l=0",
 }
 
@@ -98,7 +98,9 @@ def publish(args: argparse.Namespace) -> dict:
         "raw_high": round(high, 4),
         "per_face_ms": timings,
         "parity_max_abs_diff": export["max_abs_diff"],
-        "training": history["epochs"][-1],
+        # the checkpoint the run kept: its best validation epoch
+        "training": max(history["epochs"], key=lambda e: e["val_spearman"]),
+        "training_epochs": len(history["epochs"]),
         "backbone_training": backbone_history["epochs"][-1],
         "size_bytes": onnx_path.stat().st_size,
         "preprocess": PREPROCESS.model_dump(),
@@ -128,7 +130,7 @@ channel order **{pre["channel_order"]}**, `(pixel - {pre["mean"]}) * {pre["scale
 (N, 1) raw quality (higher is better). Raw -> 0..100: linear from raw {facts["raw_low"]} (0) to {facts["raw_high"]}
 (100), clipped, fitted on the CelebA validation split (see `card.yaml`).
 
-## Training (reproducible; this 2-core CPU, shared with other jobs)
+## Training (reproducible; this 2-core CPU)
 1. `python -m fiqa prepare-celeba --src data/celeba --out data/celeba_aligned` — CenterFace (gateway) + ArcFace
    alignment, 6,300 / 6,300 photos kept, 299 identities, identity-disjoint split (seed 0): 5,283 train / 1,017 val.
 2. `python -m fiqa label-{args.labels} --data data/celeba_aligned` — {LABEL_NOTES[args.labels]}. Labelled set:
@@ -142,6 +144,7 @@ channel order **{pre["channel_order"]}**, `(pixel - {pre["mean"]}) * {pre["scale
    {backbone["val_cos_hr_lr14"]}.
    ![backbone curves](backbone_curves.png)
 4. `{args.training_command}` — L1 on the labels, AdamW, cosine schedule driven by steps or time budget;
+   {facts["training_epochs"]} epochs; kept epoch {train["epoch"]} (best validation Spearman), reached after
    {train["steps"]} steps ({train["elapsed_s"] / 60:.1f} min): train L1 {train["train_l1"]}, val L1 {train["val_l1"]},
    val Spearman {train["val_spearman"]}. ![training curves](training_curves.png)
 5. `python -m fiqa publish-regressor --name {args.name} --run <run dir> --labels {args.labels}` — mapping, timing,
@@ -153,7 +156,7 @@ channel order **{pre["channel_order"]}**, `(pixel - {pre["mean"]}) * {pre["scale
   `model.onnx` against the committed `model.pt` on sample photos). Size {facts["size_bytes"] / 1e6:.2f} MB.
 - CelebA validation ({facts["val_photos"]} photos + {facts["val_degraded"]} degraded copies, unseen identities):
   Spearman {facts["val_spearman_vs_labels"]} and L1 {facts["val_l1_vs_labels"]} against the labels.
-- Per-face time, onnxruntime CPU, 1 intra-op thread, on this shared 2-core host: batch 1
+- Per-face time, onnxruntime CPU, 1 intra-op thread, on this 2-core host: batch 1
   {facts["per_face_ms"]["batch1"]} ms, batch 32 {facts["per_face_ms"]["batch32"]} ms.
 
 ## Licence and data
@@ -201,8 +204,8 @@ def write_card(args: argparse.Namespace, facts: dict) -> None:
         "CenterFace + ArcFace-aligned 112x112; identity-disjoint split, 85 % train identities",
         "metrics": {
             "celeba_val_spearman_vs_labels": str(facts["val_spearman_vs_labels"]),
-            "per_face_ms_batch1": f"{facts['per_face_ms']['batch1']} ms (onnxruntime CPU, 1 thread, shared host)",
-            "per_face_ms_batch32": f"{facts['per_face_ms']['batch32']} ms (onnxruntime CPU, 1 thread, shared host)",
+            "per_face_ms_batch1": f"{facts['per_face_ms']['batch1']} ms (onnxruntime CPU, 1 thread)",
+            "per_face_ms_batch32": f"{facts['per_face_ms']['batch32']} ms (onnxruntime CPU, 1 thread)",
         },
     }
     path = REPO / "models" / args.name / "card.yaml"

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
+from scipy.stats import spearmanr
 
 from fiqa.data.celeba import CelebaIndex
 from fiqa.data.degrade import labelled_set
@@ -40,17 +41,17 @@ def load_labels(source: str, data: Path) -> np.ndarray:
     raise ValueError(f"unknown label source {source!r}")
 
 
+def spearman(a: np.ndarray, b: np.ndarray) -> float:
+    """Rank correlation (ties averaged), the figure the regressors are judged by against their labels."""
+    return float(spearmanr(a, b).statistic)
+
+
 def predict(model: torch.nn.Module, crops: np.ndarray, batch: int = 128) -> np.ndarray:
     model.eval()
     with torch.no_grad():
         return np.concatenate(
             [model(to_input(crops[s : s + batch]))[:, 0].numpy() for s in range(0, len(crops), batch)]
         )
-
-
-def spearman(a: np.ndarray, b: np.ndarray) -> float:
-    ranks = [np.argsort(np.argsort(v)).astype(np.float64) for v in (a, b)]
-    return float(np.corrcoef(*ranks)[0, 1])
 
 
 def train(args: argparse.Namespace) -> QualityRegressor:
@@ -79,6 +80,8 @@ def train(args: argparse.Namespace) -> QualityRegressor:
     step = 0
     budget = Budget(total, args.max_minutes)
     target = torch.from_numpy(labels)
+    # the epoch with the best validation Spearman is kept: long CPU runs on 5k photos can start to overfit
+    best, checkpoint = (-np.inf, 0), args.out / "regressor.pt"
     for epoch in range(1, args.epochs + 1):
         model.train()
         running = 0.0
@@ -99,17 +102,22 @@ def train(args: argparse.Namespace) -> QualityRegressor:
             done += 1
             running += float(loss.detach())
         pred = predict(model, crops[val_rows])
+        rho = spearman(pred, labels[val_rows])
         log.add(
             epoch=epoch,
             steps=step,
             train_l1=round(running / max(1, done), 5),
             val_l1=round(float(np.abs(pred - labels[val_rows]).mean()), 5),
-            val_spearman=round(spearman(pred, labels[val_rows]), 4),
+            val_spearman=round(rho, 4),
         )
-        torch.save({"preset": args.preset, "state_dict": model.state_dict()}, args.out / "regressor.pt")
+        if rho > best[0]:
+            best = rho, epoch
+            torch.save({"preset": args.preset, "state_dict": model.state_dict(), "epoch": epoch}, checkpoint)
         if budget.done(step):
             print(f"stopping after epoch {epoch}, step {step}/{total}: budget reached", flush=True)
             break
+    print(f"keeping epoch {best[1]} (best validation Spearman {best[0]:.4f})", flush=True)
+    model = load_regressor(checkpoint)
     plot_curves(log.path, ["train_l1", "val_l1", "val_spearman"], args.out / "curves.png", f"{args.labels} regressor")
     np.save(args.out / "val_predictions.npy", predict(model, crops[np.flatnonzero(index.split == "val")]))
     if args.onnx:

@@ -44,5 +44,9 @@ def network_input(pixels: np.ndarray, preprocess: Preprocess) -> np.ndarray:
     """RGB pixel values (N, H, W, 3) on 0..255 -> the network's normalised NCHW float32 tensor."""
     if preprocess.channel_order == "BGR":
         pixels = pixels[..., ::-1]
-    normalised = (pixels.astype(np.float32) - np.float32(preprocess.mean)) * np.float32(preprocess.scale)
-    return np.ascontiguousarray(normalised.transpose(0, 3, 1, 2))
+    # One cast-and-transpose copy, then in place: the same float32 operations, without three temporaries.
+    out = np.empty((pixels.shape[0], pixels.shape[3], pixels.shape[1], pixels.shape[2]), dtype=np.float32)
+    out[...] = pixels.transpose(0, 3, 1, 2)
+    out -= np.float32(preprocess.mean)
+    out *= np.float32(preprocess.scale)
+    return out

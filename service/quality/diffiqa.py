@@ -47,14 +47,21 @@ class DifFIQAPerturbation:
         flipped = x0[:, :, ::-1]
         abar = ALPHA_BAR[self.timestep - 1]
         out = np.empty((crops.shape[0], self.copies, *crops.shape[1:]), dtype=np.float64)
+        r = self.repeats
         for face, (image, mirror) in enumerate(zip(x0, flipped, strict=True)):
             rng = np.random.default_rng([self.seed, zlib.crc32(crops[face].tobytes())])
-            noise = rng.standard_normal((2, self.repeats, *image.shape))
             out[face, 0], out[face, 1] = image, mirror
-            out[face, 2 : 2 + self.repeats] = np.sqrt(abar) * image + np.sqrt(1 - abar) * noise[0]
-            out[face, 2 + self.repeats :] = np.sqrt(abar) * mirror + np.sqrt(1 - abar) * noise[1]
-        pixels = (np.clip(out, -1.0, 1.0) + 1.0) * 127.5
-        return pixels.reshape(-1, *crops.shape[1:])
+            # the noise is drawn straight into its slots, then scaled and shifted in place (same values as
+            # sqrt(abar) x + sqrt(1 - abar) eps, without temporaries)
+            noisy = out[face, 2:].reshape(2, r, *image.shape)
+            rng.standard_normal(noisy.shape, out=noisy)
+            noisy *= np.sqrt(1 - abar)
+            noisy[0] += np.sqrt(abar) * image
+            noisy[1] += np.sqrt(abar) * mirror
+        np.clip(out, -1.0, 1.0, out=out)
+        out += 1.0
+        out *= 127.5
+        return out.reshape(-1, *crops.shape[1:])
 
     def prepare(self, crops: np.ndarray) -> dict[str, Tensors]:
         pre = self.recognition.preprocess

@@ -30,8 +30,8 @@ DESCRIPTIONS = {
         "DifFIQA(R): single-pass regression distilled from the analytic DifFIQA scorer (the `diffiqa` card). "
         "Backbone: MobileFaceNet-XS (quarter width) distilled from fr_feature with the LRFR seed's multi-resolution "
         "augmentation (7/14/20 px, 1:1:2) and LogExp HR/LR feature loss; head: MLP 512-128-1; fine-tuned with L1 "
-        "on DifFIQA labels (min-max to [0, 1]) of CelebA crops and of degraded copies of half of them. Output: raw "
-        "quality, about 0 (worst label) .. 1 (best label)."
+        "on DifFIQA labels (normalised to [0, 1], see labels) of CelebA crops and of degraded copies of half of "
+        "them. Output: raw quality, about 0 (worst label) .. 1 (best label)."
     ),
     "mrfiqa": (
         "MR-FIQA regressor: the same network as diffiqa_r (MobileFaceNet-XS LRFR backbone + MLP head), fine-tuned "
@@ -40,11 +40,19 @@ DESCRIPTIONS = {
         "down-sampling intensity, v_l = 0 (no BLIP offline). Pose is not synthesised; it enters only through f_r."
     ),
 }
+SCALE_NOTES = {
+    "minmax": "min-max to [0, 1] over all labelled samples",
+    "rank": "trained on their rank: the empirical CDF over all labelled samples (ties averaged), uniform on [0, 1]",
+}
 LABEL_NOTES = {
     "diffiqa": "DifFIQA labels: the served score of the gateway's diffiqa scorer (n=4 noisy copies, t=10, all "
-    "passes), min-max to [0, 1] over all labelled samples",
+    "passes) of every labelled sample",
     "mrfiqa": "MR-FIQA labels (fiqa.labels.mrfiqa), lambda=0.5, v_l=0",
 }
+
+
+def label_note(source: str, facts: dict) -> str:
+    return f"{LABEL_NOTES[source]}; {SCALE_NOTES[facts['label_scale']]}"
 
 
 def session(path: Path, threads: int = 1) -> ort.InferenceSession:
@@ -82,14 +90,15 @@ def publish(args: argparse.Namespace) -> dict:
     val = index.split[source] == "val"
     model = session(onnx_path)
     raw = run(model, crops[val])
-    labels = load_labels(args.labels, args.data)[val]
+    history = json.loads((args.run / "history.json").read_text())
+    labels = load_labels(args.labels, args.data, history["config"].get("label_scale", "minmax"))[val]
     plain_raw, degraded_raw = raw[~degraded[val]], raw[degraded[val]]
     low, high = float(np.percentile(degraded_raw, 5)), float(np.percentile(plain_raw, 99))
     timings = {f"batch{b}": round(per_face_ms(model, crops[:32], b), 3) for b in (1, 32)}
-    history = json.loads((args.run / "history.json").read_text())
     export = json.loads((args.run / "export.json").read_text())
     backbone_history = json.loads((args.backbone_run / "history.json").read_text())
     facts = {
+        "label_scale": history["config"].get("label_scale", "minmax"),
         "val_spearman_vs_labels": round(spearman(raw, labels), 4),
         "val_l1_vs_labels": round(float(np.abs(raw - labels).mean()), 4),
         "val_photos": int((~degraded[val]).sum()),
@@ -133,7 +142,7 @@ channel order **{pre["channel_order"]}**, `(pixel - {pre["mean"]}) * {pre["scale
 ## Training (reproducible; this 2-core CPU)
 1. `python -m fiqa prepare-celeba --src data/celeba --out data/celeba_aligned` — CenterFace (gateway) + ArcFace
    alignment, 6,300 / 6,300 photos kept, 299 identities, identity-disjoint split (seed 0): 5,283 train / 1,017 val.
-2. `python -m fiqa label-{args.labels} --data data/celeba_aligned` — {LABEL_NOTES[args.labels]}. Labelled set:
+2. `python -m fiqa label-{args.labels} --data data/celeba_aligned` — {label_note(args.labels, facts)}. Labelled set:
    the 6,300 crops plus one degraded copy (blur σ and down-sampling drawn from MR-FIQA's distributions, seed 1)
    of 3,150 of them.
 3. `python -m fiqa train-backbone --preset mobilefacenet_xs --epochs 6 --threads 2 --max-minutes 25` — distillation
@@ -197,7 +206,7 @@ def write_card(args: argparse.Namespace, facts: dict) -> None:
         "source": {
             "recognition_model": "fr_feature",
             "training_command": args.training_command,
-            "labels": LABEL_NOTES[args.labels],
+            "labels": label_note(args.labels, facts),
             "onnx_parity_max_abs_diff": f"{facts['parity_max_abs_diff']:.2e}",
         },
         "training_data": "CelebA subset of 299 identities / 6,300 photos (matush97/faceRecognition @e7ba6c09), "

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from scipy.stats import spearmanr
+from scipy.stats import rankdata, spearmanr
 
 from fiqa.data.celeba import CelebaIndex
 from fiqa.data.degrade import labelled_set
@@ -28,17 +28,29 @@ from fiqa.train.common import Budget, RunLog, plot_curves, to_input
 INPUT, OUTPUT = "input", "quality"
 
 
-def load_labels(source: str, data: Path) -> np.ndarray:
-    """Labels in [0, 1] of ``labelled_set``: crops, then the degraded copies."""
+def load_labels(source: str, data: Path, scale: str = "minmax") -> np.ndarray:
+    """Labels in [0, 1] of ``labelled_set``: crops, then the degraded copies.
+
+    ``minmax``: the label module's min-max normalisation (the papers'). ``rank``: the labels' empirical CDF
+    (ties averaged), i.e. their order spread evenly over [0, 1]. Min-max packs DifFIQA labels into a narrow band
+    (a few badly degraded copies set the minimum: half the labels lie within 0.04 of each other), where an L1
+    regressor gains little from ordering the good faces, and ordering good faces is most of what an EDC asks.
+    """
     if source == "diffiqa":
         from fiqa.labels.diffiqa import labels
 
-        return labels(data)[1]
-    if source == "mrfiqa":
+        values = labels(data)[1]
+    elif source == "mrfiqa":
         from fiqa.labels.mrfiqa import labels
 
-        return labels(data)["label"]
-    raise ValueError(f"unknown label source {source!r}")
+        values = labels(data)["label"]
+    else:
+        raise ValueError(f"unknown label source {source!r}")
+    if scale == "rank":
+        return (rankdata(values) - 1) / max(1, values.size - 1)
+    if scale != "minmax":
+        raise ValueError(f"unknown label scale {scale!r}")
+    return values
 
 
 def spearman(a: np.ndarray, b: np.ndarray) -> float:
@@ -60,7 +72,7 @@ def train(args: argparse.Namespace) -> QualityRegressor:
     rng = np.random.default_rng(args.seed)
     index = CelebaIndex.load(args.data / "index.npz")
     crops, source, _ = labelled_set(args.data)
-    labels = load_labels(args.labels, args.data).astype(np.float32)
+    labels = load_labels(args.labels, args.data, args.label_scale).astype(np.float32)
     split = index.split[source]
     train_rows, val_rows = np.flatnonzero(split == "train"), np.flatnonzero(split == "val")
 
@@ -148,6 +160,7 @@ def load_regressor(path: Path) -> QualityRegressor:
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--labels", choices=["diffiqa", "mrfiqa"], default="diffiqa")
+    parser.add_argument("--label-scale", choices=["minmax", "rank"], default="minmax", help="see load_labels")
     parser.add_argument("--data", type=Path, default=Path("data/celeba_aligned"))
     parser.add_argument("--backbone", type=Path, default=Path("data/runs/backbone/backbone.pt"))
     parser.add_argument("--preset", default="mobilefacenet_xs", help="must match --backbone's preset")

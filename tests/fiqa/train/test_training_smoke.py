@@ -63,6 +63,17 @@ def test_labels_cover_crops_then_degraded_copies(data: Path) -> None:
     assert raw[20:].mean() < raw[:20].mean()
 
 
+def test_rank_scaled_labels_keep_the_order_and_spread_it_evenly(data: Path) -> None:
+    minmax = train_regressor.load_labels("diffiqa", data)
+    ranked = train_regressor.load_labels("diffiqa", data, "rank")
+    assert ranked.min() == 0.0 and ranked.max() == 1.0
+    assert train_regressor.spearman(minmax, ranked) == pytest.approx(1.0)
+    # evenly spread: sorted ranks step by 1 / (n - 1) (no ties among these labels)
+    assert np.allclose(np.diff(np.sort(ranked)), 1 / (ranked.size - 1))
+    with pytest.raises(ValueError):
+        train_regressor.load_labels("diffiqa", data, "zscore")
+
+
 def test_backbone_regressor_export_and_vit(data: Path, tmp_path: Path) -> None:
     parser = argparse.ArgumentParser()
     train_backbone.configure(parser)

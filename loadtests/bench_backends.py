@@ -24,7 +24,7 @@ from export.local_triton import LocalTriton
 from export.repository import build_repository
 from export.settings import ExportSettings
 from loadtests.bench_score import measure
-from loadtests.report import machine, markdown_table
+from loadtests.report import machine, markdown_table, update_performance
 from loadtests.server import Gateway
 from loadtests.workload import Payload, one_face_jpeg
 
@@ -109,6 +109,8 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print("Triton statistics (whole run, warm-up included):")
     print(markdown_table(statistics, list(statistics[0])))
+    record = {"machine": info, "path": path, "duration_s": args.duration, "rows": rows, "triton": statistics}
+    update_performance("bench_backends", record)
     return 0
 
 

@@ -10,7 +10,8 @@
 4. Large frames: decode + detect of a 12 MP JPEG with and without reduced-size JPEG decoding.
 
     python -m loadtests.bench_models [--duration 20] [--skip batching] [--section bench_models]
-    FIQA_DEFAULT_MODELS='["diffiqa_r"]' python -m loadtests.bench_models --section bench_models_diffiqa_r  # another default
+    # the same for another default model:
+    FIQA_DEFAULT_MODELS='["diffiqa"]' python -m loadtests.bench_models --section bench_models_diffiqa
 """
 
 from __future__ import annotations

@@ -156,8 +156,12 @@ channel order **{pre["channel_order"]}**, `(pixel - {pre["mean"]}) * {pre["scale
    {facts["training_epochs"]} epochs; kept epoch {train["epoch"]} (best validation Spearman), reached after
    {train["steps"]} steps ({train["elapsed_s"] / 60:.1f} min): train L1 {train["train_l1"]}, val L1 {train["val_l1"]},
    val Spearman {train["val_spearman"]}. ![training curves](training_curves.png)
-5. `python -m fiqa publish-regressor --name {args.name} --run <run dir> --labels {args.labels}` — mapping, timing,
-   this card.
+5. `cp <run dir>/model.onnx models/{args.name}/` and
+   `python -m fiqa publish-regressor --name {args.name} --run <run dir> --labels {args.labels}
+   --evaluation reports/evaluation.json` — mapping, timing, LFW figures (once step 6 has run), this card.
+6. `python -m fiqa evaluate --dataset lfw=../shared/data/lfw --fr fr_feature,dlib` (LFW View-2: evaluation only,
+   never training) and, for the default model, `python -m fiqa calibrate --model {args.name} --target reject-rate=0.05
+   --dataset lfw=../shared/data/lfw` (the decision threshold in `card.yaml`).
 
 ## Measured
 - ONNX (dynamo exporter, opset 18, dynamic batch): max |onnxruntime − PyTorch| = {facts["parity_max_abs_diff"]:.2e}
@@ -173,6 +177,26 @@ Code and weights: MIT (this project). Training photos: CelebA (non-commercial re
 `matush97/faceRecognition` @e7ba6c09; never LFW. Teacher / label network: fr_feature (MIT).
 """
     (REPO / "models" / args.name / "README.md").write_text(text)
+
+
+def evaluation_metrics(path: Path, name: str, dataset: str = "lfw", fmr: str = "0.001") -> dict[str, str]:
+    """The model's LFW View-2 pAUC (fixed threshold, FMR 1e-3, discard 0.2 / 0.3) from an evaluation report,
+    per recognition model, beside the analytic ``diffiqa`` scorer and the face-size baseline."""
+    report = json.loads(Path(path).read_text())
+    recognitions = report.get("datasets", {}).get(dataset, {}).get("recognition", {})
+    out = {}
+    for recognition, entry in recognitions.items():
+        quality = entry["quality"]
+        if name not in quality:
+            continue
+        for upper in ("0.2", "0.3"):
+            measures = [m for m in (name, "diffiqa", "face_size") if m in quality]
+            area = {m: quality[m]["fixed"][fmr][f"pauc_{upper}"] for m in measures}
+            own = area.pop(name)
+            others = ", ".join(f"{m} {value['value']:.3f}" for m, value in area.items())
+            key = f"{dataset}_view2_pauc_fmr1e-3_discard{upper}_{recognition}"
+            out[key] = f"{own['value']:.3f} [{own['low']:.3f}, {own['high']:.3f}] ({others})"
+    return out
 
 
 def write_card(args: argparse.Namespace, facts: dict) -> None:
@@ -215,6 +239,7 @@ def write_card(args: argparse.Namespace, facts: dict) -> None:
             "celeba_val_spearman_vs_labels": str(facts["val_spearman_vs_labels"]),
             "per_face_ms_batch1": f"{facts['per_face_ms']['batch1']} ms (onnxruntime CPU, 1 thread)",
             "per_face_ms_batch32": f"{facts['per_face_ms']['batch32']} ms (onnxruntime CPU, 1 thread)",
+            **(evaluation_metrics(args.evaluation, args.name) if args.evaluation else {}),
         },
     }
     path = REPO / "models" / args.name / "card.yaml"
@@ -229,6 +254,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", type=Path, default=Path("data/celeba_aligned"))
     parser.add_argument("--version", default="1")
     parser.add_argument("--training-command", default="", help="the training command, recorded in the card")
+    parser.add_argument("--evaluation", type=Path, default=None, help="evaluation.json: LFW pAUC into the card")
 
 
 def main(args: argparse.Namespace) -> int:

@@ -17,7 +17,10 @@ from PIL import Image
 from prometheus_client import REGISTRY
 
 from service.api import create_app
+from service.registry import Registry
 from service.settings import Settings
+
+DEFAULT = Settings().default_models[0]
 
 
 def _jpeg(rgb: np.ndarray, quality: int = 92) -> bytes:
@@ -58,14 +61,15 @@ def test_health_and_readiness(client):
 def test_models_lists_cards_runtime_and_threshold_source(client):
     body = client.get("/v1/models").json()
     models = {entry["name"]: entry for entry in body["models"]}
-    assert {"centerface", "fr_feature", "diffiqa"} <= set(models)
+    assert {"centerface", "fr_feature", "diffiqa", DEFAULT} <= set(models)
     assert models["fr_feature"]["runtime"]["providers"] == ["CPUExecutionProvider"]
     assert models["fr_feature"]["runtime"]["loaded"] is True
     assert models["fr_feature"]["inputs"][0]["shape"] == [-1, 3, 112, 112]
-    diffiqa = models["diffiqa"]
-    assert diffiqa["score_mapping"]["raw_high"] > diffiqa["score_mapping"]["raw_low"]
-    assert diffiqa["decision_threshold"]["source"]
-    assert diffiqa["default"] is True
+    for name in ("diffiqa", DEFAULT):
+        model = models[name]
+        assert model["score_mapping"]["raw_high"] > model["score_mapping"]["raw_low"]
+        assert model["decision_threshold"]["source"]
+        assert model["default"] is (name == DEFAULT)
 
 
 def test_openapi_documents_score_contract(client):
@@ -95,10 +99,10 @@ def test_multipart_one_face_with_landmarks_on_the_eyes(client, samples):
     assert max(left_eye[1], right_eye[1]) < nose[1] < min(mouth_left[1], mouth_right[1])
     assert face["inter_eye_distance"] == pytest.approx(np.hypot(*np.subtract(right_eye, left_eye)))
     assert 0 <= face["quality"]["score"] <= 100
-    assert set(face["quality"]["raw"]) == {"diffiqa"}
+    assert set(face["quality"]["raw"]) == {DEFAULT}
     assert face["decision"] in ("accept", "reject")
     assert image["decision"] == face["decision"]
-    assert body["models"] == [{"name": "diffiqa", "version": "1"}]
+    assert body["models"] == [{"name": DEFAULT, "version": Registry(Settings().models_dir)[DEFAULT].version}]
     for stage in ("decode", "detect", "detect_infer", "align", "quality", "quality_infer", "decide", "total"):
         assert body["timings_ms"][stage] >= 0
     assert body["timings_ms"]["total"] >= body["timings_ms"]["quality_infer"]
@@ -156,7 +160,7 @@ def test_same_image_same_score(client, samples):
     data = (samples / "obama2.jpg").read_bytes()
     first = client.post("/score", content=data, headers={"content-type": "image/jpeg"}).json()
     second = client.post("/score", files={"a": ("x.jpg", data), "b": ("y.jpg", data)}).json()
-    scores = [image["faces"][0]["quality"]["raw"]["diffiqa"] for image in first["images"] + second["images"]]
+    scores = [image["faces"][0]["quality"]["raw"][DEFAULT] for image in first["images"] + second["images"]]
     assert scores[0] == pytest.approx(scores[1], abs=1e-6) == pytest.approx(scores[2], abs=1e-6)
 
 

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from service.cli import main
-from service.settings import REPO_ROOT
+from service.settings import REPO_ROOT, Settings
 
 
 def test_score_prints_one_accepted_face_and_a_no_face_reject(samples: Path) -> None:
@@ -22,7 +22,7 @@ def test_score_prints_one_accepted_face_and_a_no_face_reject(samples: Path) -> N
     )
     assert completed.returncode == 0, completed.stderr
     response = json.loads(completed.stdout)
-    assert [model["name"] for model in response["models"]] == ["diffiqa"]
+    assert [model["name"] for model in response["models"]] == Settings().default_models
     assert response["request_id"]
     assert response["timings_ms"]["total"] > 0
     portrait, cat = response["images"]
@@ -32,7 +32,7 @@ def test_score_prints_one_accepted_face_and_a_no_face_reject(samples: Path) -> N
     assert portrait["faces_detected"] == 1 and len(portrait["faces"]) == 1
     face = portrait["faces"][0]
     assert face["decision"] == "accept" and face["reasons"] == []
-    assert 0.0 <= face["quality"]["score"] <= 100.0 and face["quality"]["model"] == "diffiqa"
+    assert 0.0 <= face["quality"]["score"] <= 100.0 and face["quality"]["model"] == Settings().default_models[0]
     assert len(face["landmarks"]) == 5
     assert portrait["decision"] == "accept" and portrait["reasons"] == []
 

@@ -96,9 +96,9 @@ def test_models_listing_describes_triton(triton, make_client) -> None:
 
 def test_concurrent_requests_are_batched_by_triton(triton, make_client, samples: Path) -> None:
     jpeg = (samples / "obama.jpg").read_bytes()
-    before = _stats(triton, "centerface")
     # 2 CPU cores run gateway and both twins here: allow queueing time (batching, not latency, is under test).
     with make_client(**_triton_settings(triton, triton_timeout_s=60.0)) as client, ThreadPoolExecutor(16) as pool:
+        before = _stats(triton, "centerface")  # after the gateway's start-up warm-up call
         responses = list(
             pool.map(
                 lambda _: client.post("/score", content=jpeg, headers={"content-type": "image/jpeg"}), range(REQUESTS)

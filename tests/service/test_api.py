@@ -303,8 +303,8 @@ def _batch_stats(model: str) -> tuple[float, float]:
 
 
 def test_concurrent_requests_share_inference_batches(samples):
-    """Four requests in flight at once: their 4 x 10 rows go through fewer than 4 model calls."""
-    settings = Settings(max_wait_ms=200.0, max_batch_size=64)
+    """Four requests in flight at once: their 4 x 10 rows (diffiqa) go through fewer than 4 model calls."""
+    settings = Settings(max_wait_ms=200.0, max_batch_size=64, default_models=["diffiqa"])
     app = create_app(settings)
     jpeg = (samples / "obama3.jpg").read_bytes()
 
@@ -327,7 +327,8 @@ def test_concurrent_requests_share_inference_batches(samples):
 
 
 def test_full_queue_answers_503_with_retry_after(make_client, samples):
-    with make_client(max_queue_rows=5) as tight:  # one face needs 10 rows: refused at once, never queued
+    # one diffiqa face needs 10 rows: refused at once, never queued
+    with make_client(max_queue_rows=5, default_models=["diffiqa"]) as tight:
         response = tight.post(
             "/score", content=(samples / "obama.jpg").read_bytes(), headers={"content-type": "image/jpeg"}
         )

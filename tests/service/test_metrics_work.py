@@ -6,6 +6,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
+import numpy as np
 from prometheus_client import REGISTRY
 
 from service import metrics
@@ -83,11 +84,14 @@ def test_every_metric_moves_with_the_work_done(client, samples: Path) -> None:
     assert abs(
         delta("fiqa_quality_score_sum", model=model) - sum(f["quality"]["score"] for f in assessed)
     ) < 0.01 * len(assessed)
-    # Inference: every assessed face sent its rows through the recognition network, in counted batches.
-    rows_per_face = 2 + 2 * settings.diffiqa_repeats
-    assert delta("fiqa_batch_size_sum", model="fr_feature") == rows_per_face * len(assessed)
-    calls = delta("fiqa_batch_size_count", model="fr_feature")
-    assert 3 <= calls == delta("fiqa_model_inference_duration_seconds_count", model="fr_feature")
-    assert 0 < delta("fiqa_model_inference_duration_seconds_sum", model="fr_feature") <= stage_total
-    assert _value("fiqa_queue_rows", model="fr_feature") == 0
+    # Inference: every assessed face sent its rows (as many as the method prepares for one crop: 1 for a
+    # regressor, 2 + 2n for diffiqa) through the model's network, in counted batches.
+    method = client.app.state.pipeline.methods[model]
+    ((network, tensors),) = method.prepare(np.zeros((1, 112, 112, 3), dtype=np.uint8)).items()
+    rows_per_face = next(iter(tensors.values())).shape[0]
+    assert delta("fiqa_batch_size_sum", model=network) == rows_per_face * len(assessed)
+    calls = delta("fiqa_batch_size_count", model=network)
+    assert 3 <= calls == delta("fiqa_model_inference_duration_seconds_count", model=network)
+    assert 0 < delta("fiqa_model_inference_duration_seconds_sum", model=network) <= stage_total
+    assert _value("fiqa_queue_rows", model=network) == 0
     assert delta("fiqa_rejected_requests_total", reason="queue_full") == 0

@@ -28,10 +28,7 @@ def largest_inputs(registry: Registry, name: str, settings: Settings) -> dict[st
     batch = 1 if name == DETECTOR else settings.max_batch_size
     inputs = {}
     for spec in registry[name].inputs:
-        shape = [
-            (batch if axis == 0 else side) if dim < 0 else (batch if axis == 0 else dim)
-            for axis, dim in enumerate(spec.shape)
-        ]
+        shape = [batch if axis == 0 else (side if dim < 0 else dim) for axis, dim in enumerate(spec.shape)]
         inputs[spec.name] = np.zeros(shape, dtype=spec.dtype)
     return inputs
 

@@ -22,7 +22,7 @@ from fiqa.data.celeba import CelebaIndex
 from fiqa.data.teacher import teacher_embeddings
 from fiqa.losses import MarginSoftmax, logexp
 from fiqa.models import backbone
-from fiqa.train.common import Budget, RunLog, plot_curves, to_input
+from fiqa.train.common import Budget, RunLog, add_run_arguments, plot_curves, to_input
 
 
 def embed(model: torch.nn.Module, crops: np.ndarray, size: int | None = None, batch: int = 128) -> torch.Tensor:
@@ -132,15 +132,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", type=Path, default=Path("data/celeba_aligned"))
     parser.add_argument("--out", type=Path, default=Path("data/runs/backbone"))
     parser.add_argument("--preset", default="mobilefacenet_xs")
-    parser.add_argument("--epochs", type=int, default=8)
-    parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--lr", type=float, default=3e-3)
-    parser.add_argument("--weight-decay", type=float, default=5e-4)
     parser.add_argument("--logexp-weight", type=float, default=1.0)
     parser.add_argument("--cosface-weight", type=float, default=0.0)
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--max-minutes", type=float, default=20.0)
-    parser.add_argument("--seed", type=int, default=0)
+    add_run_arguments(parser, epochs=8, max_minutes=20.0, weight_decay=5e-4)
 
 
 def main(args: argparse.Namespace) -> int:

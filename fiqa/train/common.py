@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import math
 import time
@@ -91,3 +92,13 @@ def plot_curves(log_path: Path, keys: list[str], out: Path, title: str) -> None:
     fig.tight_layout()
     fig.savefig(out, dpi=80)
     plt.close(fig)
+
+
+def add_run_arguments(parser: argparse.ArgumentParser, *, epochs: int, max_minutes: float, weight_decay: float) -> None:
+    """The budget and schedule arguments every training command takes (defaults per command)."""
+    parser.add_argument("--epochs", type=int, default=epochs)
+    parser.add_argument("--batch", type=int, default=64)
+    parser.add_argument("--weight-decay", type=float, default=weight_decay)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--max-minutes", type=float, default=max_minutes, help="wall-clock budget; ends the run")
+    parser.add_argument("--seed", type=int, default=0)

@@ -23,7 +23,7 @@ from fiqa.data.degrade import labelled_set
 from fiqa.models import backbone
 from fiqa.models.regressor import QualityRegressor
 from fiqa.train.backbone import load_backbone
-from fiqa.train.common import Budget, RunLog, plot_curves, to_input
+from fiqa.train.common import Budget, RunLog, add_run_arguments, plot_curves, to_input
 
 INPUT, OUTPUT = "input", "quality"
 
@@ -166,14 +166,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--preset", default="mobilefacenet_xs", help="must match --backbone's preset")
     parser.add_argument("--out", type=Path, default=Path("data/runs/diffiqa_r"))
     parser.add_argument("--onnx", type=Path, default=None)
-    parser.add_argument("--epochs", type=int, default=4)
-    parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--lr-backbone", type=float, default=1e-3)
     parser.add_argument("--lr-head", type=float, default=3e-3)
-    parser.add_argument("--weight-decay", type=float, default=5e-4)
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--max-minutes", type=float, default=15.0)
-    parser.add_argument("--seed", type=int, default=0)
+    add_run_arguments(parser, epochs=4, max_minutes=15.0, weight_decay=5e-4)
 
 
 def main(args: argparse.Namespace) -> int:

@@ -21,7 +21,7 @@ from fiqa.data.celeba import CelebaIndex
 from fiqa.data.degrade import labelled_set
 from fiqa.losses import MarginSoftmax, certainty_ratio
 from fiqa.models.vit import QualityOnly, vit_fiqa
-from fiqa.train.common import Budget, RunLog, plot_curves, to_input
+from fiqa.train.common import Budget, RunLog, add_run_arguments, plot_curves, to_input
 from fiqa.train.regressor import export, spearman
 
 
@@ -120,14 +120,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--preset", default="vit_tiny")
     parser.add_argument("--out", type=Path, default=Path("data/runs/vitfiqa"))
     parser.add_argument("--onnx", type=Path, default=None)
-    parser.add_argument("--epochs", type=int, default=10)
-    parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--lr", type=float, default=1e-3)
-    parser.add_argument("--weight-decay", type=float, default=0.05)
     parser.add_argument("--fiq-weight", type=float, default=1.0)
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--max-minutes", type=float, default=15.0)
-    parser.add_argument("--seed", type=int, default=0)
+    add_run_arguments(parser, epochs=10, max_minutes=15.0, weight_decay=0.05)
 
 
 def main(args: argparse.Namespace) -> int:

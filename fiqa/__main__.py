@@ -15,6 +15,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "evaluate": ("fiqa.evaluate.run", "EDC / pAUC evaluation of every quality model and baseline"),
     "calibrate": ("fiqa.evaluate.calibrate", "calibrate a quality model's decision threshold into its card"),
     "prepare-celeba": ("fiqa.data.celeba", "detect, align and split the CelebA training subset"),
+    "prepare-lfw-extra": ("fiqa.data.lfw_extra", "align full-LFW photos of people the View-2 benchmark never names"),
+    "make-variants": ("fiqa.data.variants", "capture-condition variants (light, noise, JPEG...) of training crops"),
     "label-diffiqa": ("fiqa.labels.diffiqa", "analytic DifFIQA labels of the aligned training crops"),
     "label-mrfiqa": ("fiqa.labels.mrfiqa", "MR-FIQA labels of the aligned training crops"),
     "train-backbone": ("fiqa.train.backbone", "distil the resolution-robust MobileFaceNet backbone"),

@@ -21,7 +21,7 @@ import onnxruntime as ort
 from fiqa.data.celeba import CelebaIndex
 from fiqa.data.degrade import labelled_set
 from fiqa.train.common import PREPROCESS, to_input
-from fiqa.train.regressor import INPUT, OUTPUT, load_labels, spearman
+from fiqa.train.regressor import INPUT, OUTPUT, spearman, training_set
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -91,7 +91,16 @@ def publish(args: argparse.Namespace) -> dict:
     model = session(onnx_path)
     raw = run(model, crops[val])
     history = json.loads((args.run / "history.json").read_text())
-    labels = load_labels(args.labels, args.data, history["config"].get("label_scale", "minmax"))[val]
+    config = history["config"]
+    scaled = training_set(
+        argparse.Namespace(
+            data=args.data,
+            labels=args.labels,
+            label_scale=config.get("label_scale", "minmax"),
+            extra=[Path(path) for path in config.get("extra", [])],
+        )
+    )[1]
+    labels = scaled[: len(crops)][val]  # the run's own scale (over its extra sets too); CelebA rows come first
     plain_raw, degraded_raw = raw[~degraded[val]], raw[degraded[val]]
     low, high = float(np.percentile(degraded_raw, 5)), float(np.percentile(plain_raw, 99))
     timings = {f"batch{b}": round(per_face_ms(model, crops[:32], b), 3) for b in (1, 32)}

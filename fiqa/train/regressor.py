@@ -28,29 +28,55 @@ from fiqa.train.common import Budget, RunLog, add_run_arguments, plot_curves, to
 INPUT, OUTPUT = "input", "quality"
 
 
-def load_labels(source: str, data: Path, scale: str = "minmax") -> np.ndarray:
-    """Labels in [0, 1] of ``labelled_set``: crops, then the degraded copies.
-
-    ``minmax``: the label module's min-max normalisation (the papers'). ``rank``: the labels' empirical CDF
-    (ties averaged), i.e. their order spread evenly over [0, 1]. Min-max packs DifFIQA labels into a narrow band
-    (a few badly degraded copies set the minimum: half the labels lie within 0.04 of each other), where an L1
-    regressor gains little from ordering the good faces, and ordering good faces is most of what an EDC asks.
-    """
+def raw_labels(source: str, data: Path) -> np.ndarray:
+    """One label per sample of ``labelled_set(data)`` (crops, then the degraded copies), before scaling:
+    DifFIQA's raw served score, or MR-FIQA's label (already min-max within its identities)."""
     if source == "diffiqa":
         from fiqa.labels.diffiqa import labels
 
-        values = labels(data)[1]
-    elif source == "mrfiqa":
+        return labels(data)[0]
+    if source == "mrfiqa":
         from fiqa.labels.mrfiqa import labels
 
-        values = labels(data)["label"]
-    else:
-        raise ValueError(f"unknown label source {source!r}")
+        return labels(data)["label"]
+    raise ValueError(f"unknown label source {source!r}")
+
+
+def scale_labels(values: np.ndarray, scale: str = "minmax") -> np.ndarray:
+    """Labels to [0, 1], over every sample trained or validated on.
+
+    ``minmax``: the papers' min-max normalisation. ``rank``: the labels' empirical CDF (ties averaged), i.e. their
+    order spread evenly over [0, 1]. Min-max packs DifFIQA labels into a narrow band (a few badly degraded copies
+    set the minimum: half the labels lie within 0.04 of each other), where an L1 regressor gains little from
+    ordering the good faces, and ordering good faces is most of what an EDC asks.
+    """
     if scale == "rank":
         return (rankdata(values) - 1) / max(1, values.size - 1)
     if scale != "minmax":
         raise ValueError(f"unknown label scale {scale!r}")
-    return values
+    low, high = float(values.min()), float(values.max())
+    return np.clip((values - low) / max(high - low, 1e-12), 0.0, 1.0)
+
+
+def training_set(args: argparse.Namespace) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(crops, labels in [0, 1], train rows, validation rows).
+
+    The CelebA set is split by identity; every sample of an ``--extra`` set (prepared crops of people outside
+    the benchmark, e.g. ``fiqa.data.lfw_extra``) is a training sample. Labels are scaled over the union, so
+    all sets share one scale.
+    """
+    index = CelebaIndex.load(args.data / "index.npz")
+    crops, source, _ = labelled_set(args.data)
+    split = index.split[source]
+    parts, values = [crops], [raw_labels(args.labels, args.data)]
+    for extra in args.extra:
+        if args.labels != "diffiqa":
+            raise ValueError("--extra sets have no identities: only DifFIQA labels cover them")
+        parts.append(labelled_set(extra)[0])
+        values.append(raw_labels(args.labels, extra))
+        split = np.concatenate([split, np.full(len(parts[-1]), "train")])
+    labels = scale_labels(np.concatenate(values), args.label_scale).astype(np.float32)
+    return np.concatenate(parts), labels, np.flatnonzero(split == "train"), np.flatnonzero(split == "val")
 
 
 def spearman(a: np.ndarray, b: np.ndarray) -> float:
@@ -70,11 +96,7 @@ def train(args: argparse.Namespace) -> QualityRegressor:
     torch.manual_seed(args.seed)
     torch.set_num_threads(args.threads)
     rng = np.random.default_rng(args.seed)
-    index = CelebaIndex.load(args.data / "index.npz")
-    crops, source, _ = labelled_set(args.data)
-    labels = load_labels(args.labels, args.data, args.label_scale).astype(np.float32)
-    split = index.split[source]
-    train_rows, val_rows = np.flatnonzero(split == "train"), np.flatnonzero(split == "val")
+    crops, labels, train_rows, val_rows = training_set(args)
 
     trunk = load_backbone(args.backbone) if args.backbone else backbone(args.preset)
     model = QualityRegressor(trunk).to(memory_format=torch.channels_last)
@@ -88,7 +110,9 @@ def train(args: argparse.Namespace) -> QualityRegressor:
     steps_per_epoch = len(train_rows) // args.batch
     total = steps_per_epoch * args.epochs
     args.out.mkdir(parents=True, exist_ok=True)
-    log = RunLog(args.out / "history.json", {k: str(v) for k, v in vars(args).items()})
+    config = {k: str(v) for k, v in vars(args).items()}
+    config["extra"] = [str(path) for path in args.extra]  # a list, so publish can rebuild the label scale
+    log = RunLog(args.out / "history.json", config)
     step = 0
     budget = Budget(total, args.max_minutes)
     target = torch.from_numpy(labels)
@@ -131,6 +155,7 @@ def train(args: argparse.Namespace) -> QualityRegressor:
     print(f"keeping epoch {best[1]} (best validation Spearman {best[0]:.4f})", flush=True)
     model = load_regressor(checkpoint)
     plot_curves(log.path, ["train_l1", "val_l1", "val_spearman"], args.out / "curves.png", f"{args.labels} regressor")
+    index = CelebaIndex.load(args.data / "index.npz")
     np.save(args.out / "val_predictions.npy", predict(model, crops[np.flatnonzero(index.split == "val")]))
     if args.onnx:
         export(model, args.onnx, crops[val_rows[:8]], args.out / "export.json")
@@ -160,8 +185,11 @@ def load_regressor(path: Path) -> QualityRegressor:
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--labels", choices=["diffiqa", "mrfiqa"], default="diffiqa")
-    parser.add_argument("--label-scale", choices=["minmax", "rank"], default="minmax", help="see load_labels")
+    parser.add_argument("--label-scale", choices=["minmax", "rank"], default="minmax", help="see scale_labels")
     parser.add_argument("--data", type=Path, default=Path("data/celeba_aligned"))
+    parser.add_argument(
+        "--extra", type=Path, action="append", default=[], help="more prepared crops to train on (repeatable)"
+    )
     parser.add_argument("--backbone", type=Path, default=Path("data/runs/backbone/backbone.pt"))
     parser.add_argument("--preset", default="mobilefacenet_xs", help="must match --backbone's preset")
     parser.add_argument("--out", type=Path, default=Path("data/runs/diffiqa_r"))

@@ -64,14 +64,35 @@ def test_labels_cover_crops_then_degraded_copies(data: Path) -> None:
 
 
 def test_rank_scaled_labels_keep_the_order_and_spread_it_evenly(data: Path) -> None:
-    minmax = train_regressor.load_labels("diffiqa", data)
-    ranked = train_regressor.load_labels("diffiqa", data, "rank")
+    raw = train_regressor.raw_labels("diffiqa", data)
+    minmax = train_regressor.scale_labels(raw)
+    ranked = train_regressor.scale_labels(raw, "rank")
+    assert np.allclose(minmax, diffiqa.labels(data)[1])  # the label module's own normalisation
     assert ranked.min() == 0.0 and ranked.max() == 1.0
     assert train_regressor.spearman(minmax, ranked) == pytest.approx(1.0)
     # evenly spread: sorted ranks step by 1 / (n - 1) (no ties among these labels)
     assert np.allclose(np.diff(np.sort(ranked)), 1 / (ranked.size - 1))
     with pytest.raises(ValueError):
-        train_regressor.load_labels("diffiqa", data, "zscore")
+        train_regressor.scale_labels(raw, "zscore")
+
+
+def test_extra_sets_train_only_and_share_the_label_scale(data: Path, tmp_path: Path) -> None:
+    extra = tmp_path / "extra"
+    extra.mkdir()
+    np.save(extra / "crops112.npy", np.load(data / "crops112.npy")[:6][:, :, ::-1])  # mirrored: new samples
+    parser = argparse.ArgumentParser()
+    train_regressor.configure(parser)
+    base = ["--data", str(data), "--label-scale", "rank"]
+    crops, _, train_rows, val_rows = train_regressor.training_set(parser.parse_args(base))
+    grown = train_regressor.training_set(parser.parse_args([*base, "--extra", str(extra)]))
+    added = len(grown[0]) - len(crops)
+    assert added == 6 + 3  # the extra crops and a degraded copy of half of them
+    assert np.array_equal(grown[3], val_rows)  # validation stays CelebA's unseen identities
+    assert np.array_equal(grown[2], np.concatenate([train_rows, np.arange(len(crops), len(grown[0]))]))
+    # one rank scale over the union: all labels spread evenly over [0, 1]
+    assert grown[1].min() == 0.0 and grown[1].max() == 1.0 and len(np.unique(grown[1])) == len(grown[1])
+    with pytest.raises(ValueError, match="no identities"):
+        train_regressor.training_set(parser.parse_args([*base, "--labels", "mrfiqa", "--extra", str(extra)]))
 
 
 def test_backbone_regressor_export_and_vit(data: Path, tmp_path: Path) -> None:

@@ -1,0 +1,126 @@
+"""Capture-condition variants of the training-split crops: more samples for the label sources, of new kinds.
+
+The labelled set teaches blur and low resolution (MR-FIQA's degradations); a capture camera also produces bad
+light, sensor noise, compression, motion and occluders. Each variant is one training crop under one condition
+drawn at a random strength; a label source (DifFIQA: the teacher's embedding stability) then says how much it
+matters, so the strengths need not be ranked by hand. Only training-split identities are used, so the validation
+split stays unseen. Conditions and ranges (continuous; the evaluation's fixed levels are not reused):
+
+- ``light``: gamma in [0.35, 2.8], contrast x[0.35, 1], and half the time a left-right shading ramp down to x0.25;
+- ``noise``: Gaussian noise, sigma [3, 30] grey levels;
+- ``jpeg``: JPEG quality [5, 45];
+- ``motion``: a motion-blur streak of [3, 13] px at any angle;
+- ``occlusion``: a flat rectangle (random grey) over [8, 40] % of the crop at a random place;
+- ``compound``: IFQA's blind-restoration degradation (blur, down-scale, noise, JPEG together).
+
+    python -m fiqa make-variants --data data/celeba_aligned --out data/celeba_variants
+    python -m fiqa label-diffiqa --data data/celeba_variants
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import logging
+from pathlib import Path
+
+import cv2
+import numpy as np
+from PIL import Image
+
+from fiqa.data.celeba import CelebaIndex
+from fiqa.ifqa.degrade import degrade as compound_degradation
+from fiqa.ifqa.degrade import motion_kernel
+
+log = logging.getLogger(__name__)
+
+CONDITIONS = ("light", "noise", "jpeg", "motion", "occlusion", "compound")
+
+
+def light(crop: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, float]:
+    """Gamma, lowered contrast and sometimes a side ramp; strength: mean brightness change on [0, 1]."""
+    pixels = crop.astype(np.float32) / 255.0
+    gamma = float(np.exp(rng.uniform(np.log(0.35), np.log(2.8))))
+    contrast = float(rng.uniform(0.35, 1.0))
+    out = pixels**gamma
+    out = out.mean() + (out - out.mean()) * contrast
+    if rng.random() < 0.5:
+        ramp = np.linspace(1.0, float(rng.uniform(0.25, 0.8)), crop.shape[1], dtype=np.float32)
+        out = out * (ramp if rng.random() < 0.5 else ramp[::-1])[None, :, None]
+    result = np.clip(out * 255.0 + 0.5, 0, 255).astype(np.uint8)
+    return result, float(abs(result.mean() - crop.mean()) / 255.0)
+
+
+def noise(crop: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, float]:
+    sigma = float(rng.uniform(3.0, 30.0))
+    return np.clip(crop + rng.normal(0.0, sigma, crop.shape), 0, 255).astype(np.uint8), sigma
+
+
+def jpeg(crop: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, float]:
+    quality = int(rng.integers(5, 46))
+    buffer = io.BytesIO()
+    Image.fromarray(crop).save(buffer, format="JPEG", quality=quality)
+    return np.asarray(Image.open(io.BytesIO(buffer.getvalue())).convert("RGB")), float(quality)
+
+
+def motion(crop: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, float]:
+    length = int(rng.integers(3, 14))
+    kernel = motion_kernel(length, float(rng.uniform(0, 180)))
+    blurred = cv2.filter2D(crop.astype(np.float32), -1, kernel, borderType=cv2.BORDER_REFLECT)
+    return np.clip(blurred + 0.5, 0, 255).astype(np.uint8), float(length)
+
+
+def occlusion(crop: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, float]:
+    height, width = crop.shape[:2]
+    share = float(rng.uniform(0.08, 0.40))
+    aspect = float(np.exp(rng.uniform(np.log(0.4), np.log(2.5))))
+    h = min(height, max(4, round(np.sqrt(share * height * width / aspect))))
+    w = min(width, max(4, round(share * height * width / h)))
+    top, left = int(rng.integers(0, height - h + 1)), int(rng.integers(0, width - w + 1))
+    out = crop.copy()
+    out[top : top + h, left : left + w] = int(rng.integers(0, 256))
+    return out, h * w / (height * width)
+
+
+def compound(crop: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, float]:
+    return compound_degradation(crop, rng), 1.0
+
+
+APPLY = {"light": light, "noise": noise, "jpeg": jpeg, "motion": motion, "occlusion": occlusion, "compound": compound}
+
+
+def make_variants(crops: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One variant per crop, conditions in equal shares: (variants, condition index, strength)."""
+    rng = np.random.default_rng(seed)
+    condition = rng.integers(0, len(CONDITIONS), size=len(crops))
+    out = np.empty_like(crops)
+    strength = np.empty(len(crops), dtype=np.float32)
+    for row, (crop, kind) in enumerate(zip(crops, condition, strict=True)):
+        out[row], strength[row] = APPLY[CONDITIONS[kind]](np.asarray(crop), rng)
+    return out, condition, strength
+
+
+def build(data: Path, out: Path, seed: int, split: str = "train") -> int:
+    """Variants of ``data``'s ``split`` crops into ``out`` (``crops112.npy`` + ``variants.npz``); returns N."""
+    index = CelebaIndex.load(data / "index.npz")
+    rows = np.flatnonzero(index.split == split)
+    crops = np.load(data / "crops112.npy", mmap_mode="r")[rows]
+    variants, condition, strength = make_variants(crops, seed)
+    out.mkdir(parents=True, exist_ok=True)
+    np.save(out / "crops112.npy", variants)
+    np.savez(out / "variants.npz", source_row=rows, condition=condition, strength=strength, names=CONDITIONS)
+    log.info("%d variants of %s-split crops: %s", len(rows), split, np.bincount(condition).tolist())
+    return len(rows)
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--data", type=Path, default=Path("data/celeba_aligned"))
+    parser.add_argument("--out", type=Path, default=Path("data/celeba_variants"))
+    parser.add_argument("--seed", type=int, default=2)
+
+
+def main(args: argparse.Namespace) -> int:
+    """Run the command (``python -m fiqa`` parses its arguments with ``configure``)."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    build(args.data, args.out, args.seed)
+    return 0

@@ -19,7 +19,8 @@ import torch.nn.functional as F
 from scipy.stats import rankdata, spearmanr
 
 from fiqa.data.celeba import CelebaIndex
-from fiqa.data.degrade import labelled_set
+from fiqa.data.degrade import DEGRADED_SEED, labelled_set
+from fiqa.data.teacher import teacher_embeddings
 from fiqa.models import backbone
 from fiqa.models.regressor import QualityRegressor
 from fiqa.train.backbone import load_backbone
@@ -56,6 +57,16 @@ def scale_labels(values: np.ndarray, scale: str = "minmax") -> np.ndarray:
         raise ValueError(f"unknown label scale {scale!r}")
     low, high = float(values.min()), float(values.max())
     return np.clip((values - low) / max(high - low, 1e-12), 0.0, 1.0)
+
+
+def teacher_targets(data: Path) -> tuple[np.ndarray, np.ndarray]:
+    """Teacher (fr_feature) embeddings of ``labelled_set(data)``'s samples and of their mirrors, both (N, 512)
+    L2-normalised, from the caches the DifFIQA labelling wrote. A degraded copy's mirror embedding was never
+    computed: its own stands in (a recognition embedding barely moves under a mirror on a good face, and the
+    term only keeps the backbone a recognition network)."""
+    plain, mirror = teacher_embeddings(data)
+    degraded = np.load(data / f"teacher_degraded_s{DEGRADED_SEED}.npy")
+    return np.concatenate([plain, degraded]), np.concatenate([mirror, degraded])
 
 
 def training_set(args: argparse.Namespace) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -116,19 +127,30 @@ def train(args: argparse.Namespace) -> QualityRegressor:
     step = 0
     budget = Budget(total, args.max_minutes)
     target = torch.from_numpy(labels)
+    teacher = None
+    if args.distill_weight > 0:
+        pairs = [teacher_targets(path) for path in (args.data, *args.extra)]
+        teacher = tuple(torch.from_numpy(np.concatenate([p[k] for p in pairs])).float() for k in (0, 1))
     # the epoch with the best validation Spearman is kept: long CPU runs on 5k photos can start to overfit
     best, checkpoint = (-np.inf, 0), args.out / "regressor.pt"
     for epoch in range(1, args.epochs + 1):
         model.train()
-        running = 0.0
+        running = distilled = 0.0
         order = rng.permutation(train_rows)
         done = 0
         for number in range(steps_per_epoch):
             if budget.done(step):
                 break
             rows = np.sort(order[number * args.batch : (number + 1) * args.batch])
-            x = to_input(crops[rows], rng.random(len(rows)) < 0.5)
-            loss = F.l1_loss(model(x)[:, 0], target[rows])
+            flip = rng.random(len(rows)) < 0.5
+            x = to_input(crops[rows], flip)
+            embedding = model.backbone(x)
+            loss = F.l1_loss(model.head(embedding)[:, 0], target[rows])
+            if teacher is not None:
+                wanted = torch.where(torch.from_numpy(flip)[:, None], teacher[1][rows], teacher[0][rows])
+                distill = 1.0 - F.cosine_similarity(embedding, wanted).mean()
+                loss = loss + args.distill_weight * distill
+                distilled += float(distill.detach())
             for group in optimiser.param_groups:
                 group["lr"] = budget.lr(step, group["base"])
             optimiser.zero_grad(set_to_none=True)
@@ -142,7 +164,8 @@ def train(args: argparse.Namespace) -> QualityRegressor:
         log.add(
             epoch=epoch,
             steps=step,
-            train_l1=round(running / max(1, done), 5),
+            train_l1=round((running - args.distill_weight * distilled) / max(1, done), 5),
+            distill=round(distilled / max(1, done), 5),
             val_l1=round(float(np.abs(pred - labels[val_rows]).mean()), 5),
             val_spearman=round(rho, 4),
         )
@@ -196,6 +219,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--onnx", type=Path, default=None)
     parser.add_argument("--lr-backbone", type=float, default=1e-3)
     parser.add_argument("--lr-head", type=float, default=3e-3)
+    parser.add_argument(
+        "--distill-weight",
+        type=float,
+        default=0.0,
+        help="weight of 1 - cos(backbone embedding, teacher embedding): keeps the backbone a recognition network",
+    )
     add_run_arguments(parser, epochs=4, max_minutes=15.0, weight_decay=5e-4)
 
 

@@ -13,6 +13,7 @@ import torch
 
 from fiqa.data.celeba import CelebaIndex, Detector, read_rgb, split_identities
 from fiqa.labels import diffiqa, mrfiqa
+from fiqa.models import backbone
 from fiqa.train import backbone as train_backbone
 from fiqa.train import regressor as train_regressor
 from fiqa.train import vit as train_vit
@@ -93,6 +94,15 @@ def test_extra_sets_train_only_and_share_the_label_scale(data: Path, tmp_path: P
     assert grown[1].min() == 0.0 and grown[1].max() == 1.0 and len(np.unique(grown[1])) == len(grown[1])
     with pytest.raises(ValueError, match="no identities"):
         train_regressor.training_set(parser.parse_args([*base, "--labels", "mrfiqa", "--extra", str(extra)]))
+
+    # the teacher term covers every training sample, the extra set's too, and is logged apart from the L1
+    untrained = tmp_path / "untrained.pt"
+    torch.save({"preset": "mobilefacenet_xs", "state_dict": backbone("mobilefacenet_xs").state_dict()}, untrained)
+    run = ["--backbone", str(untrained), "--out", str(tmp_path / "run"), "--epochs", "1", "--batch", "4"]
+    args = parser.parse_args([*base, *run, "--extra", str(extra), "--distill-weight", "1"])
+    train_regressor.train(args)
+    epoch = json.loads((tmp_path / "run" / "history.json").read_text())["epochs"][0]
+    assert 0.0 < epoch["distill"] <= 2.0 and 0.0 < epoch["train_l1"] < 1.0
 
 
 def test_backbone_regressor_export_and_vit(data: Path, tmp_path: Path) -> None:

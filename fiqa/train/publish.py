@@ -55,6 +55,23 @@ def label_note(source: str, facts: dict) -> str:
     return f"{LABEL_NOTES[source]}; {SCALE_NOTES[facts['label_scale']]}"
 
 
+def extra_note(path: Path) -> str:
+    """What one ``--extra`` training set holds, for the card (the layout says which command made it)."""
+    count = len(np.load(path / "crops112.npy", mmap_mode="r"))
+    copies = len(labelled_set(path)[0]) - count
+    if (path / "variants.npz").exists():
+        return (
+            f"{count} capture-condition variants of the CelebA training-split crops (light, noise, JPEG, motion, "
+            f"occlusion, compound; `python -m fiqa make-variants`) and {copies} degraded copies"
+        )
+    with np.load(path / "index.npz") as index:
+        people = len({str(name).split("/")[0] for name in index["image"]})
+    return (
+        f"{count} full-LFW photos of {people} people that LFW View-2's pairs.txt never names (braun-steven/"
+        f"dfi-tensorflow @0a86d9a; `python -m fiqa prepare-lfw-extra`) and {copies} degraded copies"
+    )
+
+
 def session(path: Path, threads: int = 1) -> ort.InferenceSession:
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
@@ -108,6 +125,7 @@ def publish(args: argparse.Namespace) -> dict:
     backbone_history = json.loads((args.backbone_run / "history.json").read_text())
     facts = {
         "label_scale": history["config"].get("label_scale", "minmax"),
+        "extra_sets": [extra_note(Path(path)) for path in config.get("extra", [])],
         "val_spearman_vs_labels": round(spearman(raw, labels), 4),
         "val_l1_vs_labels": round(float(np.abs(raw - labels).mean()), 4),
         "val_photos": int((~degraded[val]).sum()),
@@ -133,6 +151,22 @@ def publish(args: argparse.Namespace) -> dict:
     return facts
 
 
+def extras_step(facts: dict) -> str:
+    """README lines for the extra training sets, if any (labelled the same way, training split only)."""
+    if not facts["extra_sets"]:
+        return ""
+    lines = "".join(f"\n   - {note};" for note in facts["extra_sets"])
+    return f"\n   Extra training sets (`--extra`, labelled the same way, all training, never validation):{lines}"
+
+
+def data_note(facts: dict) -> str:
+    """Where the training photos come from, and that the LFW benchmark's people are never among them."""
+    note = "CelebA (non-commercial research terms), via `matush97/faceRecognition` @e7ba6c09"
+    if any("LFW" in extra for extra in facts["extra_sets"]):
+        return note + "; full-LFW photos (research use) of people LFW View-2 never names, none of the benchmark's"
+    return note + "; never LFW"
+
+
 def write_readme(args: argparse.Namespace, facts: dict) -> None:
     """The human model card: what it is, how it was made, what was measured (numbers from this run)."""
     train, backbone = facts["training"], facts["backbone_training"]
@@ -153,7 +187,7 @@ channel order **{pre["channel_order"]}**, `(pixel - {pre["mean"]}) * {pre["scale
    alignment, 6,300 / 6,300 photos kept, 299 identities, identity-disjoint split (seed 0): 5,283 train / 1,017 val.
 2. `python -m fiqa label-{args.labels} --data data/celeba_aligned` — {label_note(args.labels, facts)}. Labelled set:
    the 6,300 crops plus one degraded copy (blur σ and down-sampling drawn from MR-FIQA's distributions, seed 1)
-   of 3,150 of them.
+   of 3,150 of them.{extras_step(facts)}
 3. `python -m fiqa train-backbone --preset mobilefacenet_xs --epochs 6 --threads 2 --max-minutes 25` — distillation
    from fr_feature: ½·‖ê(HR) − t‖² + ½·‖ê(LR) − t‖² + 1·LogExp(ê(HR), ê(LR)), p = 1, LR = 7/14/20 px (1:1:2).
    Stopped by its time budget after {backbone["steps"]} steps ({backbone["elapsed_s"] / 60:.1f} min): distillation
@@ -182,8 +216,7 @@ channel order **{pre["channel_order"]}**, `(pixel - {pre["mean"]}) * {pre["scale
   {facts["per_face_ms"]["batch1"]} ms, batch 32 {facts["per_face_ms"]["batch32"]} ms.
 
 ## Licence and data
-Code and weights: MIT (this project). Training photos: CelebA (non-commercial research terms), via
-`matush97/faceRecognition` @e7ba6c09; never LFW. Teacher / label network: fr_feature (MIT).
+Code and weights: MIT (this project). Training photos: {data_note(facts)}. Teacher / label network: fr_feature (MIT).
 """
     (REPO / "models" / args.name / "README.md").write_text(text)
 
@@ -218,8 +251,8 @@ def write_card(args: argparse.Namespace, facts: dict) -> None:
         "kind": "quality",
         "method": "regression",
         "description": DESCRIPTIONS[args.labels],
-        "licence": "MIT (this project's code and weights); training photos CelebA (non-commercial research terms), "
-        "labels and distillation from fr_feature (MIT)",
+        "licence": f"MIT (this project's code and weights); training photos: {data_note(facts)}; labels and "
+        "distillation from fr_feature (MIT)",
         "file": "model.onnx",
         "inputs": [{"name": INPUT, "dtype": "float32", "shape": [-1, 3, 112, 112]}],
         "outputs": [{"name": OUTPUT, "dtype": "float32", "shape": [-1, 1]}],
@@ -243,7 +276,8 @@ def write_card(args: argparse.Namespace, facts: dict) -> None:
             "onnx_parity_max_abs_diff": f"{facts['parity_max_abs_diff']:.2e}",
         },
         "training_data": "CelebA subset of 299 identities / 6,300 photos (matush97/faceRecognition @e7ba6c09), "
-        "CenterFace + ArcFace-aligned 112x112; identity-disjoint split, 85 % train identities",
+        "CenterFace + ArcFace-aligned 112x112; identity-disjoint split, 85 % train identities"
+        + "".join(f"; plus {note}" for note in facts["extra_sets"]),
         "metrics": {
             "celeba_val_spearman_vs_labels": str(facts["val_spearman_vs_labels"]),
             "per_face_ms_batch1": f"{facts['per_face_ms']['batch1']} ms (onnxruntime CPU, 1 thread)",

@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from fiqa.train.publish import evaluation_metrics
+import numpy as np
+
+from fiqa.train.publish import data_note, evaluation_metrics, extra_note, extras_step
 
 
 def area(value: float) -> dict:
@@ -35,3 +37,20 @@ def test_card_metrics_quote_the_model_beside_diffiqa_and_face_size(tmp_path: Pat
         "lfw_view2_pauc_fmr1e-3_discard0.3_dlib": "0.750 [0.650, 0.850] (diffiqa 0.650, face_size 0.850)",
     }
     assert evaluation_metrics(path, "absent") == {}
+
+
+def test_cards_name_each_extra_training_set_and_whether_lfw_photos_were_used(tmp_path: Path) -> None:
+    crops = np.random.default_rng(0).integers(0, 256, (4, 112, 112, 3), dtype=np.uint8)
+    lfw, variants = tmp_path / "lfw", tmp_path / "variants"
+    for folder in (lfw, variants):
+        folder.mkdir()
+        np.save(folder / "crops112.npy", crops)
+    np.savez(lfw / "index.npz", image=np.array(["Dan_D/Dan_D_0001.jpg", "Dan_D/Dan_D_0002.jpg", "Eve_E/a.jpg", "F/b"]))
+    np.savez(variants / "variants.npz", condition=np.zeros(4))
+    notes = [extra_note(lfw), extra_note(variants)]
+    assert notes[0].startswith("4 full-LFW photos of 3 people") and "2 degraded copies" in notes[0]
+    assert notes[1].startswith("4 capture-condition variants") and "2 degraded copies" in notes[1]
+    assert data_note({"extra_sets": notes}).endswith("none of the benchmark's")
+    assert data_note({"extra_sets": notes[1:]}).endswith("never LFW")
+    assert extras_step({"extra_sets": []}) == ""
+    assert all(note in extras_step({"extra_sets": notes}) for note in notes)

@@ -22,7 +22,7 @@ from fiqa.data.degrade import labelled_set
 from fiqa.losses import MarginSoftmax, certainty_ratio
 from fiqa.models.vit import QualityOnly, vit_fiqa
 from fiqa.train.common import Budget, RunLog, add_run_arguments, plot_curves, to_input
-from fiqa.train.regressor import export, spearman
+from fiqa.train.regressor import export, spearman, teacher_targets
 
 
 def train(args: argparse.Namespace) -> torch.nn.Module:
@@ -38,6 +38,11 @@ def train(args: argparse.Namespace) -> torch.nn.Module:
 
     model = vit_fiqa(args.preset)
     head = MarginSoftmax(model.config.embedding, len(classes), s=48.0, m=0.4)
+    teacher = None
+    if args.distill_weight > 0:
+        if model.config.embedding != 512:
+            raise ValueError("--distill-weight needs a 512-D embedding (the teacher's)")
+        teacher = tuple(torch.from_numpy(t).float() for t in teacher_targets(args.data))
     optimiser = torch.optim.AdamW(
         list(model.parameters()) + list(head.parameters()), lr=args.lr, weight_decay=args.weight_decay
     )
@@ -49,19 +54,25 @@ def train(args: argparse.Namespace) -> torch.nn.Module:
     step = 0
     for epoch in range(1, args.epochs + 1):
         model.train()
-        sums, done = {"fr": 0.0, "fiq": 0.0, "cr": 0.0}, 0
+        sums, done = {"fr": 0.0, "fiq": 0.0, "cr": 0.0, "distill": 0.0}, 0
         order = rng.permutation(train_rows)
         for number in range(steps_per_epoch):
             if budget.done(step):
                 break
             rows = np.sort(order[number * args.batch : (number + 1) * args.batch])
-            x = to_input(crops[rows], rng.random(len(rows)) < 0.5).contiguous()
+            flip = rng.random(len(rows)) < 0.5
+            x = to_input(crops[rows], flip).contiguous()
             y = labels[rows]
             embedding, quality = model(x)
             loss_fr, cosines = head(embedding, y)
             target = certainty_ratio(cosines.detach(), y)
             loss_fiq = F.smooth_l1_loss(quality[:, 0], target)
             loss = loss_fr + args.fiq_weight * loss_fiq
+            if teacher is not None:
+                wanted = torch.where(torch.from_numpy(flip)[:, None], teacher[1][rows], teacher[0][rows])
+                distill = 1.0 - F.cosine_similarity(embedding, wanted).mean()
+                loss = loss + args.distill_weight * distill
+                sums["distill"] += float(distill.detach())
             for group in optimiser.param_groups:
                 group["lr"] = budget.lr(step, args.lr)
             optimiser.zero_grad(set_to_none=True)
@@ -122,6 +133,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--onnx", type=Path, default=None)
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--fiq-weight", type=float, default=1.0)
+    parser.add_argument(
+        "--distill-weight",
+        type=float,
+        default=0.0,
+        help="weight of 1 - cos(patch-token embedding, fr_feature's): on a few thousand photos the FR branch "
+        "learns little from CosFace alone, and the certainty ratio it defines is then flat",
+    )
     add_run_arguments(parser, epochs=10, max_minutes=15.0, weight_decay=0.05)
 
 

@@ -144,8 +144,9 @@ def test_backbone_regressor_export_and_vit(data: Path, tmp_path: Path) -> None:
 
     parser = argparse.ArgumentParser()
     train_vit.configure(parser)
-    args = parser.parse_args(["--data", str(data), "--out", str(tmp_path / "vit"), "--epochs", "1", "--batch", "4"])
-    train_vit.train(args)
+    vit_run = ["--data", str(data), "--out", str(tmp_path / "vit"), "--epochs", "1", "--batch", "4"]
+    train_vit.train(parser.parse_args([*vit_run, "--distill-weight", "1"]))
     vit_history = json.loads((tmp_path / "vit" / "history.json").read_text())["epochs"]
     assert vit_history[0]["fr"] > 0 and np.isfinite(vit_history[0]["cr"]) and np.isfinite(vit_history[0]["fiq"])
+    assert 0.0 < vit_history[0]["distill"] <= 2.0
     assert (tmp_path / "vit" / "vitfiqa.pt").exists()

@@ -19,10 +19,11 @@ import torch.nn.functional as F
 
 from fiqa.data.celeba import CelebaIndex
 from fiqa.data.degrade import labelled_set
+from fiqa.labels.crfiqa import certainty_ratio as offline_certainty_ratio
 from fiqa.losses import MarginSoftmax, certainty_ratio
 from fiqa.models.vit import QualityOnly, vit_fiqa
 from fiqa.train.common import Budget, RunLog, add_run_arguments, plot_curves, to_input
-from fiqa.train.regressor import export, spearman, teacher_targets
+from fiqa.train.regressor import export, scale_labels, spearman, teacher_targets
 
 
 def train(args: argparse.Namespace) -> torch.nn.Module:
@@ -38,6 +39,11 @@ def train(args: argparse.Namespace) -> torch.nn.Module:
 
     model = vit_fiqa(args.preset)
     head = MarginSoftmax(model.config.embedding, len(classes), s=48.0, m=0.4)
+    offline = None
+    if args.cr_source == "teacher":
+        # CR-FIQA's offline labels: the teacher's embeddings against its identity centres, rank-scaled
+        ratio = offline_certainty_ratio(teacher_targets(args.data)[0], index.identity[source])
+        offline = torch.from_numpy(scale_labels(ratio, "rank")).float()
     teacher = None
     if args.distill_weight > 0:
         if model.config.embedding != 512:
@@ -65,7 +71,7 @@ def train(args: argparse.Namespace) -> torch.nn.Module:
             y = labels[rows]
             embedding, quality = model(x)
             loss_fr, cosines = head(embedding, y)
-            target = certainty_ratio(cosines.detach(), y)
+            target = certainty_ratio(cosines.detach(), y) if offline is None else offline[rows]
             loss_fiq = F.smooth_l1_loss(quality[:, 0], target)
             loss = loss_fr + args.fiq_weight * loss_fiq
             if teacher is not None:
@@ -98,6 +104,7 @@ def train(args: argparse.Namespace) -> torch.nn.Module:
             val_degraded_mean=round(float(pred[degraded[val_rows]].mean()), 4),
             val_plain_mean=round(float(pred[~degraded[val_rows]].mean()), 4),
             val_spearman_plain_vs_degraded=round(spearman(pred, (~degraded[val_rows]).astype(float)), 4),
+            **({} if offline is None else {"val_spearman_vs_teacher_cr": round(spearman(pred, offline[val_rows]), 4)}),
         )
         torch.save({"preset": args.preset, "state_dict": model.state_dict()}, args.out / "vitfiqa.pt")
         if budget.done(step):
@@ -133,6 +140,14 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--onnx", type=Path, default=None)
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--fiq-weight", type=float, default=1.0)
+    parser.add_argument(
+        "--cr-source",
+        choices=["online", "teacher"],
+        default="online",
+        help="the quality token's target: the certainty ratio from the margin head during training (the paper), "
+        "or CR-FIQA's offline ratio from fr_feature's embeddings and identity centres (rank-scaled), for when the "
+        "FR branch is too weak to define one",
+    )
     parser.add_argument(
         "--distill-weight",
         type=float,

@@ -39,12 +39,22 @@ DESCRIPTIONS = {
         "f_r = cosine (fr_feature) to the identity's leave-one-out mean embedding, s_d = minimal rank over blur / "
         "down-sampling intensity, v_l = 0 (no BLIP offline). Pose is not synthesised; it enters only through f_r."
     ),
+    "crfiqa": (
+        "ViT-FIQA: a ViT (patch 16, dim 96, depth 4, 3 heads: the CPU preset vit_tiny) with a learnable quality token "
+        "concatenated to the patch tokens; patch tokens -> FC -> 512-D embedding trained with CosFace (s=48, m=0.4) on "
+        "the CelebA training identities and pulled towards fr_feature's embedding; quality token -> linear head "
+        "regressing the certainty ratio (here CR-FIQA's offline ratio from fr_feature, rank-scaled, since a ViT "
+        "trained on 5,000 photos on a CPU is too weak a recognition model to define its own). Served graph: the "
+        "quality-token output only. Output: raw quality, about 0 (worst) .. 1 (best)."
+    ),
 }
 SCALE_NOTES = {
     "minmax": "min-max to [0, 1] over all labelled samples",
     "rank": "trained on their rank: the empirical CDF over all labelled samples (ties averaged), uniform on [0, 1]",
 }
 LABEL_NOTES = {
+    "crfiqa": "CR-FIQA's offline certainty ratio CCS / (NNCCS + 1 + ε) of fr_feature's embeddings against the "
+    "training identities' centres (own centre leave-one-out)",
     "diffiqa": "DifFIQA labels: the served score of the gateway's diffiqa scorer (n=4 noisy copies, t=10, all "
     "passes) of every labelled sample",
     "mrfiqa": "MR-FIQA labels (fiqa.labels.mrfiqa), lambda=0.5, v_l=0",
@@ -122,7 +132,8 @@ def publish(args: argparse.Namespace) -> dict:
     low, high = float(np.percentile(degraded_raw, 5)), float(np.percentile(plain_raw, 99))
     timings = {f"batch{b}": round(per_face_ms(model, crops[:32], b), 3) for b in (1, 32)}
     export = json.loads((args.run / "export.json").read_text())
-    backbone_history = json.loads((args.backbone_run / "history.json").read_text())
+    vit = args.labels == "crfiqa"  # ViT-FIQA: no separate backbone run
+    backbone_history = None if vit else json.loads((args.backbone_run / "history.json").read_text())
     facts = {
         "label_scale": history["config"].get("label_scale", "minmax"),
         "extra_sets": [extra_note(Path(path)) for path in config.get("extra", [])],
@@ -137,14 +148,16 @@ def publish(args: argparse.Namespace) -> dict:
         # the checkpoint the run kept: its best validation epoch
         "training": max(history["epochs"], key=lambda e: e["val_spearman"]),
         "training_epochs": len(history["epochs"]),
-        "backbone_training": backbone_history["epochs"][-1],
+        "backbone_training": backbone_history["epochs"][-1] if backbone_history else None,
         "size_bytes": onnx_path.stat().st_size,
         "preprocess": PREPROCESS.model_dump(),
     }
     folder = onnx_path.parent
     shutil.copy(args.run / "curves.png", folder / "training_curves.png")
-    shutil.copy(args.run / "regressor.pt", folder / "model.pt")  # the PyTorch weights, for parity checks
-    shutil.copy(args.backbone_run / "curves.png", folder / "backbone_curves.png")
+    # the PyTorch weights, for parity checks
+    shutil.copy(args.run / ("vitfiqa.pt" if vit else "regressor.pt"), folder / "model.pt")
+    if not vit:
+        shutil.copy(args.backbone_run / "curves.png", folder / "backbone_curves.png")
     (folder / "facts.json").write_text(json.dumps(facts, indent=1))
     write_card(args, facts)
     write_readme(args, facts)
@@ -167,9 +180,40 @@ def data_note(facts: dict) -> str:
     return note + "; never LFW"
 
 
+def middle_steps(args: argparse.Namespace, facts: dict) -> str:
+    """README steps 2-4: labels, then the backbone and the regressor, or ViT-FIQA in one run."""
+    train = facts["training"]
+    labelled = (
+        "the 6,300 crops plus one degraded copy (blur σ and down-sampling drawn from MR-FIQA's distributions, seed 1)"
+        " of 3,150 of them."
+    )
+    if facts["backbone_training"] is None:  # ViT-FIQA
+        return f"""2. `python -m fiqa label-diffiqa --data data/celeba_aligned` caches fr_feature's embeddings of the
+   labelled set ({labelled}) — {label_note(args.labels, facts)}.
+3. (no separate backbone: ViT-FIQA trains its recognition branch and its quality token together)
+4. `{args.training_command}` — L_FR (CosFace s=48, m=0.4, on the patch-token embedding) + smooth-L1 of the quality
+   token against the labels + 1 − cos(embedding, fr_feature's); AdamW, cosine schedule driven by steps or time budget;
+   {facts["training_epochs"]} epochs; kept epoch {train["epoch"]} (best validation Spearman), reached after
+   {train["steps"]} steps ({train["elapsed_s"] / 60:.1f} min): L_FR {train["fr"]}, quality loss {train["fiq"]},
+   teacher term {train["distill"]}, val Spearman {train["val_spearman"]}. ![training curves](training_curves.png)"""
+    backbone = facts["backbone_training"]
+    return f"""2. `python -m fiqa label-{args.labels} --data data/celeba_aligned` — {label_note(args.labels, facts)}.
+   Labelled set: {labelled}{extras_step(facts)}
+3. `python -m fiqa train-backbone --preset mobilefacenet_xs --epochs 6 --threads 2 --max-minutes 25` — distillation
+   from fr_feature: ½·‖ê(HR) − t‖² + ½·‖ê(LR) − t‖² + 1·LogExp(ê(HR), ê(LR)), p = 1, LR = 7/14/20 px (1:1:2).
+   Stopped by its time budget after {backbone["steps"]} steps ({backbone["elapsed_s"] / 60:.1f} min): distillation
+   loss {backbone["distill"]}, LogExp {backbone["logexp"]}; validation cosine to the teacher
+   {backbone["val_cos_teacher_hr"]} (HR) / {backbone["val_cos_teacher_lr14"]} (14 px), HR-vs-14 px cosine
+   {backbone["val_cos_hr_lr14"]}.
+   ![backbone curves](backbone_curves.png)
+4. `{args.training_command}` — L1 on the labels, AdamW, cosine schedule driven by steps or time budget;
+   {facts["training_epochs"]} epochs; kept epoch {train["epoch"]} (best validation Spearman), reached after
+   {train["steps"]} steps ({train["elapsed_s"] / 60:.1f} min): train L1 {train["train_l1"]}, val L1 {train["val_l1"]},
+   val Spearman {train["val_spearman"]}. ![training curves](training_curves.png)"""
+
+
 def write_readme(args: argparse.Namespace, facts: dict) -> None:
     """The human model card: what it is, how it was made, what was measured (numbers from this run)."""
-    train, backbone = facts["training"], facts["backbone_training"]
     pre = facts["preprocess"]
     text = f"""# {args.name}
 
@@ -185,20 +229,7 @@ channel order **{pre["channel_order"]}**, `(pixel - {pre["mean"]}) * {pre["scale
 ## Training (reproducible; this 2-core CPU)
 1. `python -m fiqa prepare-celeba --src data/celeba --out data/celeba_aligned` — CenterFace (gateway) + ArcFace
    alignment, 6,300 / 6,300 photos kept, 299 identities, identity-disjoint split (seed 0): 5,283 train / 1,017 val.
-2. `python -m fiqa label-{args.labels} --data data/celeba_aligned` — {label_note(args.labels, facts)}. Labelled set:
-   the 6,300 crops plus one degraded copy (blur σ and down-sampling drawn from MR-FIQA's distributions, seed 1)
-   of 3,150 of them.{extras_step(facts)}
-3. `python -m fiqa train-backbone --preset mobilefacenet_xs --epochs 6 --threads 2 --max-minutes 25` — distillation
-   from fr_feature: ½·‖ê(HR) − t‖² + ½·‖ê(LR) − t‖² + 1·LogExp(ê(HR), ê(LR)), p = 1, LR = 7/14/20 px (1:1:2).
-   Stopped by its time budget after {backbone["steps"]} steps ({backbone["elapsed_s"] / 60:.1f} min): distillation
-   loss {backbone["distill"]}, LogExp {backbone["logexp"]}; validation cosine to the teacher
-   {backbone["val_cos_teacher_hr"]} (HR) / {backbone["val_cos_teacher_lr14"]} (14 px), HR-vs-14 px cosine
-   {backbone["val_cos_hr_lr14"]}.
-   ![backbone curves](backbone_curves.png)
-4. `{args.training_command}` — L1 on the labels, AdamW, cosine schedule driven by steps or time budget;
-   {facts["training_epochs"]} epochs; kept epoch {train["epoch"]} (best validation Spearman), reached after
-   {train["steps"]} steps ({train["elapsed_s"] / 60:.1f} min): train L1 {train["train_l1"]}, val L1 {train["val_l1"]},
-   val Spearman {train["val_spearman"]}. ![training curves](training_curves.png)
+{middle_steps(args, facts)}
 5. `cp <run dir>/model.onnx models/{args.name}/` and
    `python -m fiqa publish-regressor --name {args.name} --run <run dir> --labels {args.labels}
    --evaluation reports/evaluation.json` — mapping, timing, LFW figures (once step 6 has run), this card.
@@ -293,7 +324,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--name", required=True)
     parser.add_argument("--run", type=Path, required=True)
     parser.add_argument("--backbone-run", type=Path, default=Path("data/runs/backbone"))
-    parser.add_argument("--labels", choices=["diffiqa", "mrfiqa"], required=True)
+    parser.add_argument(
+        "--labels", choices=["diffiqa", "mrfiqa", "crfiqa"], required=True, help="crfiqa: a ViT-FIQA run"
+    )
     parser.add_argument("--data", type=Path, default=Path("data/celeba_aligned"))
     parser.add_argument("--version", default="1")
     parser.add_argument("--training-command", default="", help="the training command, recorded in the card")

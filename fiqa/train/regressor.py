@@ -23,6 +23,7 @@ from fiqa.data.degrade import DEGRADED_SEED, labelled_set
 from fiqa.data.teacher import teacher_embeddings
 from fiqa.models import backbone
 from fiqa.models.regressor import QualityRegressor
+from fiqa.models.served import load_served
 from fiqa.train.backbone import load_backbone
 from fiqa.train.common import Budget, RunLog, add_run_arguments, plot_curves, to_input
 
@@ -31,7 +32,8 @@ INPUT, OUTPUT = "input", "quality"
 
 def raw_labels(source: str, data: Path) -> np.ndarray:
     """One label per sample of ``labelled_set(data)`` (crops, then the degraded copies), before scaling:
-    DifFIQA's raw served score, or MR-FIQA's label (already min-max within its identities)."""
+    DifFIQA's raw served score, MR-FIQA's label (already min-max within its identities), or CR-FIQA's offline
+    certainty ratio (fr_feature embeddings against the identity centres)."""
     if source == "diffiqa":
         from fiqa.labels.diffiqa import labels
 
@@ -40,6 +42,11 @@ def raw_labels(source: str, data: Path) -> np.ndarray:
         from fiqa.labels.mrfiqa import labels
 
         return labels(data)["label"]
+    if source == "crfiqa":
+        from fiqa.labels.crfiqa import certainty_ratio
+
+        index = CelebaIndex.load(data / "index.npz")
+        return certainty_ratio(teacher_targets(data)[0], index.identity[labelled_set(data)[1]])
     raise ValueError(f"unknown label source {source!r}")
 
 
@@ -176,7 +183,7 @@ def train(args: argparse.Namespace) -> QualityRegressor:
             print(f"stopping after epoch {epoch}, step {step}/{total}: budget reached", flush=True)
             break
     print(f"keeping epoch {best[1]} (best validation Spearman {best[0]:.4f})", flush=True)
-    model = load_regressor(checkpoint)
+    model = load_served(checkpoint)
     plot_curves(log.path, ["train_l1", "val_l1", "val_spearman"], args.out / "curves.png", f"{args.labels} regressor")
     index = CelebaIndex.load(args.data / "index.npz")
     np.save(args.out / "val_predictions.npy", predict(model, crops[np.flatnonzero(index.split == "val")]))
@@ -197,13 +204,6 @@ def export(model: torch.nn.Module, path: Path, faces: np.ndarray, report_path: P
     )
     print(f"exported {path}: max |onnxruntime - torch| = {report.max_abs_diff:.3g}", flush=True)
     return report.max_abs_diff
-
-
-def load_regressor(path: Path) -> QualityRegressor:
-    checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    model = QualityRegressor(backbone(checkpoint["preset"]))
-    model.load_state_dict(checkpoint["state_dict"])
-    return model.eval()
 
 
 def configure(parser: argparse.ArgumentParser) -> None:

@@ -19,11 +19,11 @@ import torch.nn.functional as F
 
 from fiqa.data.celeba import CelebaIndex
 from fiqa.data.degrade import labelled_set
-from fiqa.labels.crfiqa import certainty_ratio as offline_certainty_ratio
 from fiqa.losses import MarginSoftmax, certainty_ratio
+from fiqa.models.served import load_served
 from fiqa.models.vit import QualityOnly, vit_fiqa
 from fiqa.train.common import Budget, RunLog, add_run_arguments, plot_curves, to_input
-from fiqa.train.regressor import export, scale_labels, spearman, teacher_targets
+from fiqa.train.regressor import export, raw_labels, scale_labels, spearman, teacher_targets
 
 
 def train(args: argparse.Namespace) -> torch.nn.Module:
@@ -42,8 +42,7 @@ def train(args: argparse.Namespace) -> torch.nn.Module:
     offline = None
     if args.cr_source == "teacher":
         # CR-FIQA's offline labels: the teacher's embeddings against its identity centres, rank-scaled
-        ratio = offline_certainty_ratio(teacher_targets(args.data)[0], index.identity[source])
-        offline = torch.from_numpy(scale_labels(ratio, "rank")).float()
+        offline = torch.from_numpy(scale_labels(raw_labels("crfiqa", args.data), "rank")).float()
     teacher = None
     if args.distill_weight > 0:
         if model.config.embedding != 512:
@@ -56,8 +55,12 @@ def train(args: argparse.Namespace) -> torch.nn.Module:
     total = steps_per_epoch * args.epochs
     budget = Budget(total, args.max_minutes)
     args.out.mkdir(parents=True, exist_ok=True)
-    log = RunLog(args.out / "history.json", {k: str(v) for k, v in vars(args).items()})
+    config = {k: str(v) for k, v in vars(args).items()}
+    if offline is not None:
+        config["label_scale"] = "rank"  # what publish-regressor compares the output with
+    log = RunLog(args.out / "history.json", config)
     step = 0
+    best, checkpoint = (-np.inf, 0), args.out / "vitfiqa.pt"
     for epoch in range(1, args.epochs + 1):
         model.train()
         sums, done = {"fr": 0.0, "fiq": 0.0, "cr": 0.0, "distill": 0.0}, 0
@@ -104,15 +107,20 @@ def train(args: argparse.Namespace) -> torch.nn.Module:
             val_degraded_mean=round(float(pred[degraded[val_rows]].mean()), 4),
             val_plain_mean=round(float(pred[~degraded[val_rows]].mean()), 4),
             val_spearman_plain_vs_degraded=round(spearman(pred, (~degraded[val_rows]).astype(float)), 4),
-            **({} if offline is None else {"val_spearman_vs_teacher_cr": round(spearman(pred, offline[val_rows]), 4)}),
+            **({} if offline is None else {"val_spearman": round(spearman(pred, offline[val_rows]), 4)}),
         )
-        torch.save({"preset": args.preset, "state_dict": model.state_dict()}, args.out / "vitfiqa.pt")
+        # with offline labels, the epoch closest to them on unseen identities is kept (as train-regressor does)
+        rho = log.epochs[-1].get("val_spearman", 0.0)
+        if offline is None or rho > best[0]:
+            best = rho, epoch
+            torch.save({"preset": args.preset, "state_dict": model.state_dict(), "epoch": epoch}, checkpoint)
         if budget.done(step):
             print(f"stopping after epoch {epoch}, step {step}/{total}: budget reached", flush=True)
             break
+    model = load_served(checkpoint).model
     plot_curves(
         log.path,
-        ["fr", "fiq", "cr", "val_spearman_plain_vs_degraded"],
+        ["fr", "fiq", "distill", "val_spearman_plain_vs_degraded", *(["val_spearman"] if offline is not None else [])],
         args.out / "curves.png",
         f"ViT-FIQA {args.preset}",
     )

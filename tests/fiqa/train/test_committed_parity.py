@@ -1,4 +1,4 @@
-"""The committed regressors: ONNX (served) vs the committed PyTorch weights on real aligned faces."""
+"""The committed single-pass quality networks (regressors, ViT-FIQA): ONNX vs PyTorch weights on real faces."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import pytest
 import torch
 
 from fiqa.data.celeba import Detector, read_rgb
+from fiqa.models.served import load_served
 from fiqa.train.common import PREPROCESS, to_input
-from fiqa.train.regressor import load_regressor
 from service.align import align
 from service.quality.base import network_input
 from service.registry import Registry
@@ -36,7 +36,7 @@ def test_onnx_matches_pytorch_on_real_faces(name: str, faces: np.ndarray) -> Non
     card = REGISTRY[name]
     assert card.preprocess == PREPROCESS  # the card states exactly the training normalisation
     weights = REGISTRY.file_of(name).with_name("model.pt")
-    model = load_regressor(weights)
+    model = load_served(weights)
     with torch.no_grad():
         want = model(to_input(faces).contiguous()).numpy()
     onnx = ort.InferenceSession(str(REGISTRY.file_of(name)), providers=["CPUExecutionProvider"])

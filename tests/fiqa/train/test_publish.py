@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
+from argparse import Namespace
 from pathlib import Path
 
 import numpy as np
 
-from fiqa.train.publish import data_note, evaluation_metrics, extra_note, extras_step
+from fiqa.train.publish import data_note, evaluation_metrics, extra_note, extras_step, middle_steps
 
 
 def area(value: float) -> dict:
@@ -54,3 +55,30 @@ def test_cards_name_each_extra_training_set_and_whether_lfw_photos_were_used(tmp
     assert data_note({"extra_sets": notes[1:]}).endswith("never LFW")
     assert extras_step({"extra_sets": []}) == ""
     assert all(note in extras_step({"extra_sets": notes}) for note in notes)
+
+
+def test_readme_training_steps_follow_the_kind_of_run() -> None:
+    common = {"label_scale": "rank", "extra_sets": [], "training_epochs": 3}
+    epoch = {"epoch": 2, "steps": 10, "elapsed_s": 60.0, "val_spearman": 0.5}
+    vit = middle_steps(
+        Namespace(labels="crfiqa", training_command="python -m fiqa train-vitfiqa"),
+        {**common, "backbone_training": None, "training": {**epoch, "fr": 1.0, "fiq": 0.03, "distill": 0.9}},
+    )
+    assert "no separate backbone" in vit and "L_FR 1.0" in vit and "certainty ratio" in vit
+    regressor = middle_steps(
+        Namespace(labels="diffiqa", training_command="python -m fiqa train-regressor"),
+        {
+            **common,
+            "backbone_training": {
+                "steps": 5,
+                "elapsed_s": 60.0,
+                "distill": 0.4,
+                "logexp": 0.1,
+                "val_cos_teacher_hr": 0.2,
+                "val_cos_teacher_lr14": 0.1,
+                "val_cos_hr_lr14": 0.8,
+            },
+            "training": {**epoch, "train_l1": 0.1, "val_l1": 0.12},
+        },
+    )
+    assert "train-backbone" in regressor and "val L1 0.12" in regressor and "DifFIQA labels" in regressor

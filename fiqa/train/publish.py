@@ -44,8 +44,8 @@ DESCRIPTIONS = {
         "concatenated to the patch tokens; patch tokens -> FC -> 512-D embedding trained with CosFace (s=48, m=0.4) on "
         "the CelebA training identities and pulled towards fr_feature's embedding; quality token -> linear head "
         "regressing the certainty ratio (here CR-FIQA's offline ratio from fr_feature, rank-scaled, since a ViT "
-        "trained on 5,000 photos on a CPU is too weak a recognition model to define its own). Served graph: the "
-        "quality-token output only. Output: raw quality, about 0 (worst) .. 1 (best)."
+        "trained on a few thousand photos on a CPU is too weak a recognition model to define its own). Served graph: "
+        "the quality-token output only. Output: raw quality, about 0 (worst) .. 1 (best)."
     ),
 }
 SCALE_NOTES = {
@@ -185,7 +185,7 @@ def middle_steps(args: argparse.Namespace, facts: dict) -> str:
     train = facts["training"]
     labelled = (
         "the 6,300 crops plus one degraded copy (blur σ and down-sampling drawn from MR-FIQA's distributions, seed 1)"
-        " of 3,150 of them."
+        " of 3,150 of them"
     )
     if facts["backbone_training"] is None:  # ViT-FIQA
         return f"""2. `python -m fiqa label-diffiqa --data data/celeba_aligned` caches fr_feature's embeddings of the
@@ -198,7 +198,7 @@ def middle_steps(args: argparse.Namespace, facts: dict) -> str:
    teacher term {train["distill"]}, val Spearman {train["val_spearman"]}. ![training curves](training_curves.png)"""
     backbone = facts["backbone_training"]
     return f"""2. `python -m fiqa label-{args.labels} --data data/celeba_aligned` — {label_note(args.labels, facts)}.
-   Labelled set: {labelled}{extras_step(facts)}
+   Labelled set: {labelled}.{extras_step(facts)}
 3. `python -m fiqa train-backbone --preset mobilefacenet_xs --epochs 6 --threads 2 --max-minutes 25` — distillation
    from fr_feature: ½·‖ê(HR) − t‖² + ½·‖ê(LR) − t‖² + 1·LogExp(ê(HR), ê(LR)), p = 1, LR = 7/14/20 px (1:1:2).
    Stopped by its time budget after {backbone["steps"]} steps ({backbone["elapsed_s"] / 60:.1f} min): distillation

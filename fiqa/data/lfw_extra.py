@@ -24,21 +24,15 @@ from pathlib import Path
 import numpy as np
 
 from fiqa.data.celeba import CROP_SIZE, Detector, read_rgb
+from fiqa.evaluate.datasets import load_lfw_pairs
 from service.align import align
 
 log = logging.getLogger(__name__)
 
 
 def benchmark_identities(pairs_file: Path) -> set[str]:
-    """Every name ``pairs.txt`` mentions (mated lines ``Name i j``, non-mated ``Name1 i Name2 j``)."""
-    names: set[str] = set()
-    for line in pairs_file.read_text().splitlines()[1:]:
-        fields = line.split()
-        if len(fields) == 3:
-            names.add(fields[0])
-        elif len(fields) == 4:
-            names.update((fields[0], fields[2]))
-    return names
+    """Every person ``pairs.txt`` mentions, read by the evaluation's own parser."""
+    return {sample.identity for sample in load_lfw_pairs(pairs_file).samples}
 
 
 def extra_photos(images: Path, excluded: set[str]) -> list[Path]:

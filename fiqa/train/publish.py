@@ -19,9 +19,9 @@ import numpy as np
 import onnxruntime as ort
 
 from fiqa.data.celeba import CelebaIndex
-from fiqa.data.degrade import labelled_set
+from fiqa.data.degrade import degraded_set, labelled_set
 from fiqa.train.common import PREPROCESS, to_input
-from fiqa.train.regressor import INPUT, OUTPUT, spearman, training_set
+from fiqa.train.regressor import INPUT, OUTPUT, spearman, training_labels
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -68,7 +68,7 @@ def label_note(source: str, facts: dict) -> str:
 def extra_note(path: Path) -> str:
     """What one ``--extra`` training set holds, for the card (the layout says which command made it)."""
     count = len(np.load(path / "crops112.npy", mmap_mode="r"))
-    copies = len(labelled_set(path)[0]) - count
+    copies = len(degraded_set(path)[0])
     if (path / "variants.npz").exists():
         return (
             f"{count} capture-condition variants of the CelebA training-split crops (light, noise, JPEG, motion, "
@@ -119,14 +119,14 @@ def publish(args: argparse.Namespace) -> dict:
     raw = run(model, crops[val])
     history = json.loads((args.run / "history.json").read_text())
     config = history["config"]
-    scaled = training_set(
+    scaled = training_labels(
         argparse.Namespace(
             data=args.data,
             labels=args.labels,
             label_scale=config.get("label_scale", "minmax"),
             extra=[Path(path) for path in config.get("extra", [])],
         )
-    )[1]
+    )
     labels = scaled[: len(crops)][val]  # the run's own scale (over its extra sets too); CelebA rows come first
     plain_raw, degraded_raw = raw[~degraded[val]], raw[degraded[val]]
     low, high = float(np.percentile(degraded_raw, 5)), float(np.percentile(plain_raw, 99))
@@ -135,7 +135,7 @@ def publish(args: argparse.Namespace) -> dict:
     vit = args.labels == "crfiqa"  # ViT-FIQA: no separate backbone run
     backbone_history = None if vit else json.loads((args.backbone_run / "history.json").read_text())
     facts = {
-        "label_scale": history["config"].get("label_scale", "minmax"),
+        "label_scale": config.get("label_scale", "minmax"),
         "extra_sets": [extra_note(Path(path)) for path in config.get("extra", [])],
         "val_spearman_vs_labels": round(spearman(raw, labels), 4),
         "val_l1_vs_labels": round(float(np.abs(raw - labels).mean()), 4),

@@ -76,25 +76,42 @@ def teacher_targets(data: Path) -> tuple[np.ndarray, np.ndarray]:
     return np.concatenate([plain, degraded]), np.concatenate([mirror, degraded])
 
 
+def teacher_tensors(sets: list[Path]) -> tuple[torch.Tensor, torch.Tensor]:
+    """``teacher_targets`` of several prepared sets, concatenated in order, as float tensors (plain, mirror)."""
+    pairs = [teacher_targets(path) for path in sets]
+    plain, mirror = (torch.from_numpy(np.concatenate([p[k] for p in pairs])).float() for k in (0, 1))
+    return plain, mirror
+
+
+def teacher_term(
+    embedding: torch.Tensor, teacher: tuple[torch.Tensor, torch.Tensor], rows: np.ndarray, flip: np.ndarray
+) -> torch.Tensor:
+    """1 - mean cosine of a batch's embeddings to the teacher's (mirror embedding for flipped rows)."""
+    wanted = torch.where(torch.from_numpy(flip)[:, None], teacher[1][rows], teacher[0][rows])
+    return 1.0 - F.cosine_similarity(embedding, wanted).mean()
+
+
+def training_labels(args: argparse.Namespace) -> np.ndarray:
+    """Labels in [0, 1] of ``labelled_set(args.data)`` followed by each ``--extra`` set's, scaled over the union
+    (so all sets share one scale)."""
+    if args.extra and args.labels != "diffiqa":
+        raise ValueError("--extra sets have no identities: only DifFIQA labels cover them")
+    values = [raw_labels(args.labels, path) for path in (args.data, *args.extra)]
+    return scale_labels(np.concatenate(values), args.label_scale).astype(np.float32)
+
+
 def training_set(args: argparse.Namespace) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """(crops, labels in [0, 1], train rows, validation rows).
 
     The CelebA set is split by identity; every sample of an ``--extra`` set (prepared crops of people outside
-    the benchmark, e.g. ``fiqa.data.lfw_extra``) is a training sample. Labels are scaled over the union, so
-    all sets share one scale.
+    the benchmark, e.g. ``fiqa.data.lfw_extra``) is a training sample.
     """
+    labels = training_labels(args)
     index = CelebaIndex.load(args.data / "index.npz")
     crops, source, _ = labelled_set(args.data)
-    split = index.split[source]
-    parts, values = [crops], [raw_labels(args.labels, args.data)]
-    for extra in args.extra:
-        if args.labels != "diffiqa":
-            raise ValueError("--extra sets have no identities: only DifFIQA labels cover them")
-        parts.append(labelled_set(extra)[0])
-        values.append(raw_labels(args.labels, extra))
-        split = np.concatenate([split, np.full(len(parts[-1]), "train")])
-    labels = scale_labels(np.concatenate(values), args.label_scale).astype(np.float32)
-    return np.concatenate(parts), labels, np.flatnonzero(split == "train"), np.flatnonzero(split == "val")
+    crops = np.concatenate([crops, *(labelled_set(extra)[0] for extra in args.extra)])
+    split = np.concatenate([index.split[source], np.full(len(crops) - len(source), "train")])
+    return crops, labels, np.flatnonzero(split == "train"), np.flatnonzero(split == "val")
 
 
 def spearman(a: np.ndarray, b: np.ndarray) -> float:
@@ -134,10 +151,7 @@ def train(args: argparse.Namespace) -> QualityRegressor:
     step = 0
     budget = Budget(total, args.max_minutes)
     target = torch.from_numpy(labels)
-    teacher = None
-    if args.distill_weight > 0:
-        pairs = [teacher_targets(path) for path in (args.data, *args.extra)]
-        teacher = tuple(torch.from_numpy(np.concatenate([p[k] for p in pairs])).float() for k in (0, 1))
+    teacher = teacher_tensors([args.data, *args.extra]) if args.distill_weight > 0 else None
     # the epoch with the best validation Spearman is kept: long CPU runs on 5k photos can start to overfit
     best, checkpoint = (-np.inf, 0), args.out / "regressor.pt"
     for epoch in range(1, args.epochs + 1):
@@ -152,10 +166,10 @@ def train(args: argparse.Namespace) -> QualityRegressor:
             flip = rng.random(len(rows)) < 0.5
             x = to_input(crops[rows], flip)
             embedding = model.backbone(x)
-            loss = F.l1_loss(model.head(embedding)[:, 0], target[rows])
+            l1 = F.l1_loss(model.head(embedding)[:, 0], target[rows])
+            loss = l1
             if teacher is not None:
-                wanted = torch.where(torch.from_numpy(flip)[:, None], teacher[1][rows], teacher[0][rows])
-                distill = 1.0 - F.cosine_similarity(embedding, wanted).mean()
+                distill = teacher_term(embedding, teacher, rows, flip)
                 loss = loss + args.distill_weight * distill
                 distilled += float(distill.detach())
             for group in optimiser.param_groups:
@@ -165,13 +179,13 @@ def train(args: argparse.Namespace) -> QualityRegressor:
             optimiser.step()
             step += 1
             done += 1
-            running += float(loss.detach())
+            running += float(l1.detach())
         pred = predict(model, crops[val_rows])
         rho = spearman(pred, labels[val_rows])
         log.add(
             epoch=epoch,
             steps=step,
-            train_l1=round((running - args.distill_weight * distilled) / max(1, done), 5),
+            train_l1=round(running / max(1, done), 5),
             distill=round(distilled / max(1, done), 5),
             val_l1=round(float(np.abs(pred - labels[val_rows]).mean()), 5),
             val_spearman=round(rho, 4),

@@ -23,7 +23,7 @@ from fiqa.losses import MarginSoftmax, certainty_ratio
 from fiqa.models.served import load_served
 from fiqa.models.vit import QualityOnly, vit_fiqa
 from fiqa.train.common import Budget, RunLog, add_run_arguments, plot_curves, to_input
-from fiqa.train.regressor import export, raw_labels, scale_labels, spearman, teacher_targets
+from fiqa.train.regressor import export, raw_labels, scale_labels, spearman, teacher_tensors, teacher_term
 
 
 def train(args: argparse.Namespace) -> torch.nn.Module:
@@ -47,7 +47,7 @@ def train(args: argparse.Namespace) -> torch.nn.Module:
     if args.distill_weight > 0:
         if model.config.embedding != 512:
             raise ValueError("--distill-weight needs a 512-D embedding (the teacher's)")
-        teacher = tuple(torch.from_numpy(t).float() for t in teacher_targets(args.data))
+        teacher = teacher_tensors([args.data])
     optimiser = torch.optim.AdamW(
         list(model.parameters()) + list(head.parameters()), lr=args.lr, weight_decay=args.weight_decay
     )
@@ -78,8 +78,7 @@ def train(args: argparse.Namespace) -> torch.nn.Module:
             loss_fiq = F.smooth_l1_loss(quality[:, 0], target)
             loss = loss_fr + args.fiq_weight * loss_fiq
             if teacher is not None:
-                wanted = torch.where(torch.from_numpy(flip)[:, None], teacher[1][rows], teacher[0][rows])
-                distill = 1.0 - F.cosine_similarity(embedding, wanted).mean()
+                distill = teacher_term(embedding, teacher, rows, flip)
                 loss = loss + args.distill_weight * distill
                 sums["distill"] += float(distill.detach())
             for group in optimiser.param_groups:

@@ -19,6 +19,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "make-variants": ("fiqa.data.variants", "capture-condition variants (light, noise, JPEG...) of training crops"),
     "label-diffiqa": ("fiqa.labels.diffiqa", "analytic DifFIQA labels of the aligned training crops"),
     "label-mrfiqa": ("fiqa.labels.mrfiqa", "MR-FIQA labels of the aligned training crops"),
+    "import-teacher": ("fiqa.models.onnx_weights", "the fr_feature teacher as a fine-tunable PyTorch backbone"),
     "train-backbone": ("fiqa.train.backbone", "distil the resolution-robust MobileFaceNet backbone"),
     "train-regressor": ("fiqa.train.regressor", "fine-tune a single-pass quality regressor and export ONNX"),
     "publish-regressor": ("fiqa.train.publish", "fit a trained regressor's score mapping on CelebA val, time it"),

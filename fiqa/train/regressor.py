@@ -156,6 +156,10 @@ def train(args: argparse.Namespace) -> QualityRegressor:
     best, checkpoint = (-np.inf, 0), args.out / "regressor.pt"
     for epoch in range(1, args.epochs + 1):
         model.train()
+        if args.freeze_bn:
+            for module in model.modules():
+                if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
+                    module.eval()
         running = distilled = 0.0
         order = rng.permutation(train_rows)
         done = 0
@@ -238,6 +242,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
         type=float,
         default=0.0,
         help="weight of 1 - cos(backbone embedding, teacher embedding): keeps the backbone a recognition network",
+    )
+    parser.add_argument(
+        "--freeze-bn",
+        action="store_true",
+        help="keep BatchNorm statistics fixed (an imported, BN-folded backbone such as import-teacher's)",
     )
     add_run_arguments(parser, epochs=4, max_minutes=15.0, weight_decay=5e-4)
 

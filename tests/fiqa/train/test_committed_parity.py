@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import onnxruntime as ort
 import pytest
 import torch
 
-from fiqa.data.celeba import Detector, read_rgb
 from fiqa.models.served import load_served
 from fiqa.train.common import PREPROCESS, to_input
-from service.align import align
 from service.quality.base import network_input
 from service.registry import Registry
 from service.settings import Settings
@@ -21,26 +17,16 @@ REGISTRY = Registry(Settings().models_dir)
 REGRESSORS = [n for n in REGISTRY.quality_methods() if REGISTRY[n].method == "regression"]
 
 
-@pytest.fixture(scope="module")
-def faces(samples: Path) -> np.ndarray:
-    detector = Detector()
-    crops = []
-    for name in ("obama.jpg", "biden.jpg", "grace_hopper_512x512.jpg"):
-        rgb = read_rgb(samples / name)
-        crops.append(align(rgb, detector.largest(rgb).landmarks).crop)
-    return np.stack(crops)
-
-
 @pytest.mark.parametrize("name", REGRESSORS)
-def test_onnx_matches_pytorch_on_real_faces(name: str, faces: np.ndarray) -> None:
+def test_onnx_matches_pytorch_on_real_faces(name: str, real_faces: np.ndarray) -> None:
     card = REGISTRY[name]
     assert card.preprocess == PREPROCESS  # the card states exactly the training normalisation
     weights = REGISTRY.file_of(name).with_name("model.pt")
     model = load_served(weights)
     with torch.no_grad():
-        want = model(to_input(faces).contiguous()).numpy()
+        want = model(to_input(real_faces).contiguous()).numpy()
     onnx = ort.InferenceSession(str(REGISTRY.file_of(name)), providers=["CPUExecutionProvider"])
-    tensor = network_input(faces, card.preprocess)  # what the gateway feeds it
+    tensor = network_input(real_faces, card.preprocess)  # what the gateway feeds it
     for batch in (tensor[:1], tensor):  # batch 1 and 3: the batch axis is dynamic
         got = onnx.run([card.outputs[0].name], {card.inputs[0].name: batch})[0]
         assert got.shape == (len(batch), 1)

@@ -105,6 +105,24 @@ def test_extra_sets_train_only_and_share_the_label_scale(data: Path, tmp_path: P
     assert 0.0 < epoch["distill"] <= 2.0 and 0.0 < epoch["train_l1"] < 1.0
 
 
+def test_freeze_bn_keeps_an_imported_backbones_statistics(data: Path, tmp_path: Path) -> None:
+    """A BN-folded import (import-teacher) has identity BatchNorms: batch statistics would rewrite the network."""
+    start = backbone("mobilefacenet_xs")
+    torch.save({"preset": "mobilefacenet_xs", "state_dict": start.state_dict()}, tmp_path / "start.pt")
+    parser = argparse.ArgumentParser()
+    train_regressor.configure(parser)
+    run = ["--data", str(data), "--backbone", str(tmp_path / "start.pt"), "--epochs", "1", "--batch", "4"]
+    stats = {}
+    for frozen in (True, False):
+        out = tmp_path / f"frozen-{frozen}"
+        train_regressor.train(parser.parse_args([*run, "--out", str(out), *(["--freeze-bn"] if frozen else [])]))
+        state = torch.load(out / "regressor.pt", weights_only=True)["state_dict"]
+        stats[frozen] = {k: v for k, v in state.items() if k.endswith(("running_mean", "running_var"))}
+    initial = start.state_dict()
+    assert stats[True] and all(torch.equal(v, initial[k.removeprefix("backbone.")]) for k, v in stats[True].items())
+    assert any(not torch.equal(v, initial[k.removeprefix("backbone.")]) for k, v in stats[False].items())
+
+
 def test_backbone_regressor_export_and_vit(data: Path, tmp_path: Path) -> None:
     parser = argparse.ArgumentParser()
     train_backbone.configure(parser)

@@ -30,10 +30,11 @@ from fiqa.train.common import Budget, RunLog, add_run_arguments, plot_curves, to
 INPUT, OUTPUT = "input", "quality"
 
 
-def raw_labels(source: str, data: Path) -> np.ndarray:
+def raw_labels(source: str, data: Path, label_model: Path | None = None) -> np.ndarray:
     """One label per sample of ``labelled_set(data)`` (crops, then the degraded copies), before scaling:
-    DifFIQA's raw served score, MR-FIQA's label (already min-max within its identities), or CR-FIQA's offline
-    certainty ratio (fr_feature embeddings against the identity centres)."""
+    DifFIQA's raw served score, MR-FIQA's label (already min-max within its identities), CR-FIQA's offline
+    certainty ratio (fr_feature embeddings against the identity centres), or a trained regressor's predictions
+    (``distilled``, from the checkpoint ``label_model``)."""
     if source == "diffiqa":
         from fiqa.labels.diffiqa import labels
 
@@ -47,6 +48,12 @@ def raw_labels(source: str, data: Path) -> np.ndarray:
 
         index = CelebaIndex.load(data / "index.npz")
         return certainty_ratio(teacher_targets(data)[0], index.identity[labelled_set(data)[1]])
+    if source == "distilled":
+        from fiqa.labels.distilled import labels
+
+        if label_model is None:
+            raise ValueError("distilled labels need the teacher regressor's checkpoint (--label-model)")
+        return labels(data, label_model)
     raise ValueError(f"unknown label source {source!r}")
 
 
@@ -94,9 +101,9 @@ def teacher_term(
 def training_labels(args: argparse.Namespace) -> np.ndarray:
     """Labels in [0, 1] of ``labelled_set(args.data)`` followed by each ``--extra`` set's, scaled over the union
     (so all sets share one scale)."""
-    if args.extra and args.labels != "diffiqa":
-        raise ValueError("--extra sets have no identities: only DifFIQA labels cover them")
-    values = [raw_labels(args.labels, path) for path in (args.data, *args.extra)]
+    if args.extra and args.labels not in ("diffiqa", "distilled"):
+        raise ValueError("--extra sets have no identities: only DifFIQA and distilled labels cover them")
+    values = [raw_labels(args.labels, path, args.label_model) for path in (args.data, *args.extra)]
     return scale_labels(np.concatenate(values), args.label_scale).astype(np.float32)
 
 
@@ -225,7 +232,10 @@ def export(model: torch.nn.Module, path: Path, faces: np.ndarray, report_path: P
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--labels", choices=["diffiqa", "mrfiqa"], default="diffiqa")
+    parser.add_argument("--labels", choices=["diffiqa", "mrfiqa", "distilled"], default="diffiqa")
+    parser.add_argument(
+        "--label-model", type=Path, default=None, help="the teacher regressor's checkpoint, for --labels distilled"
+    )
     parser.add_argument("--label-scale", choices=["minmax", "rank"], default="minmax", help="see scale_labels")
     parser.add_argument("--data", type=Path, default=Path("data/celeba_aligned"))
     parser.add_argument(

@@ -14,6 +14,7 @@ import torch
 from fiqa.data.celeba import CelebaIndex, Detector, read_rgb, split_identities
 from fiqa.labels import diffiqa, mrfiqa
 from fiqa.models import backbone
+from fiqa.models.regressor import QualityRegressor
 from fiqa.train import backbone as train_backbone
 from fiqa.train import regressor as train_regressor
 from fiqa.train import vit as train_vit
@@ -103,6 +104,22 @@ def test_extra_sets_train_only_and_share_the_label_scale(data: Path, tmp_path: P
     train_regressor.train(args)
     epoch = json.loads((tmp_path / "run" / "history.json").read_text())["epochs"][0]
     assert 0.0 < epoch["distill"] <= 2.0 and 0.0 < epoch["train_l1"] < 1.0
+
+
+def test_distilled_labels_cover_extra_sets_and_need_their_teacher(data: Path, tmp_path: Path) -> None:
+    teacher = tmp_path / "teacher.pt"
+    model = QualityRegressor(backbone("mobilefacenet_xs"))
+    torch.save({"preset": "mobilefacenet_xs", "state_dict": model.state_dict()}, teacher)
+    extra = tmp_path / "extra"
+    extra.mkdir()
+    np.save(extra / "crops112.npy", np.load(data / "crops112.npy")[:4])
+    parser = argparse.ArgumentParser()
+    train_regressor.configure(parser)
+    base = ["--data", str(data), "--labels", "distilled", "--extra", str(extra), "--label-scale", "rank"]
+    scaled = train_regressor.training_labels(parser.parse_args([*base, "--label-model", str(teacher)]))
+    assert len(scaled) == 30 + 4 + 2 and scaled.min() == 0.0 and scaled.max() == 1.0
+    with pytest.raises(ValueError, match="--label-model"):
+        train_regressor.training_labels(parser.parse_args(base))
 
 
 def test_freeze_bn_keeps_an_imported_backbones_statistics(data: Path, tmp_path: Path) -> None:

@@ -1,0 +1,47 @@
+"""Distillation labels: a trained regressor's predictions, for a cheaper student (DifFIQA(R) taught onward).
+
+The regressor started from the labelling recognition network (``import-teacher``) ranks LFW better than the
+analytic DifFIQA labels it learned from, but costs a full recognition pass per face. Its predictions are a
+smoother target than the raw labels: a small student regresses them. A label is the mean of the prediction on
+the crop and on its mirror (the student trains on random flips), cached per prepared set and checkpoint.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from fiqa.data.degrade import labelled_set
+from fiqa.models.served import load_served
+from fiqa.train.common import to_input
+
+
+def checkpoint_key(model: Path) -> str:
+    """Short content hash of the checkpoint: a retrained model never reuses stale labels."""
+    return hashlib.sha256(model.read_bytes()).hexdigest()[:12]
+
+
+def predictions(network: torch.nn.Module, crops: np.ndarray, batch: int = 64) -> np.ndarray:
+    """Mean of the network's output on each crop and on its mirror."""
+    out = []
+    with torch.no_grad():
+        for start in range(0, len(crops), batch):
+            part = np.asarray(crops[start : start + batch])
+            both = torch.cat([to_input(part), to_input(np.ascontiguousarray(part[:, :, ::-1]))])
+            score = network(both.contiguous())[:, 0].numpy()
+            out.append((score[: len(part)] + score[len(part) :]) / 2)
+    return np.concatenate(out).astype(np.float64)
+
+
+def labels(data: Path, model: Path) -> np.ndarray:
+    """One label per sample of ``labelled_set(data)`` (crops, then degraded copies), cached in ``data``."""
+    cache = data / f"labels_distilled-{checkpoint_key(model)}.npz"
+    if cache.exists():
+        with np.load(cache) as stored:
+            return stored["raw"]
+    raw = predictions(load_served(model), labelled_set(data)[0])
+    np.savez(cache, raw=raw, model=str(model))
+    return raw

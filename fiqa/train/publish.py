@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
+import torch
 
 from fiqa.data.celeba import CelebaIndex
 from fiqa.data.degrade import degraded_set, labelled_set
@@ -25,29 +26,49 @@ from fiqa.train.regressor import INPUT, OUTPUT, spearman, training_labels
 
 REPO = Path(__file__).resolve().parents[2]
 
-DESCRIPTIONS = {
-    "diffiqa": (
-        "DifFIQA(R): single-pass regression distilled from the analytic DifFIQA scorer (the `diffiqa` card). "
-        "Backbone: MobileFaceNet-XS (quarter width) distilled from fr_feature with the LRFR seed's multi-resolution "
-        "augmentation (7/14/20 px, 1:1:2) and LogExp HR/LR feature loss; head: MLP 512-128-1; fine-tuned with L1 "
-        "on DifFIQA labels (normalised to [0, 1], see labels) of CelebA crops and of degraded copies of half of "
-        "them. Output: raw quality, about 0 (worst label) .. 1 (best label)."
-    ),
-    "mrfiqa": (
-        "MR-FIQA regressor: the same network as diffiqa_r (MobileFaceNet-XS LRFR backbone + MLP head), fine-tuned "
-        "with L1 on MR-FIQA labels Q = minmax[(f_r + 0.5 s_d) / (1 - v_l)] of CelebA crops and degraded copies: "
-        "f_r = cosine (fr_feature) to the identity's leave-one-out mean embedding, s_d = minimal rank over blur / "
-        "down-sampling intensity, v_l = 0 (no BLIP offline). Pose is not synthesised; it enters only through f_r."
-    ),
-    "crfiqa": (
-        "ViT-FIQA: a ViT (patch 16, dim 96, depth 4, 3 heads: the CPU preset vit_tiny) with a learnable quality token "
-        "concatenated to the patch tokens; patch tokens -> FC -> 512-D embedding trained with CosFace (s=48, m=0.4) on "
-        "the CelebA training identities and pulled towards fr_feature's embedding; quality token -> linear head "
-        "regressing the certainty ratio (here CR-FIQA's offline ratio from fr_feature, rank-scaled, since a ViT "
-        "trained on a few thousand photos on a CPU is too weak a recognition model to define its own). Served graph: "
-        "the quality-token output only. Output: raw quality, about 0 (worst) .. 1 (best)."
-    ),
+BACKBONES = {
+    "lrfr": "MobileFaceNet-XS (quarter width) distilled from fr_feature with the LRFR seed's multi-resolution "
+    "augmentation (7/14/20 px, 1:1:2) and LogExp HR/LR feature loss",
+    "imported": "fr_feature itself, the labelling recognition network (DifFIQA(R) starts from its FR model): its "
+    "BN-folded ONNX weights read into our paper-size MobileFaceNet (`python -m fiqa import-teacher`), BatchNorm "
+    "statistics frozen while fine-tuning",
 }
+
+
+def description(labels: str, backbone: str, teacher: str = "") -> str:
+    """The card's one-paragraph description of a run: its label source and its backbone."""
+    if labels == "crfiqa":
+        return (
+            "ViT-FIQA: a ViT (patch 16, dim 96, depth 4, 3 heads: the CPU preset vit_tiny) with a learnable quality "
+            "token concatenated to the patch tokens; patch tokens -> FC -> 512-D embedding trained with CosFace "
+            "(s=48, m=0.4) on the CelebA training identities and pulled towards fr_feature's embedding; quality token "
+            "-> linear head regressing the certainty ratio (here CR-FIQA's offline ratio from fr_feature, "
+            "rank-scaled, since a ViT trained on a few thousand photos on a CPU is too weak a recognition model to "
+            "define its own). Served graph: the quality-token output only. Output: raw quality, about 0 (worst) .. 1 "
+            "(best)."
+        )
+    if labels == "mrfiqa":
+        return (
+            f"MR-FIQA regressor: backbone {BACKBONES[backbone]}; head: MLP 512-128-1; fine-tuned with L1 on MR-FIQA "
+            "labels Q = minmax[(f_r + 0.5 s_d) / (1 - v_l)] of CelebA crops and degraded copies: f_r = cosine "
+            "(fr_feature) to the identity's leave-one-out mean embedding, s_d = minimal rank over blur / "
+            "down-sampling intensity, v_l = 0 (no BLIP offline). Pose is not synthesised; it enters only through f_r."
+        )
+    if labels == "distilled":
+        return (
+            f"DifFIQA(R), distilled student: one cheap pass that learned the predictions of `{teacher}` (the "
+            "DifFIQA(R) regressor on the full fr_feature network, which ranks LFW better than the analytic DifFIQA "
+            f"labels it learned from). Backbone: {BACKBONES[backbone]}; head: MLP 512-128-1; fine-tuned with L1 on "
+            "the teacher's predictions. Output: raw quality, about 0 (worst label) .. 1 (best label)."
+        )
+    return (
+        "DifFIQA(R): single-pass regression distilled from the analytic DifFIQA scorer (the `diffiqa` card). "
+        f"Backbone: {BACKBONES[backbone]}; head: MLP 512-128-1; fine-tuned with L1 on DifFIQA labels (normalised to "
+        "[0, 1], see labels) of CelebA crops and of degraded copies of half of them. Output: raw quality, about 0 "
+        "(worst label) .. 1 (best label)."
+    )
+
+
 SCALE_NOTES = {
     "minmax": "min-max to [0, 1] over all labelled samples",
     "rank": "trained on their rank: the empirical CDF over all labelled samples (ties averaged), uniform on [0, 1]",
@@ -58,6 +79,8 @@ LABEL_NOTES = {
     "diffiqa": "DifFIQA labels: the served score of the gateway's diffiqa scorer (n=4 noisy copies, t=10, all "
     "passes) of every labelled sample",
     "mrfiqa": "MR-FIQA labels (fiqa.labels.mrfiqa), lambda=0.5, v_l=0",
+    "distilled": "the teacher regressor's predictions, mean over each crop and its mirror (fiqa.labels.distilled); "
+    "the teacher learned DifFIQA labels (the gateway's diffiqa scorer, n=4 noisy copies, t=10)",
 }
 
 
@@ -125,6 +148,7 @@ def publish(args: argparse.Namespace) -> dict:
             labels=args.labels,
             label_scale=config.get("label_scale", "minmax"),
             extra=[Path(path) for path in config.get("extra", [])],
+            label_model=None if config.get("label_model") in (None, "None") else Path(config["label_model"]),
         )
     )
     labels = scaled[: len(crops)][val]  # the run's own scale (over its extra sets too); CelebA rows come first
@@ -132,9 +156,12 @@ def publish(args: argparse.Namespace) -> dict:
     low, high = float(np.percentile(degraded_raw, 5)), float(np.percentile(plain_raw, 99))
     timings = {f"batch{b}": round(per_face_ms(model, crops[:32], b), 3) for b in (1, 32)}
     export = json.loads((args.run / "export.json").read_text())
-    vit = args.labels == "crfiqa"  # ViT-FIQA: no separate backbone run
-    backbone_history = None if vit else json.loads((args.backbone_run / "history.json").read_text())
+    kind = backbone_kind(args.labels, config)
+    vit = kind == "vit"
+    backbone_history = json.loads((args.backbone_run / "history.json").read_text()) if kind == "lrfr" else None
     facts = {
+        "backbone": kind,
+        "teacher_term_weight": float(config.get("distill_weight", 0.0)),
         "label_scale": config.get("label_scale", "minmax"),
         "extra_sets": [extra_note(Path(path)) for path in config.get("extra", [])],
         "val_spearman_vs_labels": round(spearman(raw, labels), 4),
@@ -156,12 +183,21 @@ def publish(args: argparse.Namespace) -> dict:
     shutil.copy(args.run / "curves.png", folder / "training_curves.png")
     # the PyTorch weights, for parity checks
     shutil.copy(args.run / ("vitfiqa.pt" if vit else "regressor.pt"), folder / "model.pt")
-    if not vit:
+    if kind == "lrfr":
         shutil.copy(args.backbone_run / "curves.png", folder / "backbone_curves.png")
     (folder / "facts.json").write_text(json.dumps(facts, indent=1))
     write_card(args, facts)
     write_readme(args, facts)
     return facts
+
+
+def backbone_kind(labels: str, config: dict) -> str:
+    """``vit`` (ViT-FIQA, its own recognition branch), ``imported`` (the backbone checkpoint is import-teacher's
+    copy of a served recognition network) or ``lrfr`` (our distilled resolution-robust backbone)."""
+    if labels == "crfiqa":
+        return "vit"
+    checkpoint = torch.load(config["backbone"], map_location="cpu", weights_only=True)
+    return "imported" if "source" in checkpoint else "lrfr"
 
 
 def extras_step(facts: dict) -> str:
@@ -187,7 +223,7 @@ def middle_steps(args: argparse.Namespace, facts: dict) -> str:
         "the 6,300 crops plus one degraded copy (blur σ and down-sampling drawn from MR-FIQA's distributions, seed 1)"
         " of 3,150 of them"
     )
-    if facts["backbone_training"] is None:  # ViT-FIQA
+    if facts["backbone"] == "vit":
         return f"""2. `python -m fiqa label-diffiqa --data data/celeba_aligned` caches fr_feature's embeddings of the
    labelled set ({labelled}) — {label_note(args.labels, facts)}.
 3. (no separate backbone: ViT-FIQA trains its recognition branch and its quality token together)
@@ -196,9 +232,28 @@ def middle_steps(args: argparse.Namespace, facts: dict) -> str:
    {facts["training_epochs"]} epochs; kept epoch {train["epoch"]} (best validation Spearman), reached after
    {train["steps"]} steps ({train["elapsed_s"] / 60:.1f} min): L_FR {train["fr"]}, quality loss {train["fiq"]},
    teacher term {train["distill"]}, val Spearman {train["val_spearman"]}. ![training curves](training_curves.png)"""
+    term = facts.get("teacher_term_weight", 0.0)
+    loss = "L1 on the labels" + (f" + {term:g}·(1 − cos(embedding, fr_feature's))" if term else "")
+    fourth = f"""4. `{args.training_command}` — {loss}, AdamW, cosine schedule driven by steps or time budget;
+   {facts["training_epochs"]} epochs; kept epoch {train["epoch"]} (best validation Spearman), reached after
+   {train["steps"]} steps ({train["elapsed_s"] / 60:.1f} min): train L1 {train["train_l1"]}, val L1 {train["val_l1"]},
+   val Spearman {train["val_spearman"]}. ![training curves](training_curves.png)"""
+    distilled = args.labels == "distilled"  # a student: DifFIQA labels taught its teacher
+    first = "diffiqa" if distilled else args.labels
+    note = LABEL_NOTES[first] if distilled else label_note(args.labels, facts)
+    labels = f"""2. `python -m fiqa label-{first} --data data/celeba_aligned` — {note}.
+   Labelled set: {labelled}.{extras_step(facts)}"""
+    if distilled:
+        labels += f"""
+   The teacher `{args.teacher_name}` (its README's steps) then labels the same sets: {label_note(args.labels, facts)}
+   (computed and cached by the training command)."""
+    if facts["backbone"] == "imported":
+        return f"""{labels}
+3. `python -m fiqa import-teacher` — fr_feature's BN-folded ONNX graph read into our MobileFaceNet (the input change to
+   RGB, (x − 127.5)/127.5 folded into the stem; cosine > 0.99999 to the ONNX network on real faces).
+{fourth}"""
     backbone = facts["backbone_training"]
-    return f"""2. `python -m fiqa label-{args.labels} --data data/celeba_aligned` — {label_note(args.labels, facts)}.
-   Labelled set: {labelled}.{extras_step(facts)}
+    return f"""{labels}
 3. `python -m fiqa train-backbone --preset mobilefacenet_xs --epochs 6 --threads 2 --max-minutes 25` — distillation
    from fr_feature: ½·‖ê(HR) − t‖² + ½·‖ê(LR) − t‖² + 1·LogExp(ê(HR), ê(LR)), p = 1, LR = 7/14/20 px (1:1:2).
    Stopped by its time budget after {backbone["steps"]} steps ({backbone["elapsed_s"] / 60:.1f} min): distillation
@@ -206,18 +261,16 @@ def middle_steps(args: argparse.Namespace, facts: dict) -> str:
    {backbone["val_cos_teacher_hr"]} (HR) / {backbone["val_cos_teacher_lr14"]} (14 px), HR-vs-14 px cosine
    {backbone["val_cos_hr_lr14"]}.
    ![backbone curves](backbone_curves.png)
-4. `{args.training_command}` — L1 on the labels, AdamW, cosine schedule driven by steps or time budget;
-   {facts["training_epochs"]} epochs; kept epoch {train["epoch"]} (best validation Spearman), reached after
-   {train["steps"]} steps ({train["elapsed_s"] / 60:.1f} min): train L1 {train["train_l1"]}, val L1 {train["val_l1"]},
-   val Spearman {train["val_spearman"]}. ![training curves](training_curves.png)"""
+{fourth}"""
 
 
 def write_readme(args: argparse.Namespace, facts: dict) -> None:
     """The human model card: what it is, how it was made, what was measured (numbers from this run)."""
     pre = facts["preprocess"]
+    teacher = f" --teacher-name {args.teacher_name}" if args.labels == "distilled" else ""
     text = f"""# {args.name}
 
-{DESCRIPTIONS[args.labels]}
+{description(args.labels, facts["backbone"], args.teacher_name)}
 
 ## Use
 Served by the gateway as quality method `{args.name}` (`method: regression`, one ONNX pass per face):
@@ -231,7 +284,7 @@ channel order **{pre["channel_order"]}**, `(pixel - {pre["mean"]}) * {pre["scale
    alignment, 6,300 / 6,300 photos kept, 299 identities, identity-disjoint split (seed 0): 5,283 train / 1,017 val.
 {middle_steps(args, facts)}
 5. `cp <run dir>/model.onnx models/{args.name}/` and
-   `python -m fiqa publish-regressor --name {args.name} --run <run dir> --labels {args.labels}
+   `python -m fiqa publish-regressor --name {args.name} --run <run dir> --labels {args.labels}{teacher}
    --evaluation reports/evaluation.json` — mapping, timing, LFW figures (once step 6 has run), this card.
 6. `python -m fiqa evaluate --dataset lfw=../shared/data/lfw --fr fr_feature,dlib` (LFW View-2: evaluation only,
    never training) and, for the default model, `python -m fiqa calibrate --model {args.name} --target reject-rate=0.05
@@ -281,7 +334,7 @@ def write_card(args: argparse.Namespace, facts: dict) -> None:
         "version": args.version,
         "kind": "quality",
         "method": "regression",
-        "description": DESCRIPTIONS[args.labels],
+        "description": description(args.labels, facts["backbone"], args.teacher_name),
         "licence": f"MIT (this project's code and weights); training photos: {data_note(facts)}; labels and "
         "distillation from fr_feature (MIT)",
         "file": "model.onnx",
@@ -325,8 +378,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--run", type=Path, required=True)
     parser.add_argument("--backbone-run", type=Path, default=Path("data/runs/backbone"))
     parser.add_argument(
-        "--labels", choices=["diffiqa", "mrfiqa", "crfiqa"], required=True, help="crfiqa: a ViT-FIQA run"
+        "--labels",
+        choices=["diffiqa", "mrfiqa", "crfiqa", "distilled"],
+        required=True,
+        help="crfiqa: a ViT-FIQA run; distilled: a student of --teacher-name",
     )
+    parser.add_argument("--teacher-name", default="diffiqa_r", help="the served teacher of a distilled student")
     parser.add_argument("--data", type=Path, default=Path("data/celeba_aligned"))
     parser.add_argument("--version", default="1")
     parser.add_argument("--training-command", default="", help="the training command, recorded in the card")

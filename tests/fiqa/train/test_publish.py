@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from fiqa.train.publish import data_note, evaluation_metrics, extra_note, extras_step, middle_steps
+from fiqa.train.publish import data_note, description, evaluation_metrics, extra_note, extras_step, middle_steps
 
 
 def area(value: float) -> dict:
@@ -62,23 +62,51 @@ def test_readme_training_steps_follow_the_kind_of_run() -> None:
     epoch = {"epoch": 2, "steps": 10, "elapsed_s": 60.0, "val_spearman": 0.5}
     vit = middle_steps(
         Namespace(labels="crfiqa", training_command="python -m fiqa train-vitfiqa"),
-        {**common, "backbone_training": None, "training": {**epoch, "fr": 1.0, "fiq": 0.03, "distill": 0.9}},
+        {
+            **common,
+            "backbone": "vit",
+            "backbone_training": None,
+            "training": {**epoch, "fr": 1.0, "fiq": 0.03, "distill": 0.9},
+        },
     )
     assert "no separate backbone" in vit and "L_FR 1.0" in vit and "certainty ratio" in vit
+    regressor_backbone = {
+        "steps": 5,
+        "elapsed_s": 60.0,
+        "distill": 0.4,
+        "logexp": 0.1,
+        "val_cos_teacher_hr": 0.2,
+        "val_cos_teacher_lr14": 0.1,
+        "val_cos_hr_lr14": 0.8,
+    }
     regressor = middle_steps(
         Namespace(labels="diffiqa", training_command="python -m fiqa train-regressor"),
         {
             **common,
-            "backbone_training": {
-                "steps": 5,
-                "elapsed_s": 60.0,
-                "distill": 0.4,
-                "logexp": 0.1,
-                "val_cos_teacher_hr": 0.2,
-                "val_cos_teacher_lr14": 0.1,
-                "val_cos_hr_lr14": 0.8,
-            },
+            "backbone": "lrfr",
+            "backbone_training": regressor_backbone,
             "training": {**epoch, "train_l1": 0.1, "val_l1": 0.12},
         },
     )
     assert "train-backbone" in regressor and "val L1 0.12" in regressor and "DifFIQA labels" in regressor
+
+    train = {**epoch, "train_l1": 0.1, "val_l1": 0.12}
+    teacher = middle_steps(
+        Namespace(labels="diffiqa", training_command="python -m fiqa train-regressor --freeze-bn"),
+        {**common, "backbone": "imported", "backbone_training": None, "training": train, "teacher_term_weight": 0.5},
+    )
+    assert "import-teacher" in teacher and "train-backbone" not in teacher
+    assert "0.5·(1 − cos(embedding, fr_feature's))" in teacher
+    student = middle_steps(
+        Namespace(labels="distilled", teacher_name="big_r", training_command="python -m fiqa train-regressor"),
+        {**common, "backbone": "lrfr", "backbone_training": regressor_backbone, "training": train},
+    )
+    assert "label-diffiqa" in student and "teacher `big_r`" in student and "mirror" in student
+    assert "train-backbone" in student and "cos(" not in student
+
+
+def test_descriptions_name_the_backbone_and_the_teacher() -> None:
+    assert "import-teacher" in description("diffiqa", "imported")
+    assert "LogExp" in description("diffiqa", "lrfr") and "LogExp" in description("mrfiqa", "lrfr")
+    assert "`big_r`" in description("distilled", "lrfr", "big_r")
+    assert "quality token" in description("crfiqa", "vit")

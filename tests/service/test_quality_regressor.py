@@ -24,7 +24,8 @@ def test_regression_cards_exist_and_build():
     methods = build_methods(REGISTRY, SETTINGS)
     for name in REGRESSORS:
         assert isinstance(methods[name], Regression)
-        assert REGISTRY.file_of(name).stat().st_size < 5_000_000  # small enough to commit
+        # small enough to commit: the paper-size MobileFaceNet of diffiqa_r_large is ~5.3 MB
+        assert REGISTRY.file_of(name).stat().st_size < 8_000_000
 
 
 @pytest.mark.parametrize("name", REGRESSORS)

@@ -7,8 +7,17 @@ from argparse import Namespace
 from pathlib import Path
 
 import numpy as np
+import torch
 
-from fiqa.train.publish import data_note, description, evaluation_metrics, extra_note, extras_step, middle_steps
+from fiqa.train.publish import (
+    backbone_kind,
+    data_note,
+    description,
+    evaluation_metrics,
+    extra_note,
+    extras_step,
+    middle_steps,
+)
 
 
 def area(value: float) -> dict:
@@ -110,3 +119,11 @@ def test_descriptions_name_the_backbone_and_the_teacher() -> None:
     assert "LogExp" in description("diffiqa", "lrfr") and "LogExp" in description("mrfiqa", "lrfr")
     assert "`big_r`" in description("distilled", "lrfr", "big_r")
     assert "quality token" in description("crfiqa", "vit")
+
+
+def test_backbone_kind_reads_the_runs_backbone_checkpoint(tmp_path: Path) -> None:
+    torch.save({"preset": "mobilefacenet", "state_dict": {}, "source": "fr_feature"}, tmp_path / "imported.pt")
+    torch.save({"preset": "mobilefacenet_xs", "state_dict": {}}, tmp_path / "lrfr.pt")
+    assert backbone_kind("diffiqa", {"backbone": str(tmp_path / "imported.pt")}) == "imported"
+    assert backbone_kind("distilled", {"backbone": str(tmp_path / "lrfr.pt")}) == "lrfr"
+    assert backbone_kind("crfiqa", {}) == "vit"

@@ -21,8 +21,12 @@ import torch
 
 from fiqa.data.celeba import CelebaIndex
 from fiqa.data.degrade import degraded_set, labelled_set
+from fiqa.models import backbone
+from fiqa.models.cost import multiply_adds
+from fiqa.models.served import load_served
 from fiqa.train.common import PREPROCESS, to_input
 from fiqa.train.regressor import INPUT, OUTPUT, spearman, training_labels
+from service.settings import Settings
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -32,6 +36,10 @@ BACKBONES = {
     "imported": "fr_feature itself, the labelling recognition network (DifFIQA(R) starts from its FR model): its "
     "BN-folded ONNX weights read into our paper-size MobileFaceNet (`python -m fiqa import-teacher`), BatchNorm "
     "statistics frozen while fine-tuning",
+    "resampled": "the teacher's own network and weights (fr_feature's MobileFaceNet and its head, `--init`), "
+    "reading its 112x112 input resampled to 64x64 inside the graph (antialiased bilinear; the 7x7 global depthwise "
+    "pooling area-resampled to the 4x4 map, `--preset mobilefacenet_r64`) and fine-tuned at that resolution, "
+    "BatchNorm frozen: a third of the teacher's multiply-adds",
 }
 
 
@@ -158,6 +166,7 @@ def publish(args: argparse.Namespace) -> dict:
     export = json.loads((args.run / "export.json").read_text())
     kind = backbone_kind(args.labels, config)
     vit = kind == "vit"
+    checkpoint = args.run / ("vitfiqa.pt" if vit else "regressor.pt")
     backbone_history = json.loads((args.backbone_run / "history.json").read_text()) if kind == "lrfr" else None
     facts = {
         "backbone": kind,
@@ -178,11 +187,14 @@ def publish(args: argparse.Namespace) -> dict:
         "backbone_training": backbone_history["epochs"][-1] if backbone_history else None,
         "size_bytes": onnx_path.stat().st_size,
         "preprocess": PREPROCESS.model_dump(),
+        # hardware-independent cost, beside the analytic scorer's (ViT attention products are not counted)
+        "multiply_adds": None if vit else multiply_adds(load_served(checkpoint)),
+        "diffiqa_multiply_adds": diffiqa_multiply_adds(),
     }
     folder = onnx_path.parent
     shutil.copy(args.run / "curves.png", folder / "training_curves.png")
     # the PyTorch weights, for parity checks
-    shutil.copy(args.run / ("vitfiqa.pt" if vit else "regressor.pt"), folder / "model.pt")
+    shutil.copy(checkpoint, folder / "model.pt")
     if kind == "lrfr":
         shutil.copy(args.backbone_run / "curves.png", folder / "backbone_curves.png")
     (folder / "facts.json").write_text(json.dumps(facts, indent=1))
@@ -191,11 +203,30 @@ def publish(args: argparse.Namespace) -> dict:
     return facts
 
 
+def diffiqa_multiply_adds() -> int:
+    """The analytic scorer's cost per face: 2 + 2n passes of fr_feature, the paper MobileFaceNet (import-teacher)."""
+    return (2 + 2 * Settings().diffiqa_repeats) * multiply_adds(backbone("mobilefacenet"))
+
+
+def cost_line(facts: dict) -> str:
+    """README line: multiply-adds per face and the share of the analytic diffiqa scorer's."""
+    if not facts.get("multiply_adds"):
+        return ""
+    own, diffiqa = facts["multiply_adds"], facts["diffiqa_multiply_adds"]
+    return (
+        f"\n- Cost: {own / 1e6:.1f} M multiply-adds per face (convolutions and linear layers), 1/{diffiqa / own:.0f} "
+        f"of the analytic `diffiqa` scorer's {diffiqa / 1e6:.0f} M (ten fr_feature passes)."
+    )
+
+
 def backbone_kind(labels: str, config: dict) -> str:
-    """``vit`` (ViT-FIQA, its own recognition branch), ``imported`` (the backbone checkpoint is import-teacher's
+    """``vit`` (ViT-FIQA, its own recognition branch), ``resampled`` (a trained regressor carried onto a
+    lower-resolution preset, ``--init``), ``imported`` (the backbone checkpoint is import-teacher's
     copy of a served recognition network) or ``lrfr`` (our distilled resolution-robust backbone)."""
     if labels == "crfiqa":
         return "vit"
+    if config.get("init") not in (None, "None"):
+        return "resampled"
     checkpoint = torch.load(config["backbone"], map_location="cpu", weights_only=True)
     return "imported" if "source" in checkpoint else "lrfr"
 
@@ -247,6 +278,11 @@ def middle_steps(args: argparse.Namespace, facts: dict) -> str:
         labels += f"""
    The teacher `{args.teacher_name}` (its README's steps) then labels the same sets: {label_note(args.labels, facts)}
    (computed and cached by the training command)."""
+    if facts["backbone"] == "resampled":
+        return f"""{labels}
+3. (no separate backbone: `--init` starts from the teacher's own checkpoint, its README's steps 3-4, and
+   `carried_over` resamples its final pooling to the 64-pixel preset)
+{fourth}"""
     if facts["backbone"] == "imported":
         return f"""{labels}
 3. `python -m fiqa import-teacher` — fr_feature's BN-folded ONNX graph read into our MobileFaceNet (the input change to
@@ -297,7 +333,7 @@ channel order **{pre["channel_order"]}**, `(pixel - {pre["mean"]}) * {pre["scale
 - CelebA validation ({facts["val_photos"]} photos + {facts["val_degraded"]} degraded copies, unseen identities):
   Spearman {facts["val_spearman_vs_labels"]} and L1 {facts["val_l1_vs_labels"]} against the labels.
 - Per-face time, onnxruntime CPU, 1 intra-op thread, on this 2-core host: batch 1
-  {facts["per_face_ms"]["batch1"]} ms, batch 32 {facts["per_face_ms"]["batch32"]} ms.
+  {facts["per_face_ms"]["batch1"]} ms, batch 32 {facts["per_face_ms"]["batch32"]} ms.{cost_line(facts)}
 
 ## Licence and data
 Code and weights: MIT (this project). Training photos: {data_note(facts)}. Teacher / label network: fr_feature (MIT).
@@ -366,6 +402,7 @@ def write_card(args: argparse.Namespace, facts: dict) -> None:
             "celeba_val_spearman_vs_labels": str(facts["val_spearman_vs_labels"]),
             "per_face_ms_batch1": f"{facts['per_face_ms']['batch1']} ms (onnxruntime CPU, 1 thread)",
             "per_face_ms_batch32": f"{facts['per_face_ms']['batch32']} ms (onnxruntime CPU, 1 thread)",
+            **({"multiply_adds_per_face": f"{facts['multiply_adds'] / 1e6:.1f} M"} if facts["multiply_adds"] else {}),
             **(evaluation_metrics(args.evaluation, args.name) if args.evaluation else {}),
         },
     }

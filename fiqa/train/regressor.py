@@ -22,6 +22,7 @@ from fiqa.data.celeba import CelebaIndex
 from fiqa.data.degrade import DEGRADED_SEED, labelled_set
 from fiqa.data.teacher import teacher_embeddings
 from fiqa.models import backbone
+from fiqa.models.mobilefacenet import resample_gdconv
 from fiqa.models.regressor import QualityRegressor
 from fiqa.models.served import load_served
 from fiqa.train.backbone import load_backbone
@@ -134,14 +135,35 @@ def predict(model: torch.nn.Module, crops: np.ndarray, batch: int = 128) -> np.n
         )
 
 
+def carried_over(preset: str, checkpoint: Path) -> QualityRegressor:
+    """A ``preset`` regressor carrying a trained regressor's weights (``--init``). When the preset works at a lower
+    resolution than the checkpoint (``mobilefacenet_r64`` from ``mobilefacenet``) every convolution fits as is but
+    the global depthwise pooling, which is resampled to the smaller final map."""
+    model = QualityRegressor(backbone(preset))
+    state = torch.load(checkpoint, map_location="cpu", weights_only=True)["state_dict"]
+    wanted = model.state_dict()
+    for key, value in state.items():
+        if key.endswith("gdconv.0.weight") and value.shape != wanted[key].shape:
+            state[key] = resample_gdconv(value, wanted[key].shape[-1])
+    model.load_state_dict(state)
+    return model
+
+
+def initial_model(args: argparse.Namespace) -> QualityRegressor:
+    """A trained regressor carried onto ``--preset`` (``--init``), or ``--backbone`` (else a fresh ``--preset``
+    backbone) with a fresh head."""
+    if args.init:
+        return carried_over(args.preset, args.init)
+    return QualityRegressor(load_backbone(args.backbone) if args.backbone else backbone(args.preset))
+
+
 def train(args: argparse.Namespace) -> QualityRegressor:
     torch.manual_seed(args.seed)
     torch.set_num_threads(args.threads)
     rng = np.random.default_rng(args.seed)
     crops, labels, train_rows, val_rows = training_set(args)
 
-    trunk = load_backbone(args.backbone) if args.backbone else backbone(args.preset)
-    model = QualityRegressor(trunk).to(memory_format=torch.channels_last)
+    model = initial_model(args).to(memory_format=torch.channels_last)
     optimiser = torch.optim.AdamW(
         [
             {"params": model.backbone.parameters(), "base": args.lr_backbone},
@@ -243,6 +265,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--backbone", type=Path, default=Path("data/runs/backbone/backbone.pt"))
     parser.add_argument("--preset", default="mobilefacenet_xs", help="must match --backbone's preset")
+    parser.add_argument(
+        "--init",
+        type=Path,
+        default=None,
+        help="start from this trained regressor's checkpoint instead of --backbone (e.g. a lower-resolution copy)",
+    )
     parser.add_argument("--out", type=Path, default=Path("data/runs/diffiqa_r"))
     parser.add_argument("--onnx", type=Path, default=None)
     parser.add_argument("--lr-backbone", type=float, default=1e-3)

@@ -10,7 +10,9 @@ from fiqa.models.regressor import QualityRegressor
 from fiqa.models.vit import PRESETS, QualityOnly, vit_fiqa
 
 
-@pytest.mark.parametrize("preset", ["mobilefacenet_xs", "mobilefacenet_s", "mobilefacenet", "iresnet18"])
+@pytest.mark.parametrize(
+    "preset", ["mobilefacenet_xs", "mobilefacenet_s", "mobilefacenet", "mobilefacenet_r64", "iresnet18"]
+)
 def test_backbones_map_112_faces_to_512(preset: str) -> None:
     model = backbone(preset).eval()
     with torch.no_grad():

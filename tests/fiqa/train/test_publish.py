@@ -7,12 +7,15 @@ from argparse import Namespace
 from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
 
 from fiqa.train.publish import (
     backbone_kind,
+    cost_line,
     data_note,
     description,
+    diffiqa_multiply_adds,
     evaluation_metrics,
     extra_note,
     extras_step,
@@ -112,6 +115,11 @@ def test_readme_training_steps_follow_the_kind_of_run() -> None:
     )
     assert "label-diffiqa" in student and "teacher `big_r`" in student and "mirror" in student
     assert "train-backbone" in student and "cos(" not in student
+    resampled = middle_steps(
+        Namespace(labels="distilled", teacher_name="big_r", training_command="python -m fiqa train-regressor --init"),
+        {**common, "backbone": "resampled", "backbone_training": None, "training": train, "teacher_term_weight": 0.5},
+    )
+    assert "teacher `big_r`" in resampled and "--init" in resampled and "train-backbone" not in resampled
 
 
 def test_descriptions_name_the_backbone_and_the_teacher() -> None:
@@ -119,6 +127,7 @@ def test_descriptions_name_the_backbone_and_the_teacher() -> None:
     assert "LogExp" in description("diffiqa", "lrfr") and "LogExp" in description("mrfiqa", "lrfr")
     assert "`big_r`" in description("distilled", "lrfr", "big_r")
     assert "quality token" in description("crfiqa", "vit")
+    assert "64x64" in description("distilled", "resampled", "big_r")
 
 
 def test_backbone_kind_reads_the_runs_backbone_checkpoint(tmp_path: Path) -> None:
@@ -127,3 +136,13 @@ def test_backbone_kind_reads_the_runs_backbone_checkpoint(tmp_path: Path) -> Non
     assert backbone_kind("diffiqa", {"backbone": str(tmp_path / "imported.pt")}) == "imported"
     assert backbone_kind("distilled", {"backbone": str(tmp_path / "lrfr.pt")}) == "lrfr"
     assert backbone_kind("crfiqa", {}) == "vit"
+    assert backbone_kind("distilled", {"backbone": "absent.pt", "init": str(tmp_path / "imported.pt")}) == "resampled"
+    assert backbone_kind("diffiqa", {"backbone": str(tmp_path / "lrfr.pt"), "init": "None"}) == "lrfr"
+
+
+def test_cost_line_compares_with_ten_recognition_passes() -> None:
+    diffiqa = diffiqa_multiply_adds()
+    assert diffiqa == pytest.approx(10 * 221.16e6, rel=1e-3)  # default n = 4: 2 + 2n passes of the paper network
+    line = cost_line({"multiply_adds": diffiqa // 30, "diffiqa_multiply_adds": diffiqa})
+    assert "73.7 M multiply-adds" in line and "1/30 " in line and "2212 M" in line
+    assert cost_line({"multiply_adds": None, "diffiqa_multiply_adds": diffiqa}) == ""

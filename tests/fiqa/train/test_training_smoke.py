@@ -189,3 +189,25 @@ def test_backbone_regressor_export_and_vit(data: Path, tmp_path: Path) -> None:
     vit_history = json.loads((tmp_path / "vit" / "history.json").read_text())["epochs"]
     assert 0.0 <= vit_history[0]["cr"] <= 1.0 and -1.0 <= vit_history[0]["val_spearman"] <= 1.0
     assert (tmp_path / "vit" / "vitfiqa.pt").exists()
+
+
+def test_init_carries_a_trained_regressor_onto_the_64_pixel_preset(data: Path, tmp_path: Path) -> None:
+    """--init: every weight carries over as is but the final pooling, resampled to the 4x4 map; then it trains
+    and exports like any regressor (the resampling inside the graph included)."""
+    start = QualityRegressor(backbone("mobilefacenet"))
+    torch.save({"preset": "mobilefacenet", "state_dict": start.state_dict()}, tmp_path / "start.pt")
+    carried = train_regressor.carried_over("mobilefacenet_r64", tmp_path / "start.pt").state_dict()
+    for key, value in start.state_dict().items():
+        if key == "backbone.gdconv.0.weight":
+            assert carried[key].shape[-2:] == (4, 4)
+            assert torch.allclose(carried[key].sum(dim=(2, 3)), value.sum(dim=(2, 3)), atol=1e-5)
+        else:
+            assert torch.equal(carried[key], value), key
+
+    parser = argparse.ArgumentParser()
+    train_regressor.configure(parser)
+    run = ["--data", str(data), "--preset", "mobilefacenet_r64", "--init", str(tmp_path / "start.pt")]
+    run += ["--out", str(tmp_path / "r64"), "--epochs", "1", "--batch", "4", "--onnx", str(tmp_path / "r64.onnx")]
+    train_regressor.train(parser.parse_args(run))
+    assert json.loads((tmp_path / "r64" / "export.json").read_text())["max_abs_diff"] <= 1e-4
+    assert torch.load(tmp_path / "r64" / "regressor.pt", weights_only=True)["preset"] == "mobilefacenet_r64"

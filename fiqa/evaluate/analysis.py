@@ -14,15 +14,19 @@ from fiqa.evaluate.degrade import degradation_of
 from fiqa.evaluate.edc import (
     CONVENTIONS,
     EDC,
-    bootstrap_normalised_areas,
+    bootstrap_draws,
     edc,
     pair_quality,
+    paired_differences,
+    percentile_intervals,
     threshold_at_fmr,
 )
 from fiqa.evaluate.pose import by_pose
 from fiqa.evaluate.quality import QualityScores
 
 ORACLE = "oracle (theoretical best)"
+# the analytic scorer the trained single-pass models are judged against (issue 7): paired bootstrap differences
+REFERENCE = "diffiqa"
 
 
 @dataclass
@@ -141,15 +145,24 @@ def analyse(
                 reps = s.replicates if convention == "fixed" else s.recomputed_replicates
                 if convention == "recomputed" and fmr not in s.recomputed_ci_fmrs:
                     reps = 0
-                intervals = (
-                    bootstrap_normalised_areas(scores, mated, pair_q, fmr, s.uppers, convention, reps, seed=s.seed)
-                    if reps
+                curves = {name: edc(scores, mated, values, fmr, convention) for name, values in pair_q.items()}
+                draws = (
+                    bootstrap_draws(scores, mated, pair_q, fmr, s.uppers, convention, reps, seed=s.seed) if reps else {}
+                )
+                intervals = percentile_intervals(draws, curves, s.uppers) if draws else {}
+                paired = (
+                    paired_differences(draws, curves, REFERENCE, s.uppers)
+                    if draws and convention == "fixed" and REFERENCE in draws
                     else {}
                 )
-                for name, values in pair_q.items():
-                    curve = edc(scores, mated, values, fmr, convention)
+                for name, curve in curves.items():
                     outcome.curves[(comp.recognition, name, convention, fmr)] = curve
                     entry = _areas(curve, s, intervals.get(name))
+                    if name in paired:
+                        entry[f"vs_{REFERENCE}"] = {
+                            f"pauc_{_key(upper)}": {k: _finite(v) for k, v in diff.as_dict().items()}
+                            for upper, diff in paired[name].items()
+                        }
                     fr["quality"][name].setdefault(convention, {})[_key(fmr)] = entry
     return outcome
 

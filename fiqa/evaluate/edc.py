@@ -203,7 +203,7 @@ class Interval:
         return {"value": self.value, "low": self.low, "high": self.high, "replicates": self.replicates}
 
 
-def bootstrap_normalised_areas(
+def bootstrap_draws(
     scores: np.ndarray,
     mated: np.ndarray,
     qualities: dict[str, np.ndarray],
@@ -211,10 +211,9 @@ def bootstrap_normalised_areas(
     uppers: tuple[float, ...],
     convention: Convention = "fixed",
     replicates: int = 500,
-    confidence: float = 0.95,
     seed: int = 0,
-) -> dict[str, dict[float, Interval]]:
-    """Percentile bootstrap of the normalised areas up to each of ``uppers``, for several quality measures.
+) -> dict[str, np.ndarray]:
+    """Normalised areas up to each of ``uppers`` in each bootstrap replicate: (replicates, len(uppers)) per measure.
 
     Pairs are resampled with replacement, mated and non-mated separately (each replicate keeps the dataset's
     counts), and the same replicates serve every quality measure (a paired comparison). Thresholds are re-derived
@@ -222,7 +221,6 @@ def bootstrap_normalised_areas(
     """
     scores = np.asarray(scores, dtype=np.float64)
     mated = np.asarray(mated, dtype=bool)
-    points = {name: edc(scores, mated, quality, fmr, convention) for name, quality in qualities.items()}
     rng = np.random.default_rng(seed)
     genuine_idx, impostor_idx = np.flatnonzero(mated), np.flatnonzero(~mated)
     draws: dict[str, list[list[float]]] = {name: [] for name in qualities}
@@ -243,10 +241,16 @@ def bootstrap_normalised_areas(
             }
         for name, curve in curves.items():
             draws[name].append([curve.normalised_area(upper) for upper in uppers])
+    return {name: np.asarray(rows, dtype=np.float64).reshape(len(rows), len(uppers)) for name, rows in draws.items()}
+
+
+def percentile_intervals(
+    draws: dict[str, np.ndarray], points: dict[str, EDC], uppers: tuple[float, ...], confidence: float = 0.95
+) -> dict[str, dict[float, Interval]]:
+    """Each measure's area on the full data (``points``) with the percentile interval of its finite draws."""
     tail = (1.0 - confidence) / 2.0 * 100.0
     out: dict[str, dict[float, Interval]] = {}
-    for name, rows in draws.items():
-        values = np.asarray(rows, dtype=np.float64).reshape(len(rows), len(uppers))
+    for name, values in draws.items():
         out[name] = {}
         for column, upper in enumerate(uppers):
             finite = values[:, column][np.isfinite(values[:, column])]
@@ -256,4 +260,70 @@ def bootstrap_normalised_areas(
                 continue
             low, high = np.percentile(finite, [tail, 100.0 - tail])
             out[name][upper] = Interval(point, float(low), float(high), int(finite.size))
+    return out
+
+
+def bootstrap_normalised_areas(
+    scores: np.ndarray,
+    mated: np.ndarray,
+    qualities: dict[str, np.ndarray],
+    fmr: float,
+    uppers: tuple[float, ...],
+    convention: Convention = "fixed",
+    replicates: int = 500,
+    confidence: float = 0.95,
+    seed: int = 0,
+) -> dict[str, dict[float, Interval]]:
+    """Percentile bootstrap of the normalised areas up to each of ``uppers``, for several quality measures
+    (``bootstrap_draws``, then ``percentile_intervals``)."""
+    points = {name: edc(scores, mated, quality, fmr, convention) for name, quality in qualities.items()}
+    draws = bootstrap_draws(scores, mated, qualities, fmr, uppers, convention, replicates, seed)
+    return percentile_intervals(draws, points, uppers, confidence)
+
+
+@dataclass(frozen=True)
+class PairedDifference:
+    """A measure's area minus a reference measure's, over the same bootstrap replicates."""
+
+    value: float  # on the full data
+    low: float
+    high: float
+    share_lower: float  # of the replicates where both are defined: how often the measure's area is the lower
+    replicates: int
+
+    def as_dict(self) -> dict[str, float | int]:
+        return {
+            "value": self.value,
+            "low": self.low,
+            "high": self.high,
+            "share_lower": self.share_lower,
+            "replicates": self.replicates,
+        }
+
+
+def paired_differences(
+    draws: dict[str, np.ndarray],
+    points: dict[str, EDC],
+    reference: str,
+    uppers: tuple[float, ...],
+    confidence: float = 0.95,
+) -> dict[str, dict[float, PairedDifference]]:
+    """Every other measure against ``reference`` on the same replicates. Two measures' intervals can overlap
+    while one is lower in nearly every replicate: the paired difference is what says whether one is better."""
+    tail = (1.0 - confidence) / 2.0 * 100.0
+    out: dict[str, dict[float, PairedDifference]] = {}
+    for name, values in draws.items():
+        if name == reference:
+            continue
+        out[name] = {}
+        for column, upper in enumerate(uppers):
+            delta = values[:, column] - draws[reference][:, column]
+            delta = delta[np.isfinite(delta)]
+            point = points[name].normalised_area(upper) - points[reference].normalised_area(upper)
+            if delta.size == 0:
+                out[name][upper] = PairedDifference(point, float("nan"), float("nan"), float("nan"), 0)
+                continue
+            low, high = np.percentile(delta, [tail, 100.0 - tail])
+            share = float(np.mean(delta < 0))
+            out[name][upper] = PairedDifference(point, float(low), float(high), share, int(delta.size))
     return out

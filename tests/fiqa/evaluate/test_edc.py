@@ -7,10 +7,13 @@ import pytest
 
 from fiqa.evaluate.analysis import oracle_curve
 from fiqa.evaluate.edc import (
+    bootstrap_draws,
     bootstrap_normalised_areas,
+    edc,
     edc_fixed,
     edc_recomputed,
     pair_quality,
+    paired_differences,
     theoretical_best,
     threshold_at_fmr,
 )
@@ -175,6 +178,20 @@ def test_bootstrap_interval_contains_the_point_and_narrows_with_more_data():
     assert widths[1] < widths[0] / 2
     # With 2,000 mated pairs an informative quality is clearly better than random; with 100 it need not be.
     assert intervals["q"][0.3].high < intervals["random"][0.3].low
+
+
+def test_paired_difference_finds_the_better_measure_on_shared_replicates():
+    scores, mated, quality = _synthetic(2000, 7)
+    measures = {"q": quality, "random": np.random.default_rng(1).random(scores.size), "q_copy": quality.copy()}
+    draws = bootstrap_draws(scores, mated, measures, 1e-2, (0.2, 0.3), replicates=100, seed=2)
+    points = {name: edc(scores, mated, values, 1e-2, "fixed") for name, values in measures.items()}
+    diffs = paired_differences(draws, points, "random", (0.2, 0.3))
+    assert set(diffs) == {"q", "q_copy"}
+    better = diffs["q"][0.3]
+    assert better.low <= better.value <= better.high < 0 and better.share_lower > 0.95 and better.replicates == 100
+    # a measure against an identical one: zero difference in every replicate, never lower
+    same = paired_differences(draws, points, "q", (0.3,))["q_copy"][0.3]
+    assert same.value == same.low == same.high == 0.0 and same.share_lower == 0.0
 
 
 def test_bootstrap_recomputed_contains_the_point():

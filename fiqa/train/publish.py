@@ -343,7 +343,8 @@ Code and weights: MIT (this project). Training photos: {data_note(facts)}. Teach
 
 def evaluation_metrics(path: Path, name: str, dataset: str = "lfw", fmr: str = "0.001") -> dict[str, str]:
     """The model's LFW View-2 pAUC (fixed threshold, FMR 1e-3, discard 0.2 / 0.3) from an evaluation report,
-    per recognition model, beside the analytic ``diffiqa`` scorer and the face-size baseline."""
+    per recognition model, beside the analytic ``diffiqa`` scorer and the face-size baseline, and its paired
+    bootstrap difference to ``diffiqa`` where the report has one."""
     report = json.loads(Path(path).read_text())
     recognitions = report.get("datasets", {}).get(dataset, {}).get("recognition", {})
     out = {}
@@ -358,6 +359,12 @@ def evaluation_metrics(path: Path, name: str, dataset: str = "lfw", fmr: str = "
             others = ", ".join(f"{m} {value['value']:.3f}" for m, value in area.items())
             key = f"{dataset}_view2_pauc_fmr1e-3_discard{upper}_{recognition}"
             out[key] = f"{own['value']:.3f} [{own['low']:.3f}, {own['high']:.3f}] ({others})"
+            paired = quality[name]["fixed"][fmr].get("vs_diffiqa", {}).get(f"pauc_{upper}")
+            if paired and paired.get("low") is not None:
+                out[f"{key}_minus_diffiqa"] = (
+                    f"{paired['value']:+.3f} [{paired['low']:+.3f}, {paired['high']:+.3f}] (paired bootstrap; lower "
+                    f"in {paired['share_lower']:.0%} of replicates)"
+                )
     return out
 
 

@@ -68,9 +68,10 @@ def test_committed_configs_are_what_the_builder_writes(tmp_path: Path) -> None:
     built = build_repository(ExportSettings(), out_dir=tmp_path)
     assert {model.name for model in built} >= set(NETWORKS)
     for model in built:
-        assert (committed / model.name / "config.pbtxt").read_text() == model.config_path.read_text(), (
-            f"model_repository/{model.name} is stale: run `python -m export build-repository`"
-        )
+        for name in ("config.pbtxt", "card.yaml"):  # the card too: a recalibrated threshold must reach Triton's copy
+            assert (committed / model.name / name).read_text() == (model.config_path.parent / name).read_text(), (
+                f"model_repository/{model.name}/{name} is stale: run `python -m export build-repository`"
+            )
 
 
 def test_cpu_instances_and_python_twin(tmp_path: Path) -> None:

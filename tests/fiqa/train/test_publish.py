@@ -32,11 +32,14 @@ def quality(value: float) -> dict:
 
 
 def test_card_metrics_quote_the_model_beside_diffiqa_and_face_size(tmp_path: Path) -> None:
+    paired = quality(0.8)
+    difference = {"value": 0.1, "low": -0.02, "high": 0.2, "share_lower": 0.031, "replicates": 500}
+    paired["fixed"]["0.001"]["vs_diffiqa"] = {"pauc_0.2": difference}
     report = {
         "datasets": {
             "lfw": {
                 "recognition": {
-                    "dlib": {"quality": {"m": quality(0.8), "diffiqa": quality(0.7), "face_size": quality(0.9)}},
+                    "dlib": {"quality": {"m": paired, "diffiqa": quality(0.7), "face_size": quality(0.9)}},
                     "other": {"quality": {"diffiqa": quality(0.6)}},  # the model was not evaluated with this one
                 }
             }
@@ -47,6 +50,8 @@ def test_card_metrics_quote_the_model_beside_diffiqa_and_face_size(tmp_path: Pat
     metrics = evaluation_metrics(path, "m")
     assert metrics == {
         "lfw_view2_pauc_fmr1e-3_discard0.2_dlib": "0.800 [0.700, 0.900] (diffiqa 0.700, face_size 0.900)",
+        "lfw_view2_pauc_fmr1e-3_discard0.2_dlib_minus_diffiqa": "+0.100 [-0.020, +0.200] (paired bootstrap; lower in "
+        "3% of replicates)",
         "lfw_view2_pauc_fmr1e-3_discard0.3_dlib": "0.750 [0.650, 0.850] (diffiqa 0.650, face_size 0.850)",
     }
     assert evaluation_metrics(path, "absent") == {}

@@ -34,7 +34,7 @@ class Settings(BaseSettings):
     ort_allow_spinning: bool = False
     # The fast single-pass regressor is the default; ``diffiqa`` (10 recognition passes per face) is the accurate
     # mode, chosen per request (options.models) or here. Chosen by the LFW evaluation (reports/evaluation.md).
-    default_models: list[str] = ["diffiqa_r_large"]
+    default_models: list[str] = ["diffiqa_r64"]
     cpu_workers: int = 2
     # Run each network once at its largest input before reporting ready (see service/warmup.py)
     warmup: bool = True

@@ -32,8 +32,9 @@ class Settings(BaseSettings):
     # Idle onnxruntime threads busy-wait for work when spinning is on: a gain on a dedicated machine, a large loss
     # when the cores are shared (with the gateway's own threads or other processes), so it is off by default.
     ort_allow_spinning: bool = False
-    # The fast single-pass regressor is the default; ``diffiqa`` (10 recognition passes per face) is the accurate
-    # mode, chosen per request (options.models) or here. Chosen by the LFW evaluation (reports/evaluation.md).
+    # The default is the single-pass regressor ahead of the analytic ``diffiqa`` scorer on LFW View-2 at a small
+    # share of its cost (reports/evaluation.md, reports/performance.md); ``diffiqa_r_large`` is the accurate single
+    # pass and ``diffiqa`` (10 recognition passes per face) the accurate mode, chosen per request (options.models).
     default_models: list[str] = ["diffiqa_r64"]
     cpu_workers: int = 2
     # Run each network once at its largest input before reporting ready (see service/warmup.py)

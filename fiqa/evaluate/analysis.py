@@ -25,8 +25,9 @@ from fiqa.evaluate.pose import by_pose
 from fiqa.evaluate.quality import QualityScores
 
 ORACLE = "oracle (theoretical best)"
-# the analytic scorer the trained single-pass models are judged against (issue 7): paired bootstrap differences
-REFERENCE = "diffiqa"
+# Paired bootstrap differences are taken against these: the analytic scorer the trained single-pass models are
+# judged against (issue 7) and the strongest free baseline.
+REFERENCES = ("diffiqa", "det_confidence")
 
 
 @dataclass
@@ -48,6 +49,7 @@ class Settings:
     replicates: int = 500
     recomputed_replicates: int = 100
     recomputed_ci_fmrs: tuple[float, ...] = (1e-3,)
+    paired_fmrs: tuple[float, ...] = (1e-3,)
     seed: int = 0
 
 
@@ -150,19 +152,20 @@ def analyse(
                     bootstrap_draws(scores, mated, pair_q, fmr, s.uppers, convention, reps, seed=s.seed) if reps else {}
                 )
                 intervals = percentile_intervals(draws, curves, s.uppers) if draws else {}
-                paired = (
-                    paired_differences(draws, curves, REFERENCE, s.uppers)
-                    if draws and convention == "fixed" and REFERENCE in draws
-                    else {}
-                )
+                paired = {
+                    reference: paired_differences(draws, curves, reference, s.uppers)
+                    for reference in REFERENCES
+                    if reference in draws and convention == "fixed" and fmr in s.paired_fmrs
+                }
                 for name, curve in curves.items():
                     outcome.curves[(comp.recognition, name, convention, fmr)] = curve
                     entry = _areas(curve, s, intervals.get(name))
-                    if name in paired:
-                        entry[f"vs_{REFERENCE}"] = {
-                            f"pauc_{_key(upper)}": {k: _finite(v) for k, v in diff.as_dict().items()}
-                            for upper, diff in paired[name].items()
-                        }
+                    for reference, differences in paired.items():
+                        if name in differences:
+                            entry[f"vs_{reference}"] = {
+                                f"pauc_{_key(upper)}": {k: _finite(v) for k, v in diff.as_dict().items()}
+                                for upper, diff in differences[name].items()
+                            }
                     fr["quality"][name].setdefault(convention, {})[_key(fmr)] = entry
     return outcome
 

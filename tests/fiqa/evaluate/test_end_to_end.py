@@ -57,7 +57,7 @@ def test_evaluate_writes_report_and_plots(tiny, tmp_path):
         "--fr",
         "fr_feature,dlib",
         "--fmr",
-        "1e-1,1e-2",
+        "1e-1,1e-2,1e-3",
         "--bootstrap",
         "20",
         "--bootstrap-recomputed",
@@ -81,10 +81,13 @@ def test_evaluate_writes_report_and_plots(tiny, tmp_path):
         fixed = qualities["diffiqa"]["fixed"]["0.01"]
         assert set(fixed) >= {"pauc_0.2", "pauc_0.3", "auc_0.95", "fnmr_at_0_discard"}
         assert "recomputed" in qualities["random"]
-        # every other measure against diffiqa on the same replicates (fixed threshold only)
-        paired = qualities["face_size"]["fixed"]["0.01"]["vs_diffiqa"]["pauc_0.3"]
-        assert paired["share_lower"] is None or 0.0 <= paired["share_lower"] <= 1.0
-        assert "vs_diffiqa" not in fixed and "vs_diffiqa" not in qualities["random"]["recomputed"]["0.01"]
+        # at FMR 1e-3, every measure against diffiqa and det_confidence on the same replicates (fixed threshold)
+        paired = qualities["face_size"]["fixed"]["0.001"]
+        for reference in ("diffiqa", "det_confidence"):
+            share = paired[f"vs_{reference}"]["pauc_0.3"]["share_lower"]
+            assert share is None or 0.0 <= share <= 1.0
+        assert "vs_diffiqa" not in fixed and "vs_det_confidence" in qualities["diffiqa"]["fixed"]["0.001"]
+        assert "vs_diffiqa" not in qualities["face_size"]["recomputed"]["0.001"]
         # 12 images give 48 non-mated comparisons: FMR 1e-2 is below their resolution and must say so.
         assert data["recognition"][fr]["thresholds"]["0.01"]["resolved"] is False
     markdown = (reports / "evaluation.md").read_text()

@@ -15,7 +15,8 @@ def test_paired_table_quotes_the_difference_interval_and_how_often_the_measure_i
             "orl": {"recognition": {"dlib": {"quality": {"diffiqa": reference}}}},
         }
     }
-    lines = _paired_table(report, "dlib", "pauc_0.2")
+    lines = _paired_table(report, "dlib", "pauc_0.2", "diffiqa")
     assert "| m | -0.014 [-0.050, +0.021], lower in 78% | — |" in lines
     assert not any(line.startswith("| diffiqa ") for line in lines)  # the reference has no row of its own
-    assert _paired_table(report, "dlib", "pauc_0.3") == []
+    assert _paired_table(report, "dlib", "pauc_0.3", "diffiqa") == []
+    assert _paired_table(report, "dlib", "pauc_0.2", "det_confidence") == []

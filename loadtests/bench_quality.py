@@ -46,9 +46,8 @@ def call_ms(raw: RawModels, method: QualityMethod, crops: np.ndarray, repeats: i
 
 def multiply_adds_per_face(name: str, raw: RawModels) -> int | None:
     """From the card's PyTorch checkpoint, or diffiqa's recognition passes; None when neither exists."""
-    from fiqa.models.cost import multiply_adds
+    from fiqa.models.cost import diffiqa_multiply_adds, multiply_adds
     from fiqa.models.served import load_served
-    from fiqa.train.publish import diffiqa_multiply_adds
 
     if name == REFERENCE:
         return diffiqa_multiply_adds()

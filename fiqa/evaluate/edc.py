@@ -263,24 +263,6 @@ def percentile_intervals(
     return out
 
 
-def bootstrap_normalised_areas(
-    scores: np.ndarray,
-    mated: np.ndarray,
-    qualities: dict[str, np.ndarray],
-    fmr: float,
-    uppers: tuple[float, ...],
-    convention: Convention = "fixed",
-    replicates: int = 500,
-    confidence: float = 0.95,
-    seed: int = 0,
-) -> dict[str, dict[float, Interval]]:
-    """Percentile bootstrap of the normalised areas up to each of ``uppers``, for several quality measures
-    (``bootstrap_draws``, then ``percentile_intervals``)."""
-    points = {name: edc(scores, mated, quality, fmr, convention) for name, quality in qualities.items()}
-    draws = bootstrap_draws(scores, mated, qualities, fmr, uppers, convention, replicates, seed)
-    return percentile_intervals(draws, points, uppers, confidence)
-
-
 @dataclass(frozen=True)
 class PairedDifference:
     """A measure's area minus a reference measure's, over the same bootstrap replicates."""

@@ -10,6 +10,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from fiqa.models.mobilefacenet import mobilefacenet
+from service.settings import Settings
+
 
 def multiply_adds(model: nn.Module, size: int = 112) -> int:
     """Multiply-adds of one (1, 3, size, size) face through every Conv2d and Linear of ``model``."""
@@ -31,3 +34,8 @@ def multiply_adds(model: nn.Module, size: int = 112) -> int:
         for hook in hooks:
             hook.remove()
     return total
+
+
+def diffiqa_multiply_adds() -> int:
+    """The analytic scorer's cost per face: 2 + 2n passes of fr_feature, the paper MobileFaceNet (import-teacher)."""
+    return (2 + 2 * Settings().diffiqa_repeats) * multiply_adds(mobilefacenet("mobilefacenet"))

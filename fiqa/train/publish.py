@@ -21,12 +21,10 @@ import torch
 
 from fiqa.data.celeba import CelebaIndex
 from fiqa.data.degrade import degraded_set, labelled_set
-from fiqa.models import backbone
-from fiqa.models.cost import multiply_adds
+from fiqa.models.cost import diffiqa_multiply_adds, multiply_adds
 from fiqa.models.served import load_served
 from fiqa.train.common import PREPROCESS, to_input
 from fiqa.train.regressor import INPUT, OUTPUT, spearman, training_labels
-from service.settings import Settings
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -201,11 +199,6 @@ def publish(args: argparse.Namespace) -> dict:
     write_card(args, facts)
     write_readme(args, facts)
     return facts
-
-
-def diffiqa_multiply_adds() -> int:
-    """The analytic scorer's cost per face: 2 + 2n passes of fr_feature, the paper MobileFaceNet (import-teacher)."""
-    return (2 + 2 * Settings().diffiqa_repeats) * multiply_adds(backbone("mobilefacenet"))
 
 
 def cost_line(facts: dict) -> str:

@@ -8,12 +8,12 @@ import pytest
 from fiqa.evaluate.analysis import oracle_curve
 from fiqa.evaluate.edc import (
     bootstrap_draws,
-    bootstrap_normalised_areas,
     edc,
     edc_fixed,
     edc_recomputed,
     pair_quality,
     paired_differences,
+    percentile_intervals,
     theoretical_best,
     threshold_at_fmr,
 )
@@ -161,15 +161,10 @@ def test_bootstrap_interval_contains_the_point_and_narrows_with_more_data():
     widths = []
     for count in (100, 2000):
         scores, mated, quality = _synthetic(count, 7)
-        intervals = bootstrap_normalised_areas(
-            scores,
-            mated,
-            {"q": quality, "random": np.random.default_rng(1).random(scores.size)},
-            1e-2,
-            (0.2, 0.3),
-            replicates=200,
-            seed=2,
-        )
+        measures = {"q": quality, "random": np.random.default_rng(1).random(scores.size)}
+        draws = bootstrap_draws(scores, mated, measures, 1e-2, (0.2, 0.3), replicates=200, seed=2)
+        points = {name: edc(scores, mated, values, 1e-2, "fixed") for name, values in measures.items()}
+        intervals = percentile_intervals(draws, points, (0.2, 0.3))
         for name in ("q", "random"):
             for upper in (0.2, 0.3):
                 got = intervals[name][upper]
@@ -196,7 +191,8 @@ def test_paired_difference_finds_the_better_measure_on_shared_replicates():
 
 def test_bootstrap_recomputed_contains_the_point():
     scores, mated, quality = _synthetic(200, 9)
-    got = bootstrap_normalised_areas(scores, mated, {"q": quality}, 1e-2, (0.3,), "recomputed", replicates=50)
+    draws = bootstrap_draws(scores, mated, {"q": quality}, 1e-2, (0.3,), "recomputed", replicates=50)
+    got = percentile_intervals(draws, {"q": edc(scores, mated, quality, 1e-2, "recomputed")}, (0.3,))
     assert got["q"][0.3].low <= got["q"][0.3].value <= got["q"][0.3].high
 
 

@@ -10,12 +10,12 @@ import numpy as np
 import pytest
 import torch
 
+from fiqa.models.cost import diffiqa_multiply_adds
 from fiqa.train.publish import (
     backbone_kind,
     cost_line,
     data_note,
     description,
-    diffiqa_multiply_adds,
     evaluation_metrics,
     extra_note,
     extras_step,

@@ -35,7 +35,7 @@ def decide_face(facts: FaceFacts, policy: Policy, faces_in_image: int) -> list[s
         reasons.append("face_too_small")
     if facts.out_of_frame > policy.max_out_of_frame:
         reasons.append("face_out_of_frame")
-    elif facts.score == NOT_ASSESSED:
+    if facts.score == NOT_ASSESSED:
         reasons.append("quality_not_assessed")
     elif facts.score < policy.threshold:
         reasons.append("quality_below_threshold")

@@ -108,7 +108,7 @@ class Pipeline:
 
         crops = [face.crop for result in analysed if isinstance(result, _Analysed) for face in result.aligned]
         assessable = [
-            face.out_of_frame <= policy.max_out_of_frame
+            face.assessable
             for result in analysed
             if isinstance(result, _Analysed)
             for face in result.aligned

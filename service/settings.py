@@ -76,7 +76,7 @@ class Settings(BaseSettings):
     threshold: float | None = None  # None: each model's calibrated threshold from its card
     min_face_size: float = 20.0
     single_face: bool = False
-    max_out_of_frame: float = 0.35
+    max_out_of_frame: float = 0.35  # above it a face gets the face_out_of_frame reason; it is scored all the same
 
     # Quality maps (return_maps): at most this many scored faces per request get maps, to bound the response
     # (per face and map model, measured on t1.jpg: overlay ~26 KB, png ~4.5 KB, array ~30 KB of JSON).

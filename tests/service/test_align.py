@@ -102,3 +102,30 @@ def test_out_of_frame_agrees_with_the_black_padding(obama: tuple[np.ndarray, np.
     black = np.all(face.crop == 0, axis=2).mean()
     assert 0.1 < face.out_of_frame < 0.9
     assert abs(face.out_of_frame - black) < 0.06
+
+
+def test_padded_crop_is_still_assessable(obama: tuple[np.ndarray, np.ndarray]) -> None:
+    """Half a face at the frame's edge is scored for what it shows; only an empty crop is not."""
+    rgb, landmarks = obama
+    eye_mid_x = int(landmarks[:2, 0].mean())
+    face = align(np.ascontiguousarray(rgb[:, eye_mid_x:]), landmarks - [eye_mid_x, 0])
+    assert face.out_of_frame > 0.3 and face.assessable
+
+
+@pytest.mark.parametrize(
+    "points",
+    [
+        np.full((5, 2), 50.0),  # every landmark on one pixel
+        np.array([[30.0, 40.0], [np.nan, 40.0], [50.0, 60.0], [35.0, 80.0], [65.0, 80.0]]),
+    ],
+)
+def test_degenerate_landmarks_are_not_assessable(points: np.ndarray) -> None:
+    face = align(np.full((120, 120, 3), 128, dtype=np.uint8), points)
+    assert not face.assessable
+    assert face.out_of_frame == 1.0 and face.crop.shape == (112, 112, 3)
+
+
+def test_crop_wholly_outside_the_frame_is_not_assessable(obama: tuple[np.ndarray, np.ndarray]) -> None:
+    rgb, landmarks = obama
+    face = align(rgb, landmarks + np.array([rgb.shape[1] * 3, 0]))
+    assert face.out_of_frame == 1.0 and not face.assessable

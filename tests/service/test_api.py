@@ -156,6 +156,22 @@ def test_policy_options_give_their_reasons(client, samples):
     assert face["decision"] == "accept" and face["reasons"] == []
 
 
+def test_tightly_cropped_face_is_scored_and_reported_out_of_frame(client, samples):
+    """An ID-photo-tight capture: the aligned crop reaches outside the frame, yet the face gets a real score, and
+    ``face_out_of_frame`` stands beside (not instead of) the quality verdict."""
+    rgb = _rgb(samples / "obama.jpg")
+    whole = client.post("/score", content=_jpeg(rgb), headers={"content-type": "image/jpeg"}).json()
+    x1, y1, x2, y2 = (round(v) for v in whole["images"][0]["faces"][0]["box"].values())
+    tight = np.ascontiguousarray(rgb[max(y1, 0) : y2, max(x1, 0) : x2])
+    options = {"threshold": 0, "min_face_size": 0}
+    body = client.post("/score", json={"images": [{"data": _b64(_jpeg(tight))}], "options": options}).json()
+    face = body["images"][0]["faces"][0]
+    assert face["out_of_frame"] > 0.35
+    assert 0.0 <= face["quality"]["score"] <= 100.0
+    assert face["quality"]["raw"][DEFAULT] == pytest.approx(face["quality"]["raw"][DEFAULT])  # a number, not NaN
+    assert face["reasons"] == ["face_out_of_frame"]
+
+
 def test_same_image_same_score(client, samples):
     data = (samples / "obama2.jpg").read_bytes()
     first = client.post("/score", content=data, headers={"content-type": "image/jpeg"}).json()

@@ -31,10 +31,10 @@ def test_face_too_small() -> None:
     assert decide_face(FaceFacts(80.0, 20.0, 0.0), POLICY, 1) == []
 
 
-def test_face_out_of_frame_replaces_the_quality_verdict() -> None:
-    """A face mostly outside the frame is not scored, so no quality reason is added beside it."""
-    assert decide_face(FaceFacts(NOT_ASSESSED, 60.0, 0.5), POLICY, 1) == ["face_out_of_frame"]
-    assert decide_face(FaceFacts(10.0, 60.0, 0.36), POLICY, 1) == ["face_out_of_frame"]
+def test_face_out_of_frame_is_a_reason_beside_the_quality_verdict() -> None:
+    """An out-of-frame face is still scored: both facts are reported, neither hides the other."""
+    assert decide_face(FaceFacts(80.0, 60.0, 0.5), POLICY, 1) == ["face_out_of_frame"]
+    assert decide_face(FaceFacts(10.0, 60.0, 0.36), POLICY, 1) == ["face_out_of_frame", "quality_below_threshold"]
     assert decide_face(FaceFacts(80.0, 60.0, 0.35), POLICY, 1) == []
 
 
@@ -50,7 +50,12 @@ def test_reasons_accumulate_in_a_stable_order() -> None:
         "quality_below_threshold",
     ]
     facts = FaceFacts(score=NOT_ASSESSED, inter_eye_distance=5.0, out_of_frame=0.9)
-    assert decide_face(facts, SINGLE, faces_in_image=2) == ["multiple_faces", "face_too_small", "face_out_of_frame"]
+    assert decide_face(facts, SINGLE, faces_in_image=2) == [
+        "multiple_faces",
+        "face_too_small",
+        "face_out_of_frame",
+        "quality_not_assessed",
+    ]
 
 
 @pytest.mark.parametrize("threshold", [0.0, 100.0])

@@ -14,8 +14,10 @@ from fiqa.evaluate.degrade import degradation_of
 from fiqa.evaluate.edc import (
     CONVENTIONS,
     EDC,
+    Convention,
     bootstrap_draws,
     edc,
+    identity_bootstrap_draws,
     pair_quality,
     paired_differences,
     percentile_intervals,
@@ -26,8 +28,8 @@ from fiqa.evaluate.quality import QualityScores
 
 ORACLE = "oracle (theoretical best)"
 # Paired bootstrap differences are taken against these: the analytic scorer the trained single-pass models are
-# judged against (issue 7) and the strongest free baseline.
-REFERENCES = ("diffiqa", "det_confidence")
+# judged against, and the two free baselines a learned measure must beat (detector confidence, face size).
+REFERENCES = ("diffiqa", "det_confidence", "face_size")
 
 
 @dataclass
@@ -51,6 +53,10 @@ class Settings:
     recomputed_ci_fmrs: tuple[float, ...] = (1e-3,)
     paired_fmrs: tuple[float, ...] = (1e-3,)
     seed: int = 0
+    # The recomputed convention walks every quality group in Python: leave it out for millions of comparisons.
+    conventions: tuple[Convention, ...] = CONVENTIONS
+    # Fixed-convention intervals resample identities (comparisons of one person are not independent) or pairs.
+    bootstrap_unit: str = "identity"
 
 
 @dataclass
@@ -106,6 +112,7 @@ def analyse(
     if pose is not None:
         results["by_pose"] = pose
     outcome = Outcome(results)
+    codes = dataset.identity_codes()
     for comp in compared:
         pair_q = {q.name: pair_quality(q.raw, comp.first, comp.second) for q in qualities}
         usable = np.ones(comp.scores.size, dtype=bool)
@@ -113,6 +120,7 @@ def analyse(
             usable &= np.isfinite(values)
         scores, mated = comp.scores[usable], comp.mated[usable]
         pair_q = {name: values[usable] for name, values in pair_q.items()}
+        identities = (codes[comp.first[usable]], codes[comp.second[usable]])
         fr: dict[str, Any] = {
             "mated": int(mated.sum()),
             "non_mated": int((~mated).sum()),
@@ -143,14 +151,16 @@ def analyse(
             oracle = oracle_curve(scores, mated, found.value, fmr)
             outcome.curves[(comp.recognition, ORACLE, "fixed", fmr)] = oracle
             fr["quality"][ORACLE].setdefault("fixed", {})[_key(fmr)] = _areas(oracle, s, None)
-            for convention in CONVENTIONS:
+            for convention in s.conventions:
                 reps = s.replicates if convention == "fixed" else s.recomputed_replicates
                 if convention == "recomputed" and fmr not in s.recomputed_ci_fmrs:
                     reps = 0
                 curves = {name: edc(scores, mated, values, fmr, convention) for name, values in pair_q.items()}
-                draws = (
-                    bootstrap_draws(scores, mated, pair_q, fmr, s.uppers, convention, reps, seed=s.seed) if reps else {}
-                )
+                draws = {}
+                if reps and convention == "fixed" and s.bootstrap_unit == "identity":
+                    draws = identity_bootstrap_draws(scores, mated, pair_q, identities, fmr, s.uppers, reps, s.seed)
+                elif reps:
+                    draws = bootstrap_draws(scores, mated, pair_q, fmr, s.uppers, convention, reps, seed=s.seed)
                 intervals = percentile_intervals(draws, curves, s.uppers) if draws else {}
                 paired = {
                     reference: paired_differences(draws, curves, reference, s.uppers)

@@ -1,14 +1,20 @@
 """Evaluation datasets: samples (image bytes + identity) and the comparisons to make between them.
 
-Three layouts: a folder per identity (or a flat folder whose file names start with the identity), an LFW-style
-``pairs.txt`` beside an ``images/<Name>/<Name>_<iiii>.jpg`` tree, and insightface verification ``.bin`` files
-(a pickled ``(list of JPEG bytes, issame list)`` where items ``2i`` and ``2i+1`` form pair ``i``).
-Folder datasets compare all against all.
+Layouts: a folder per identity (or a flat folder whose file names start with the identity), an LFW-style
+``pairs.txt`` beside an ``images/<Name>/<Name>_<iiii>.jpg`` tree (``pairs``: its protocol pairs; ``pairs-all``: the
+images it names, compared all against all), insightface verification ``.bin`` files (a pickled ``(list of JPEG
+bytes, issame list)`` where items ``2i`` and ``2i+1`` form pair ``i``), and ``celeba-val``: the validation
+identities of a prepared CelebA subset (``fiqa.data.celeba``), as aligned crops.
+
+All-against-all datasets keep every mated comparison and every non-mated one up to ``max_non_mated``; above it a
+seeded uniform sample of the non-mated comparisons (without repeats), so that FMR 1e-3 and 1e-4 rest on hundreds of
+impostor scores instead of LFW View-2's three, while the sample stays the same from run to run.
 """
 
 from __future__ import annotations
 
 import hashlib
+import io
 import pickle
 import re
 from collections.abc import Callable
@@ -16,7 +22,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
+# Enough non-mated comparisons for FMR 1e-4 to rest on 200 impostor scores.
+MAX_NON_MATED = 2_000_000
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".pgm", ".ppm", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
 
 
@@ -40,6 +49,22 @@ class Dataset:
     mated: np.ndarray
     protocol: str
     fold: np.ndarray | None = None  # per comparison, for protocols with folds (LFW View 2: 1..10)
+    family: str | None = None  # a subset of another dataset's comparisons shares that dataset's cached results
+
+    @property
+    def cache_name(self) -> str:
+        return self.family or self.name
+
+    def identity_codes(self) -> np.ndarray:
+        """(N,) int identity of each sample, for resampling identities in the bootstrap."""
+        return np.unique([s.identity for s in self.samples], return_inverse=True)[1].astype(np.int64)
+
+    def subset(self, keep: np.ndarray, name: str, protocol: str) -> Dataset:
+        """The same samples (and cache) with only the comparisons ``keep`` selects."""
+        fold = None if self.fold is None else self.fold[keep]
+        return Dataset(
+            name, self.samples, self.first[keep], self.second[keep], self.mated[keep], protocol, fold, self.cache_name
+        )
 
     @property
     def needed(self) -> np.ndarray:
@@ -53,17 +78,8 @@ class Dataset:
         """The same samples (so caches are shared) with only the comparisons of the given folds."""
         if self.fold is None:
             raise ValueError(f"{self.name}: this protocol has no folds")
-        keep = np.isin(self.fold, folds)
         label = ",".join(map(str, folds))
-        return Dataset(
-            self.name,
-            self.samples,
-            self.first[keep],
-            self.second[keep],
-            self.mated[keep],
-            f"{self.protocol}, folds {label}",
-            self.fold[keep],
-        )
+        return self.subset(np.isin(self.fold, folds), self.name, f"{self.protocol}, folds {label}")
 
     @property
     def fingerprint(self) -> str:
@@ -82,20 +98,69 @@ class Dataset:
         }
 
 
-def all_vs_all(identities: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Every unordered pair of distinct samples."""
-    first, second = np.triu_indices(len(identities), k=1)
-    labels = np.asarray(identities)
-    return first.astype(np.int64), second.astype(np.int64), labels[first] == labels[second]
+def all_comparisons(
+    identities: list[str], max_non_mated: int = MAX_NON_MATED, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, str]:
+    """Every mated pair of distinct samples, and every non-mated pair up to ``max_non_mated`` (else a seeded
+    uniform sample of that many), sorted by (first, second); with a protocol sentence saying which."""
+    codes = np.unique(identities, return_inverse=True)[1].astype(np.int64)
+    count = codes.size
+    order = np.argsort(codes, kind="stable")
+    bounds = np.flatnonzero(np.diff(codes[order])) + 1
+    groups = [np.sort(g) for g in np.split(order, bounds) if g.size > 1]
+    pairs = [np.stack([g[i], g[j]], axis=1) for g in groups for i, j in [np.triu_indices(g.size, k=1)]]
+    mated = np.concatenate(pairs) if pairs else np.zeros((0, 2), dtype=np.int64)
+    total_non_mated = count * (count - 1) // 2 - len(mated)
+    if total_non_mated <= max_non_mated:
+        first, second = np.triu_indices(count, k=1)
+        non_mated = np.stack([first, second], axis=1)[codes[first] != codes[second]]
+        protocol = "all-vs-all"
+    else:
+        non_mated = _sample_non_mated(codes, max_non_mated, seed)
+        protocol = (
+            f"every mated pair; {max_non_mated:,} of the {total_non_mated:,} non-mated pairs "
+            f"(seeded uniform sample, seed {seed})"
+        )
+    both = np.concatenate([mated, non_mated]).astype(np.int64)
+    both = both[np.lexsort((both[:, 1], both[:, 0]))]
+    first, second = both[:, 0], both[:, 1]
+    return first, second, codes[first] == codes[second], protocol
+
+
+def _sample_non_mated(codes: np.ndarray, wanted: int, seed: int) -> np.ndarray:
+    """``wanted`` distinct non-mated pairs (i < j) drawn uniformly with a seeded generator."""
+    count = codes.size
+    rng = np.random.default_rng(seed)
+    found = np.zeros(0, dtype=np.int64)
+    while found.size < wanted:
+        draw = rng.integers(0, count, size=(2 * (wanted - found.size) + 1024, 2))
+        low, high = draw.min(axis=1), draw.max(axis=1)
+        keys = low * count + high
+        keys = keys[(low != high) & (codes[low] != codes[high])]
+        # Keep the first occurrence in draw order, so the sample depends only on the seed.
+        keys = np.concatenate([found, keys])
+        _, first_seen = np.unique(keys, return_index=True)
+        found = keys[np.sort(first_seen)][:wanted]
+    return np.stack([found // count, found % count], axis=1)
 
 
 def _file_loader(path: Path) -> Callable[[], bytes]:
     return path.read_bytes
 
 
-def from_samples(name: str, samples: list[Sample], protocol: str = "all-vs-all") -> Dataset:
-    first, second, mated = all_vs_all([s.identity for s in samples])
-    return Dataset(name, samples, first, second, mated, protocol)
+def encode_png(rgb: np.ndarray) -> bytes:
+    """Lossless bytes of a generated image (a degraded copy, a prepared crop), read back as any sample is."""
+    buffer = io.BytesIO()
+    Image.fromarray(rgb).save(buffer, format="PNG", compress_level=1)
+    return buffer.getvalue()
+
+
+def from_samples(
+    name: str, samples: list[Sample], protocol: str = "", max_non_mated: int = MAX_NON_MATED, seed: int = 0
+) -> Dataset:
+    """Samples compared all against all (non-mated comparisons sampled above ``max_non_mated``)."""
+    first, second, mated, compared = all_comparisons([s.identity for s in samples], max_non_mated, seed)
+    return Dataset(name, samples, first, second, mated, protocol or compared)
 
 
 def load_folders(root: Path, name: str | None = None) -> Dataset:
@@ -156,6 +221,26 @@ def load_lfw_pairs(pairs_file: Path, images: Path | None = None, name: str = "lf
     return Dataset(name, samples, np.asarray(first), np.asarray(second), np.asarray(mated, dtype=bool), "pairs", fold)
 
 
+def load_lfw_images(pairs_file: Path, name: str = "lfw", seed: int = 0) -> Dataset:
+    """The images LFW View-2's ``pairs.txt`` names, compared all against all (not only its 6,000 pairs)."""
+    protocol = load_lfw_pairs(pairs_file, name=name)
+    return from_samples(name, protocol.samples, seed=seed)
+
+
+def load_celeba_val(prepared: Path, name: str = "celeba-val", seed: int = 0) -> Dataset:
+    """The validation identities of a prepared CelebA subset (never trained on; the model-selection set), as
+    their aligned 112x112 crops (evaluate with ``--aligned``), compared all against all."""
+    from fiqa.data.celeba import load_crops  # torch-free, but pulls the detector: only when this layout is used
+
+    index, crops = load_crops(Path(prepared))
+    rows = np.flatnonzero(index.mask("val"))
+    samples = [
+        Sample(str(index.image[row]), str(index.identity[row]), (lambda row=row: encode_png(np.asarray(crops[row]))))
+        for row in rows
+    ]
+    return from_samples(name, samples, seed=seed)
+
+
 def load_bin(path: Path, name: str | None = None) -> Dataset:
     """insightface verification ``.bin``: identities are unknown, so each image is its own sample and the
     comparisons are exactly the listed pairs."""
@@ -186,9 +271,12 @@ def open_dataset(source: Path, layout: str = "auto", name: str | None = None, pa
             layout = "flat"
     if layout == "bin":
         return load_bin(source, name)
-    if layout == "pairs":
+    if layout in ("pairs", "pairs-all"):
         pairs = source if source.is_file() else source / "pairs.txt"
-        return load_lfw_pairs(pairs, name=name or pairs.parent.name)
+        loader = load_lfw_pairs if layout == "pairs" else load_lfw_images
+        return loader(pairs, name=name or pairs.parent.name)
+    if layout == "celeba-val":
+        return load_celeba_val(source, name or "celeba-val")
     if layout == "folders":
         return load_folders(source, name)
     if layout == "flat":

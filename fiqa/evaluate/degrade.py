@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from fiqa.evaluate.datasets import Dataset, Sample, from_samples
+from fiqa.evaluate.datasets import Dataset, Sample, encode_png, from_samples
 
 # Per kind, the parameter at strengths 1, 2, 3 (relative to the frame, so they mean the same on any image size).
 LEVELS: dict[str, tuple[float, float, float]] = {
@@ -69,16 +69,10 @@ def apply(rgb: np.ndarray, degradation: Degradation, seed: int = 0) -> np.ndarra
     raise ValueError(f"unknown degradation {kind!r}")
 
 
-def _encode_png(rgb: np.ndarray) -> bytes:
-    buffer = io.BytesIO()
-    Image.fromarray(rgb).save(buffer, format="PNG", compress_level=1)
-    return buffer.getvalue()
-
-
 def _degraded_loader(sample: Sample, degradation: Degradation, seed: int):
     def load() -> bytes:
         rgb = np.asarray(Image.open(io.BytesIO(sample.load())).convert("RGB"))
-        return _encode_png(apply(rgb, degradation, seed))
+        return encode_png(apply(rgb, degradation, seed))
 
     return load
 

@@ -244,6 +244,65 @@ def bootstrap_draws(
     return {name: np.asarray(rows, dtype=np.float64).reshape(len(rows), len(uppers)) for name, rows in draws.items()}
 
 
+def identity_bootstrap_draws(
+    scores: np.ndarray,
+    mated: np.ndarray,
+    qualities: dict[str, np.ndarray],
+    identities: tuple[np.ndarray, np.ndarray],
+    fmr: float,
+    uppers: tuple[float, ...],
+    replicates: int = 500,
+    seed: int = 0,
+) -> dict[str, np.ndarray]:
+    """``bootstrap_draws`` under the fixed convention, resampling identities instead of pairs.
+
+    Comparisons that share an identity are not independent (one person's photos are all good or all poor), so
+    each replicate draws the identities with replacement and weights every comparison by how often its
+    identities were drawn (a mated one by its identity's count, a non-mated one by the product of its two
+    identities' counts). The threshold is the weighted ``(k+1)``-th largest non-mated score of the replicate;
+    the same replicates serve every quality measure. Returns (replicates, len(uppers)) areas per measure.
+    """
+    scores = np.asarray(scores, dtype=np.float64)
+    mated = np.asarray(mated, dtype=bool)
+    first_id, second_id = (np.asarray(side, dtype=np.int64) for side in identities)
+    population = int(max(first_id.max(), second_id.max())) + 1
+    impostor_order = np.argsort(-scores[~mated], kind="stable")
+    impostor_scores = scores[~mated][impostor_order]
+    impostor_a, impostor_b = first_id[~mated][impostor_order], second_id[~mated][impostor_order]
+    genuine_scores, genuine_id = scores[mated], first_id[mated]
+    ranked = {}
+    for name, quality in qualities.items():
+        order = np.argsort(np.asarray(quality, dtype=np.float64)[mated], kind="stable")
+        ranked[name] = (order, group_starts(np.asarray(quality, dtype=np.float64)[mated][order]))
+    rng = np.random.default_rng(seed)
+    draws: dict[str, list[list[float]]] = {name: [] for name in qualities}
+    for _ in range(replicates):
+        counts = np.bincount(rng.integers(0, population, population), minlength=population).astype(np.float64)
+        weight = counts[impostor_a] * counts[impostor_b]
+        cumulative = np.cumsum(weight)
+        allowed = np.floor(fmr * cumulative[-1] + 1e-9) if cumulative.size else 0.0
+        position = int(np.searchsorted(cumulative, allowed, side="right"))
+        threshold = -np.inf if position >= impostor_scores.size else float(impostor_scores[position])
+        genuine_weight = counts[genuine_id]
+        errors = genuine_weight * (genuine_scores <= threshold)
+        for name, (order, starts) in ranked.items():
+            curve = weighted_edc_fixed(genuine_weight[order], errors[order], starts, fmr, threshold)
+            draws[name].append([curve.normalised_area(upper) for upper in uppers])
+    return {name: np.asarray(rows, dtype=np.float64).reshape(len(rows), len(uppers)) for name, rows in draws.items()}
+
+
+def weighted_edc_fixed(weight: np.ndarray, errors: np.ndarray, starts: np.ndarray, fmr: float, threshold: float) -> EDC:
+    """A fixed-threshold EDC over mated comparisons carrying weights, already in discard order."""
+    total = weight.sum()
+    before = np.concatenate(([0.0], np.cumsum(weight)))[starts]
+    remaining_errors = np.concatenate((np.cumsum(errors[::-1])[::-1], [0.0]))[starts]
+    remaining = total - before
+    with np.errstate(divide="ignore", invalid="ignore"):
+        fnmr = np.where(remaining > 0, remaining_errors / remaining, 0.0)
+        discard = before / total if total > 0 else np.zeros_like(before)
+    return EDC(discard, fnmr, "fixed", fmr, threshold, True, int(weight.size))
+
+
 def percentile_intervals(
     draws: dict[str, np.ndarray], points: dict[str, EDC], uppers: tuple[float, ...], confidence: float = 0.95
 ) -> dict[str, dict[float, Interval]]:

@@ -14,10 +14,13 @@ import numpy as np
 from scipy.stats import spearmanr
 
 from fiqa.evaluate.acquire import Acquired
+from fiqa.evaluate.datasets import Dataset
 from fiqa.evaluate.quality import QualityScores
 
 # Upper edges of the yaw-index bands; the last band is open.
 BANDS = (0.1, 0.2, 0.3)
+# A face at or above this yaw index counts as turned (the last band): the pose set's comparisons hold one.
+TURNED = BANDS[-1]
 # Share of the faces, lowest quality first, that a system asking for another capture would discard.
 DISCARD = 0.1
 
@@ -29,6 +32,19 @@ def yaw_index(landmarks: np.ndarray) -> np.ndarray:
     distance = np.linalg.norm(axis, axis=1)
     offset = np.einsum("nd,nd->n", nose - (left + right) / 2, axis) / np.maximum(distance, 1e-9)
     return np.abs(offset) / np.maximum(distance, 1e-9)
+
+
+def turned_subset(dataset: Dataset, faces: Acquired, minimum: float = TURNED) -> Dataset:
+    """The pose set: ``dataset``'s comparisons in which at least one face is turned (yaw index >= ``minimum``),
+    mated and non-mated alike, so the threshold is set on the same kind of comparison. This is where a
+    frontal-profile benchmark fails; no pose labels exist, so the yaw index from the landmarks decides."""
+    yaw = np.full(len(faces.ok), np.nan)
+    known = faces.ok & np.isfinite(faces.landmarks).all(axis=(1, 2))
+    yaw[known] = yaw_index(faces.landmarks[known])
+    turned = yaw >= minimum
+    keep = turned[dataset.first] | turned[dataset.second]
+    protocol = f"{dataset.protocol}; only comparisons with a turned face (yaw index >= {minimum:g})"
+    return dataset.subset(keep, f"{dataset.name}-pose", protocol)
 
 
 def band_names() -> list[str]:

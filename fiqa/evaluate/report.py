@@ -139,23 +139,34 @@ def render(report: dict[str, Any]) -> str:
         "mated comparisons). `recomputed` = CR-FIQA's evaluation script: mated and non-mated pairs are discarded "
         "together by pair quality and the threshold is re-derived from the remaining non-mated pairs at each step "
         "(the discard fraction counts all pairs).",
-        "- Under `recomputed`, discarding also removes non-mated pairs, so at FMR 1e-3 on LFW (3,000 non-mated) the "
-        "threshold soon rests on the one to three largest remaining non-mated scores: its curves jump and its "
-        "bootstrap intervals can be very wide (upper ends above 4 with dlib on LFW). Decisions should use `fixed`.",
+        "- **Comparisons**: folder sets (ORL, Yale, CelebA validation) and `pairs-all` sets (the images LFW View-2's "
+        "`pairs.txt` names) compare every image with every other: every mated pair, and every non-mated pair up to "
+        "2,000,000, above that a seeded uniform sample of that many (stated per dataset below). So FMR 1e-3 and 1e-4 "
+        "rest on thousands and hundreds of impostor scores, where the 3,000 protocol pairs of View-2 gave 3 and 0.",
+        "- **Pose sets** (`-pose`): a dataset's comparisons in which at least one face is turned (yaw index ≥ 0.3 "
+        "from the landmarks, see Pose below), mated and non-mated alike; the threshold is set on them.",
+        "- Under `recomputed`, discarding also removes non-mated pairs, so with few non-mated pairs the threshold "
+        "soon rests on the largest remaining ones: its curves jump and its intervals are wide. Decisions use "
+        "`fixed`; runs over millions of comparisons compute `fixed` only (`--conventions`).",
         "- **Threshold at FMR a** over n non-mated scores: the (⌊a·n⌋+1)-th largest non-mated score; a comparison "
         "matches when its score is above it. When a·n < 1 the FMR is **below the resolution** of the data: the "
-        "threshold is the largest non-mated score (FMR 0) and the numbers are marked unresolved. LFW View-2 has "
-        "3,000 non-mated pairs, so FMR 1e-4 is unresolved there (and 1e-3 rests on 3 impostor scores).",
-        "- **Bootstrap intervals** (95 %, percentile): mated and non-mated pairs resampled with replacement "
-        f"({meta.get('replicates', '?')} replicates for `fixed`, {meta.get('recomputed_replicates', '?')} for "
-        "`recomputed`), thresholds re-derived in each replicate, the same replicates for every quality measure. "
-        "Pairs sharing an image are not independent, so the intervals are if anything too narrow; small datasets "
-        "(Yale: 164 images, ORL: 400) give wide intervals, and a difference inside them is not a finding.",
-        "- **Paired differences** against `diffiqa` (the analytic scorer the single-pass models are judged against) "
-        "and `det_confidence` (the strongest free baseline), at FMR 1e-3: on each replicate, a measure's area minus "
-        "the reference's, under the fixed threshold; the 95 % "
-        "interval of that difference and the share of replicates where the measure is lower (better). Two intervals "
-        "can overlap while one measure is lower in nearly every replicate: the pair moves together.",
+        "threshold is the largest non-mated score (FMR 0) and the numbers are marked unresolved.",
+        "- **Bootstrap intervals** (95 %, percentile), "
+        + (
+            "`fixed`: **identities** resampled with replacement, each comparison weighted by how often its "
+            "identities were drawn (one person's photos are all good or all poor, so pairs are not independent; "
+            "resampling pairs gives intervals too narrow)"
+            if meta.get("bootstrap_unit", "identity") == "identity"
+            else "`fixed`: mated and non-mated pairs resampled with replacement"
+        )
+        + f", {meta.get('replicates', '?')} replicates; `recomputed`: pairs resampled, "
+        f"{meta.get('recomputed_replicates', '?')} replicates. Thresholds are re-derived in each replicate and the "
+        "same replicates serve every quality measure. Small datasets (Yale: 15 people, ORL: 40) give wide intervals.",
+        "- **Paired differences** against `diffiqa` (the analytic scorer the single-pass models are judged against), "
+        "`det_confidence` and `face_size` (the free baselines a learned measure must beat), at FMR 1e-3: on each "
+        "replicate, a measure's area minus the reference's, under the fixed threshold; the 95 % interval of that "
+        "difference and the share of replicates where the measure is lower (better). A difference is significant "
+        "when its interval excludes 0; two intervals can overlap while the paired one does not.",
         "- **Quality measures**: every quality model card the gateway serves (scored by the gateway's own method "
         "objects and backend; the EDC uses the raw score, whose order the 0..100 mapping keeps except where it "
         "clips), and baselines: `random` (seeded uniform), `face_size` (inter-eye distance in frame pixels), "

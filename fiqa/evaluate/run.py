@@ -2,11 +2,13 @@
 
 Example (the published report)::
 
-    python -m fiqa evaluate --dataset lfw=../shared/data/lfw --dataset orl=../shared/data/orl \\
-        --dataset yale=../shared/data/yalefaces:flat --degrade orl --degrade yale
+    python -m fiqa evaluate --dataset lfw=../shared/data/lfw:pairs-all --dataset orl=../shared/data/orl \\
+        --dataset yale=../shared/data/yalefaces:flat --degrade orl --degrade yale --pose lfw --pose orl \\
+        --fr all --conventions fixed
 
-Each ``--dataset NAME=PATH[:LAYOUT]`` (layout: auto, folders, flat, pairs, bin) is evaluated and replaces its
-entry in ``reports/evaluation.json``; ``reports/evaluation.md`` is re-rendered from all entries.
+Each ``--dataset NAME=PATH[:LAYOUT]`` (layout: auto, folders, flat, pairs, pairs-all, celeba-val, bin) is
+evaluated and replaces its entry in ``reports/evaluation.json``; ``reports/evaluation.md`` is re-rendered from all
+entries.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from fiqa.evaluate.cache import Cache
 from fiqa.evaluate.datasets import Dataset, open_dataset
 from fiqa.evaluate.degrade import degraded_dataset
 from fiqa.evaluate.gateway import Gateway
+from fiqa.evaluate.pose import turned_subset
 from fiqa.evaluate.quality import QualityScores, all_scores
 from fiqa.evaluate.recognition import embeddings, recognizers
 
@@ -42,6 +45,22 @@ def configure(parser: argparse.ArgumentParser) -> None:
         default=[],
         metavar="NAME",
         help="also evaluate NAME-degraded: each image plus 2 degraded copies (seeded)",
+    )
+    parser.add_argument(
+        "--pose",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="also evaluate NAME-pose: NAME's comparisons that hold a turned face (yaw index from the landmarks)",
+    )
+    parser.add_argument(
+        "--conventions", default="fixed,recomputed", help="threshold conventions, comma-separated (fixed, recomputed)"
+    )
+    parser.add_argument(
+        "--bootstrap-unit",
+        choices=("identity", "pair"),
+        default="identity",
+        help="what the fixed-convention bootstrap resamples",
     )
     parser.add_argument("--identity-pattern", default=None, help="regex, group 1 = identity (flat layout)")
     parser.add_argument("--aligned", action="store_true", help="images are already-aligned crops: no detection")
@@ -99,11 +118,12 @@ def _limit(dataset: Dataset, count: int | None) -> Dataset:
         dataset.second[keep],
         dataset.mated[keep],
         dataset.protocol + f", first {count} samples",
+        family=dataset.cache_name,
     )
 
 
 def evaluate_one(gateway: Gateway, dataset: Dataset, args: argparse.Namespace, settings: analysis.Settings) -> tuple:
-    cache = Cache(args.cache if str(args.cache) else None, dataset.name, dataset.fingerprint)
+    cache = Cache(args.cache if str(args.cache) else None, dataset.cache_name, dataset.fingerprint)
     started = time.monotonic()
     faces = acquire(gateway, dataset, cache, aligned=args.aligned, needed=dataset.needed)
     tag = faces_tag(gateway, args.aligned)
@@ -117,7 +137,7 @@ def evaluate_one(gateway: Gateway, dataset: Dataset, args: argparse.Namespace, s
     outcome = analysis.analyse(dataset, faces, qualities, compared, settings)
     outcome.results["dlib_chip"] = args.dlib_chip if not args.aligned else "resize (aligned crops given)"
     log.info("%s: done in %.0f s", dataset.name, time.monotonic() - started)
-    return outcome, qualities
+    return outcome, qualities, faces
 
 
 def main(args: argparse.Namespace) -> int:
@@ -126,6 +146,8 @@ def main(args: argparse.Namespace) -> int:
         replicates=args.bootstrap,
         recomputed_replicates=args.bootstrap_recomputed,
         seed=args.seed,
+        conventions=tuple(args.conventions.split(",")),
+        bootstrap_unit=args.bootstrap_unit,
     )
     gateway = Gateway()
     datasets = [_limit(parse_dataset(spec, args.identity_pattern), args.limit) for spec in args.dataset]
@@ -133,9 +155,10 @@ def main(args: argparse.Namespace) -> int:
         folds = parse_folds(args.folds)
         datasets = [d.select_folds(folds) if d.fold is not None else d for d in datasets]
     by_name = {d.name: d for d in datasets}
-    for name in args.degrade:
+    for name in args.degrade + args.pose:
         if name not in by_name:
-            raise SystemExit(f"--degrade {name}: no --dataset of that name")
+            raise SystemExit(f"--degrade/--pose {name}: no --dataset of that name")
+    for name in args.degrade:
         datasets.append(degraded_dataset(by_name[name], seed=args.seed))
     args.reports.mkdir(parents=True, exist_ok=True)
     json_path = args.reports / "evaluation.json"
@@ -143,12 +166,12 @@ def main(args: argparse.Namespace) -> int:
     figures = set(merged.get("meta", {}).get("figures", []))
     commands = merged.get("meta", {}).get("commands", [])
     command = "python -m fiqa evaluate " + " ".join(shlex.quote(a) for a in sys.argv[2:])
-    for dataset in datasets:
-        outcome, qualities = evaluate_one(gateway, dataset, args, settings)
+
+    def record(dataset: Dataset, outcome: analysis.Outcome, qualities: list[QualityScores]) -> None:
         label = dataset.name if dataset.fold is None or not args.folds else f"{dataset.name}-folds{args.folds}"
         merged["datasets"][label] = outcome.results
         for recognition in outcome.results["recognition"]:
-            for convention in ("fixed", "recomputed"):
+            for convention in settings.conventions:
                 path = args.reports / f"edc-{label}-{recognition}-{convention}.png"
                 plots.edc_figure(outcome, label, recognition, convention, settings.fmrs, path)
                 figures.add(path.name)
@@ -166,6 +189,7 @@ def main(args: argparse.Namespace) -> int:
             "fmrs": [f"{f:g}" for f in settings.fmrs],
             "replicates": settings.replicates,
             "recomputed_replicates": settings.recomputed_replicates,
+            "bootstrap_unit": settings.bootstrap_unit,
             "figures": sorted(figures),
             "commands": list(dict.fromkeys([*commands, command])),
             "skipped": [name for name in gateway.methods if gateway.missing_files(name)],
@@ -173,5 +197,13 @@ def main(args: argparse.Namespace) -> int:
         report.save(merged, json_path)
         (args.reports / "evaluation.md").write_text(report.render(merged))
         log.info("wrote %s and evaluation.md", json_path)
+
+    for dataset in datasets:
+        outcome, qualities, faces = evaluate_one(gateway, dataset, args, settings)
+        record(dataset, outcome, qualities)
+        if dataset.name in args.pose:
+            turned = turned_subset(dataset, faces)
+            outcome, qualities, _ = evaluate_one(gateway, turned, args, settings)
+            record(turned, outcome, qualities)
     gateway.close()
     return 0

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from fiqa.evaluate.datasets import all_vs_all, load_bin, load_flat, load_folders, load_lfw_pairs, open_dataset
+from fiqa.evaluate.datasets import all_comparisons, load_bin, load_flat, load_folders, load_lfw_pairs, open_dataset
 from fiqa.evaluate.degrade import KINDS, Degradation, apply, degradation_of, degraded_dataset
 from fiqa.evaluate.quality import sharpness
 
@@ -20,10 +20,41 @@ def _jpeg(value: int) -> bytes:
     return buffer.getvalue()
 
 
-def test_all_vs_all_counts():
-    first, second, mated = all_vs_all(["a", "a", "b", "b", "b"])
+def test_all_comparisons_counts():
+    first, second, mated, protocol = all_comparisons(["a", "a", "b", "b", "b"])
     assert first.size == 10 and mated.sum() == 1 + 3
-    assert (first < second).all()
+    assert (first < second).all() and protocol == "all-vs-all"
+
+
+def test_non_mated_comparisons_are_sampled_above_the_cap_and_every_mated_pair_kept():
+    identities = [f"p{i // 3}" for i in range(60)]  # 20 people x 3 photos: 60 mated, 1,710 non-mated pairs
+    first, second, mated, protocol = all_comparisons(identities, max_non_mated=500, seed=3)
+    assert mated.sum() == 60 and (~mated).sum() == 500
+    keys = first * 60 + second
+    assert np.unique(keys).size == keys.size and (first < second).all()
+    labels = np.asarray(identities)
+    assert ((labels[first] == labels[second]) == mated).all()
+    assert "500 of the 1,710 non-mated" in protocol
+    again = all_comparisons(identities, max_non_mated=500, seed=3)
+    assert (again[0] == first).all() and (again[1] == second).all()
+    other = all_comparisons(identities, max_non_mated=500, seed=4)
+    assert not np.array_equal(other[0] * 60 + other[1], keys)
+
+
+def test_lfw_images_layout_compares_the_named_images_all_against_all(tmp_path):
+    (tmp_path / "pairs.txt").write_text("1\t2\nAnn\t1\t2\nBob\t1\t3\nAnn\t1\tBob\t3\nCid\t2\tAnn\t2\n")
+    data = open_dataset(tmp_path, "pairs-all")
+    assert len(data.samples) == 5 and data.first.size == 10
+    assert data.mated.sum() == 2  # Ann 1-2, Bob 1-3: pairs the protocol never listed are compared too
+    assert data.identity_codes().tolist() == [0, 0, 1, 1, 2]
+
+
+def test_subset_keeps_the_samples_and_the_cache_family(tmp_path):
+    (tmp_path / "pairs.txt").write_text("1\t1\nAnn\t1\t2\nBob\t1\tAnn\t2\n")
+    data = open_dataset(tmp_path, "pairs-all", name="lfw")
+    part = data.subset(data.mated, "lfw-part", "mated only")
+    assert part.samples is data.samples and part.cache_name == "lfw" and part.first.size == 1
+    assert part.subset(part.mated, "y", "again").cache_name == "lfw"
 
 
 def test_lfw_pairs(tmp_path):

@@ -11,11 +11,13 @@ from fiqa.evaluate.edc import (
     edc,
     edc_fixed,
     edc_recomputed,
+    identity_bootstrap_draws,
     pair_quality,
     paired_differences,
     percentile_intervals,
     theoretical_best,
     threshold_at_fmr,
+    weighted_edc_fixed,
 )
 
 # Four mated and four non-mated comparisons. At FMR 0.25 one non-mated score may match, so the threshold is the
@@ -228,3 +230,49 @@ def test_fast_curves_match_the_definition_on_random_data_with_ties(convention):
         discard, fnmr = _brute_force(scores, mated, quality, fmr, convention)
         np.testing.assert_allclose(curve.discard, discard)
         np.testing.assert_allclose(curve.fnmr, fnmr)
+
+
+def test_weighted_fixed_curve_with_unit_weights_is_the_fixed_curve():
+    scores, mated, quality = _synthetic(300, 5)
+    quality = np.round(quality, 2)  # ties, discarded together
+    plain = edc_fixed(scores, mated, quality, 1e-2)
+    order = np.argsort(quality[mated], kind="stable")
+    weight = np.ones(order.size)
+    errors = (scores[mated] <= plain.threshold).astype(float)[order]
+    from fiqa.evaluate.edc import group_starts
+
+    curve = weighted_edc_fixed(weight, errors, group_starts(quality[mated][order]), 1e-2, plain.threshold)
+    assert np.allclose(curve.discard, plain.discard) and np.allclose(curve.fnmr, plain.fnmr)
+    # doubling one comparison's weight is counting it twice
+    doubled = weight.copy()
+    doubled[0] = 2.0
+    twice = weighted_edc_fixed(doubled, errors * doubled, group_starts(quality[mated][order]), 1e-2, plain.threshold)
+    assert twice.fnmr[0] == pytest.approx((errors.sum() + errors[0]) / (order.size + 1))
+
+
+def _clustered(people: int, seed: int, photos: int = 6):
+    """Comparisons of ``people`` identities with ``photos`` each, where quality and recognisability follow the
+    person (one person's photos are all good or all poor, some people are hard to recognise), as in real data."""
+    rng = np.random.default_rng(seed)
+    person = np.repeat(np.arange(people), photos)
+    quality = rng.random(people)[person] + rng.normal(0, 0.05, person.size)
+    hard = rng.normal(0, 1.0, people)
+    first, second = np.triu_indices(person.size, k=1)
+    mated = person[first] == person[second]
+    genuine = 2.0 + hard[person[first]] + 2 * np.minimum(quality[first], quality[second])
+    scores = np.where(mated, genuine, 0.0) + rng.normal(0, 1, first.size)
+    return scores, mated, pair_quality(quality, first, second), (person[first], person[second])
+
+
+def test_identity_bootstrap_contains_the_point_and_is_wider_than_pairs_when_people_cluster():
+    scores, mated, quality, identities = _clustered(100, 3)
+    measures = {"q": quality, "random": np.random.default_rng(1).random(scores.size)}
+    points = {name: edc(scores, mated, values, 1e-2, "fixed") for name, values in measures.items()}
+    by_identity = identity_bootstrap_draws(scores, mated, measures, identities, 1e-2, (0.2, 0.3), 200, seed=2)
+    by_pair = bootstrap_draws(scores, mated, measures, 1e-2, (0.2, 0.3), replicates=200, seed=2)
+    wide = percentile_intervals(by_identity, points, (0.2, 0.3))["q"][0.3]
+    narrow = percentile_intervals(by_pair, points, (0.2, 0.3))["q"][0.3]
+    assert wide.low <= wide.value <= wide.high and wide.replicates == 200
+    assert wide.high - wide.low > 1.8 * (narrow.high - narrow.low)  # ~2.5x here: pairs of a person move together
+    better = paired_differences(by_identity, points, "random", (0.3,))["q"][0.3]
+    assert better.high < 0 and better.share_lower > 0.95

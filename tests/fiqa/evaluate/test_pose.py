@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from fiqa.evaluate.acquire import Acquired
-from fiqa.evaluate.pose import BANDS, band_names, by_pose, yaw_index
+from fiqa.evaluate.datasets import Sample, from_samples
+from fiqa.evaluate.pose import BANDS, TURNED, band_names, by_pose, turned_subset, yaw_index
 from fiqa.evaluate.quality import QualityScores
 
 # ArcFace 112x112 template: a frontal face's five landmarks.
@@ -83,3 +84,14 @@ def test_faces_without_landmarks_give_no_table() -> None:
     scores = QualityScores("q", "baseline", np.ones(20), None, None)
     assert by_pose(faces, [scores], np.ones(20, dtype=bool)) is None
     assert len(band_names()) == len(BANDS) + 1
+
+
+def test_pose_set_keeps_the_comparisons_that_hold_a_turned_face() -> None:
+    shifts = np.array([0.0, 0.05, 0.45, 0.0, 0.35, 0.1])  # samples 2 and 4 are turned
+    samples = [Sample(f"k{i}", f"p{i // 2}", bytes) for i in range(shifts.size)]
+    dataset = from_samples("set", samples)
+    pose = turned_subset(dataset, acquired(np.stack([turned(v) for v in shifts])))
+    assert pose.name == "set-pose" and pose.cache_name == "set" and f">= {TURNED:g}" in pose.protocol
+    kept = set(zip(pose.first.tolist(), pose.second.tolist(), strict=True))
+    expected = {(i, j) for i, j in zip(dataset.first.tolist(), dataset.second.tolist(), strict=True) if {i, j} & {2, 4}}
+    assert kept == expected and pose.mated.sum() == 2  # (2, 3) and (4, 5)

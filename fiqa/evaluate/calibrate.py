@@ -201,7 +201,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def _scored(gateway: Gateway, dataset: Dataset, model: str, cache_root: Path, fr: str | None):
-    cache = Cache(cache_root, dataset.name, dataset.fingerprint)
+    cache = Cache(cache_root, dataset.cache_name, dataset.fingerprint)
     faces = acquire(gateway, dataset, cache, needed=dataset.needed)
     tag = faces_tag(gateway, False)
     scores = model_scores(gateway, model, faces, cache, tag).score

@@ -4,7 +4,7 @@ Layouts: a folder per identity (or a flat folder whose file names start with the
 ``pairs.txt`` beside an ``images/<Name>/<Name>_<iiii>.jpg`` tree (``pairs``: its protocol pairs; ``pairs-all``: the
 images it names, compared all against all), insightface verification ``.bin`` files (a pickled ``(list of JPEG
 bytes, issame list)`` where items ``2i`` and ``2i+1`` form pair ``i``), and ``celeba-val``: the validation
-identities of a prepared CelebA subset (``fiqa.data.celeba``), as aligned crops.
+identities of the CelebA subset (the split ``prepare-celeba`` makes).
 
 All-against-all datasets keep every mated comparison and every non-mated one up to ``max_non_mated``; above it a
 seeded uniform sample of the non-mated comparisons (without repeats), so that FMR 1e-3 and 1e-4 rest on hundreds of
@@ -227,18 +227,24 @@ def load_lfw_images(pairs_file: Path, name: str = "lfw", seed: int = 0) -> Datas
     return from_samples(name, protocol.samples, seed=seed)
 
 
-def load_celeba_val(prepared: Path, name: str = "celeba-val", seed: int = 0) -> Dataset:
-    """The validation identities of a prepared CelebA subset (never trained on; the model-selection set), as
-    their aligned 112x112 crops (evaluate with ``--aligned``), compared all against all."""
-    from fiqa.data.celeba import load_crops  # torch-free, but pulls the detector: only when this layout is used
+def load_celeba_val(folder: Path, name: str = "celeba-val", val_fraction: float = 0.15, seed: int = 0) -> Dataset:
+    """The validation identities of the CelebA subset (the model-selection set; never trained on), compared all
+    against all. ``folder`` holds the photos (directly or in ``Celeb/``) and ``identity_CelebA.txt``; the split is
+    ``prepare-celeba``'s own (the same seeded draw over the same identities)."""
+    from fiqa.data.celeba import read_identities, split_identities  # pulls the detector: only for this layout
 
-    index, crops = load_crops(Path(prepared))
-    rows = np.flatnonzero(index.mask("val"))
+    folder = Path(folder)
+    photos = folder / "Celeb" if (folder / "Celeb").is_dir() else folder
+    files = {path.name: path for path in sorted(photos.glob("*.jpg"))}
+    identities = read_identities(folder / "identity_CelebA.txt", set(files))
+    names = sorted(identities)
+    split = split_identities(np.asarray([identities[n] for n in names]), val_fraction, seed)
     samples = [
-        Sample(str(index.image[row]), str(index.identity[row]), (lambda row=row: encode_png(np.asarray(crops[row]))))
-        for row in rows
+        Sample(n, str(identities[n]), _file_loader(files[n]))
+        for n, part in zip(names, split, strict=True)
+        if part == "val"
     ]
-    return from_samples(name, samples, seed=seed)
+    return from_samples(name, samples)
 
 
 def load_bin(path: Path, name: str | None = None) -> Dataset:

@@ -60,6 +60,14 @@ def _recognitions(report: dict[str, Any]) -> list[str]:
     return out
 
 
+def _has_convention(report: dict[str, Any], recognition: str, convention: str) -> bool:
+    return any(
+        convention in entry
+        for data in report["datasets"].values()
+        for entry in data["recognition"].get(recognition, {}).get("quality", {}).values()
+    )
+
+
 def _table(report: dict[str, Any], recognition: str, convention: str, fmr: str, metric: str, ci: bool) -> list[str]:
     datasets = [d for d, data in report["datasets"].items() if recognition in data["recognition"]]
     lines = ["| quality measure | " + " | ".join(datasets) + " |", "|---|" + "---|" * len(datasets)]
@@ -215,14 +223,17 @@ def render(report: dict[str, Any]) -> str:
         for reference in REFERENCES:
             for upper in ("0.2", "0.3"):
                 out += _paired_table(report, recognition, f"pauc_{upper}", reference)
-        out += ["**pAUC@0.3, recomputed threshold** (CR-FIQA convention; 95 % bootstrap interval):", ""]
-        out += [*_table(report, recognition, "recomputed", "0.001", "pauc_0.3", True), ""]
-        out += ["**pAUC@0.2, recomputed threshold**:", ""]
-        out += [*_table(report, recognition, "recomputed", "0.001", "pauc_0.2", True), ""]
+        recomputed = _has_convention(report, recognition, "recomputed")
+        if recomputed:
+            out += ["**pAUC@0.3, recomputed threshold** (CR-FIQA convention; 95 % bootstrap interval):", ""]
+            out += [*_table(report, recognition, "recomputed", "0.001", "pauc_0.3", True), ""]
+            out += ["**pAUC@0.2, recomputed threshold**:", ""]
+            out += [*_table(report, recognition, "recomputed", "0.001", "pauc_0.2", True), ""]
         out += ["**AUC@0.95 (MR-FIQA Eq. 2), fixed threshold**:", ""]
         out += [*_table(report, recognition, "fixed", "0.001", "auc_0.95", False), ""]
-        out += ["**AUC@0.95, recomputed threshold**:", ""]
-        out += [*_table(report, recognition, "recomputed", "0.001", "auc_0.95", False), ""]
+        if recomputed:
+            out += ["**AUC@0.95, recomputed threshold**:", ""]
+            out += [*_table(report, recognition, "recomputed", "0.001", "auc_0.95", False), ""]
         for fmr in ("0.01", "0.0001"):
             out += [f"**pAUC@0.3 at FMR = {fmr}, fixed threshold** (interval):", ""]
             out += [*_table(report, recognition, "fixed", fmr, "pauc_0.3", True), ""]

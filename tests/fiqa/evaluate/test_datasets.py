@@ -133,3 +133,20 @@ def test_lfw_folds_select_comparisons_and_keep_samples(tmp_path):
     second = data.select_folds([2])
     assert len(second.samples) == len(data.samples) and second.mated.tolist() == [True, False]
     assert second.needed.sum() == 3 and second.summary()["samples"] == 3 and second.summary()["identities"] == 2
+
+
+def test_celeba_validation_layout_takes_the_prepare_split_of_identities(tmp_path):
+    from fiqa.data.celeba import split_identities
+
+    (tmp_path / "Celeb").mkdir()
+    lines = ["202599"]
+    for number in range(40):
+        name = f"{number:06d}.jpg"
+        (tmp_path / "Celeb" / name).write_bytes(_jpeg(number))
+        lines.append(f"{name} {100 + number // 4}")
+    lines.append("999999.jpg 7")  # a photo of the full CelebA list that the subset does not hold
+    (tmp_path / "identity_CelebA.txt").write_text("\n".join(lines) + "\n")
+    data = open_dataset(tmp_path, "celeba-val")
+    expected = split_identities(np.repeat(np.arange(100, 110), 4), 0.15, 0)
+    assert [s.key for s in data.samples] == [f"{i:06d}.jpg" for i in np.flatnonzero(expected == "val")]
+    assert len({s.identity for s in data.samples}) == 2 and data.mated.sum() == 2 * 6

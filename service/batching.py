@@ -71,7 +71,6 @@ class MicroBatcher:
         """Run ``inputs`` (batch on axis 0) as part of shared batches; outputs keep the input's row order."""
         rows = next(iter(inputs.values())).shape[0]
         if self._pending_rows + rows > self.max_queue_rows:
-            metrics.REJECTED.labels(reason="queue_full").inc()
             raise Overloaded(
                 f"{self.name}: inference queue is full ({self._pending_rows} rows waiting)",
                 headers={"Retry-After": str(self.retry_after_s)},

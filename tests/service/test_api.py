@@ -344,11 +344,21 @@ def test_concurrent_requests_share_inference_batches(samples):
 
 def test_full_queue_answers_503_with_retry_after(make_client, samples):
     # one diffiqa face needs 10 rows: refused at once, never queued
+    def rejected() -> dict[str, float]:
+        return {
+            reason: REGISTRY.get_sample_value("fiqa_rejected_requests_total", {"reason": reason}) or 0.0
+            for reason in ("overloaded", "queue_full")
+        }
+
     with make_client(max_queue_rows=5, default_models=["diffiqa"]) as tight:
+        before = rejected()
         response = tight.post(
             "/score", content=(samples / "obama.jpg").read_bytes(), headers={"content-type": "image/jpeg"}
         )
         _assert_error(response, 503, "overloaded")
+        after = rejected()
+        # one refused request is counted once, under the code its answer carries
+        assert after["overloaded"] - before["overloaded"] == 1 and after["queue_full"] == before["queue_full"]
         assert response.headers["retry-after"] == "1"
         no_face = tight.post(
             "/score", content=(samples / "no_face_cat.png").read_bytes(), headers={"content-type": "image/png"}

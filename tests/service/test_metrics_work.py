@@ -94,4 +94,4 @@ def test_every_metric_moves_with_the_work_done(client, samples: Path) -> None:
     assert 3 <= calls == delta("fiqa_model_inference_duration_seconds_count", model=network)
     assert 0 < delta("fiqa_model_inference_duration_seconds_sum", model=network) <= stage_total
     assert _value("fiqa_queue_rows", model=network) == 0
-    assert delta("fiqa_rejected_requests_total", reason="queue_full") == 0
+    assert delta("fiqa_rejected_requests_total", reason="overloaded") == 0

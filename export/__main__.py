@@ -129,6 +129,14 @@ def cmd_onnx(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_strip_metadata(args: argparse.Namespace) -> int:
+    from export.onnx_export import strip_build_metadata
+
+    for path in args.paths:
+        print(f"{path}: removed {strip_build_metadata(path)} metadata entries")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m export", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -165,6 +173,10 @@ def main(argv: list[str] | None = None) -> int:
     onnx.add_argument("--input-offset", type=float, default=0.0)
     onnx.add_argument("--atol", type=float, default=1e-4, help="parity tolerance (max abs diff)")
     onnx.set_defaults(func=cmd_onnx)
+
+    strip = sub.add_parser("strip-metadata", help="remove exporter metadata (build-host paths) from ONNX files")
+    strip.add_argument("paths", nargs="+", type=Path)
+    strip.set_defaults(func=cmd_strip_metadata)
 
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")

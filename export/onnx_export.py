@@ -59,6 +59,28 @@ def _outputs(module: torch.nn.Module, inputs: tuple[torch.Tensor, ...]) -> list[
     return [tensor.detach().cpu().numpy() for tensor in results]
 
 
+def strip_build_metadata(path: str | Path) -> int:
+    """Remove the exporter's per-node and per-tensor metadata (stack traces with the exporting machine's absolute
+    paths, FX node names, class hierarchies) from an ONNX file in place; weights and graph are untouched. Returns
+    how many entries were removed. A shipped network should not carry the build host's file system."""
+    model = onnx.load(str(path))
+    removed = 0
+    graphs = [model.graph, *(function for function in model.functions)]
+    for graph in graphs:
+        nodes = list(graph.node)
+        values = [*getattr(graph, "input", []), *getattr(graph, "output", []), *getattr(graph, "value_info", [])]
+        for item in [*nodes, *values]:
+            removed += len(item.metadata_props)
+            del item.metadata_props[:]
+        for node in nodes:
+            if node.doc_string:
+                node.doc_string = ""
+                removed += 1
+    if removed:
+        onnx.save(model, str(path))
+    return removed
+
+
 def export_onnx(
     module: torch.nn.Module,
     example: torch.Tensor | tuple[torch.Tensor, ...],
@@ -99,6 +121,7 @@ def export_onnx(
         external_data=False,
         verbose=False,
     )
+    strip_build_metadata(path)
     onnx.checker.check_model(str(path), full_check=True)
     signature = read_signature(path)
     if not signature.batch_dynamic:

@@ -21,6 +21,7 @@ import torch
 
 from fiqa.data.celeba import CelebaIndex
 from fiqa.data.degrade import degraded_set, labelled_set
+from fiqa.evaluate.card_metrics import metrics_for
 from fiqa.models.cost import diffiqa_multiply_adds, multiply_adds
 from fiqa.models.served import load_served
 from fiqa.train.common import PREPROCESS, to_input
@@ -334,33 +335,6 @@ Code and weights: MIT (this project). Training photos: {data_note(facts)}. Teach
     (REPO / "models" / args.name / "README.md").write_text(text)
 
 
-def evaluation_metrics(path: Path, name: str, dataset: str = "lfw", fmr: str = "0.001") -> dict[str, str]:
-    """The model's LFW View-2 pAUC (fixed threshold, FMR 1e-3, discard 0.2 / 0.3) from an evaluation report,
-    per recognition model, beside the analytic ``diffiqa`` scorer and the face-size baseline, and its paired
-    bootstrap difference to ``diffiqa`` where the report has one."""
-    report = json.loads(Path(path).read_text())
-    recognitions = report.get("datasets", {}).get(dataset, {}).get("recognition", {})
-    out = {}
-    for recognition, entry in recognitions.items():
-        quality = entry["quality"]
-        if name not in quality:
-            continue
-        for upper in ("0.2", "0.3"):
-            measures = [m for m in (name, "diffiqa", "face_size") if m in quality]
-            area = {m: quality[m]["fixed"][fmr][f"pauc_{upper}"] for m in measures}
-            own = area.pop(name)
-            others = ", ".join(f"{m} {value['value']:.3f}" for m, value in area.items())
-            key = f"{dataset}_view2_pauc_fmr1e-3_discard{upper}_{recognition}"
-            out[key] = f"{own['value']:.3f} [{own['low']:.3f}, {own['high']:.3f}] ({others})"
-            paired = quality[name]["fixed"][fmr].get("vs_diffiqa", {}).get(f"pauc_{upper}")
-            if paired and paired.get("low") is not None:
-                out[f"{key}_minus_diffiqa"] = (
-                    f"{paired['value']:+.3f} [{paired['low']:+.3f}, {paired['high']:+.3f}] (paired bootstrap; lower "
-                    f"in {paired['share_lower']:.0%} of replicates)"
-                )
-    return out
-
-
 def write_card(args: argparse.Namespace, facts: dict) -> None:
     """``models/<name>/card.yaml``: every number from this run's facts."""
     import yaml
@@ -403,7 +377,7 @@ def write_card(args: argparse.Namespace, facts: dict) -> None:
             "per_face_ms_batch1": f"{facts['per_face_ms']['batch1']} ms (onnxruntime CPU, 1 thread)",
             "per_face_ms_batch32": f"{facts['per_face_ms']['batch32']} ms (onnxruntime CPU, 1 thread)",
             **({"multiply_adds_per_face": f"{facts['multiply_adds'] / 1e6:.1f} M"} if facts["multiply_adds"] else {}),
-            **(evaluation_metrics(args.evaluation, args.name) if args.evaluation else {}),
+            **(metrics_for(json.loads(args.evaluation.read_text()), args.name) if args.evaluation else {}),
         },
     }
     path = REPO / "models" / args.name / "card.yaml"

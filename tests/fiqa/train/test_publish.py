@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from argparse import Namespace
 from pathlib import Path
 
@@ -16,45 +15,10 @@ from fiqa.train.publish import (
     cost_line,
     data_note,
     description,
-    evaluation_metrics,
     extra_note,
     extras_step,
     middle_steps,
 )
-
-
-def area(value: float) -> dict:
-    return {"value": value, "low": value - 0.1, "high": value + 0.1, "replicates": 500.0}
-
-
-def quality(value: float) -> dict:
-    return {"fixed": {"0.001": {"pauc_0.2": area(value), "pauc_0.3": area(value - 0.05)}}}
-
-
-def test_card_metrics_quote_the_model_beside_diffiqa_and_face_size(tmp_path: Path) -> None:
-    paired = quality(0.8)
-    difference = {"value": 0.1, "low": -0.02, "high": 0.2, "share_lower": 0.031, "replicates": 500}
-    paired["fixed"]["0.001"]["vs_diffiqa"] = {"pauc_0.2": difference}
-    report = {
-        "datasets": {
-            "lfw": {
-                "recognition": {
-                    "dlib": {"quality": {"m": paired, "diffiqa": quality(0.7), "face_size": quality(0.9)}},
-                    "other": {"quality": {"diffiqa": quality(0.6)}},  # the model was not evaluated with this one
-                }
-            }
-        }
-    }
-    path = tmp_path / "evaluation.json"
-    path.write_text(json.dumps(report))
-    metrics = evaluation_metrics(path, "m")
-    assert metrics == {
-        "lfw_view2_pauc_fmr1e-3_discard0.2_dlib": "0.800 [0.700, 0.900] (diffiqa 0.700, face_size 0.900)",
-        "lfw_view2_pauc_fmr1e-3_discard0.2_dlib_minus_diffiqa": "+0.100 [-0.020, +0.200] (paired bootstrap; lower in "
-        "3% of replicates)",
-        "lfw_view2_pauc_fmr1e-3_discard0.3_dlib": "0.750 [0.650, 0.850] (diffiqa 0.650, face_size 0.850)",
-    }
-    assert evaluation_metrics(path, "absent") == {}
 
 
 def test_cards_name_each_extra_training_set_and_whether_lfw_photos_were_used(tmp_path: Path) -> None:

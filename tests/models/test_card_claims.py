@@ -1,0 +1,27 @@
+"""Every evaluation figure a model card quotes is the one ``reports/evaluation.json`` holds (issue 15's claims
+check): cards are written by ``python -m fiqa card-metrics`` and must be rewritten when the report changes."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from fiqa.evaluate.card_metrics import PREFIX, STALE, metrics_for
+
+REPO = Path(__file__).resolve().parents[2]
+CARDS = sorted((REPO / "models").glob("*/card.yaml"))
+
+
+@pytest.mark.parametrize("path", CARDS, ids=lambda p: p.parent.name)
+def test_card_evaluation_lines_match_the_report(path: Path) -> None:
+    card = yaml.safe_load(path.read_text())
+    quoted = {k: v for k, v in (card.get("metrics") or {}).items() if k.startswith(PREFIX)}
+    assert not [k for k in card.get("metrics") or {} if STALE.match(k)], "lines of an earlier protocol"
+    if card["kind"] != "quality":
+        assert not quoted
+        return
+    report = json.loads((REPO / "reports" / "evaluation.json").read_text())
+    assert quoted == metrics_for(report, card["name"])

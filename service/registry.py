@@ -6,12 +6,15 @@ all read them; nothing restates a card's facts in code.
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 from typing import Literal
 
 import numpy as np
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
+
+from service.errors import ModelMismatch
 
 
 class TensorSpec(BaseModel):
@@ -68,6 +71,7 @@ class ModelCard(BaseModel):
     description: str = ""
     licence: str = ""
     file: str | None = None
+    sha256: str | None = None  # of the file as served; checked at every load, a mismatch refuses the model
     inputs: list[TensorSpec] = Field(default_factory=list)
     outputs: list[TensorSpec] = Field(default_factory=list)
     preprocess: Preprocess | None = None
@@ -110,6 +114,16 @@ class Registry:
         if card.file is None:
             raise KeyError(f"model {name} has no file")
         return self.models_dir / name / card.file
+
+    def read_verified(self, name: str) -> bytes:
+        """A network's file bytes, refused when they are not the bytes its card's checksum names (a swapped,
+        truncated or retrained-in-place file is not served under the card's name). Hashing tens of MB takes
+        well under a second, so this runs at every start."""
+        data = self.file_of(name).read_bytes()
+        expected = self.cards[name].sha256
+        if expected is not None and hashlib.sha256(data).hexdigest() != expected:
+            raise ModelMismatch(f"{name}: {self.file_of(name)} does not match the sha256 in its card")
+        return data
 
     def quality_methods(self) -> list[str]:
         return [name for name, card in self.cards.items() if card.kind == "quality"]

@@ -10,6 +10,7 @@ the validation photos, linear between them and clipped (the convention of the ``
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import shutil
 import time
@@ -348,6 +349,7 @@ def write_card(args: argparse.Namespace, facts: dict) -> None:
         "licence": f"MIT (this project's code and weights); training photos: {data_note(facts)}; labels and "
         "distillation from fr_feature (MIT)",
         "file": "model.onnx",
+        "sha256": hashlib.sha256((REPO / "models" / args.name / "model.onnx").read_bytes()).hexdigest(),
         "inputs": [{"name": INPUT, "dtype": "float32", "shape": [-1, 3, 112, 112]}],
         "outputs": [{"name": OUTPUT, "dtype": "float32", "shape": [-1, 1]}],
         "preprocess": PREPROCESS.model_dump(),

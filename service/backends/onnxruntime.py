@@ -49,7 +49,8 @@ class OnnxRuntimeBackend:
             path = self._registry.file_of(name)
             if not path.exists():
                 raise BackendUnavailable(f"model file {path} is missing: run `make models`")
-            session = ort.InferenceSession(str(path), self._session_options(), providers=providers)
+            data = self._registry.read_verified(name)
+            session = ort.InferenceSession(data, self._session_options(), providers=providers)
             self._check(name, session)
             if session.get_providers()[0] != providers[0]:
                 log.warning("%s: asked for %s, running on %s", name, providers[0], session.get_providers())

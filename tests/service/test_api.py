@@ -396,3 +396,30 @@ def test_scoring_past_its_time_budget_is_a_504_and_the_service_recovers(make_cli
     with make_client(request_timeout_s=0.001) as hurried:
         _assert_error(hurried.post("/score", content=jpeg, headers={"content-type": "image/jpeg"}), 504, "timeout")
         assert hurried.get("/readyz").status_code == 200
+
+
+def test_a_model_whose_file_does_not_match_its_card_is_not_served(make_client, tmp_path, samples):
+    """An optional model with a swapped file is left out; the default model with one keeps the gateway down."""
+    models = tmp_path / "models"
+    for card in Registry(Settings().models_dir).cards.values():
+        folder = models / card.name
+        folder.mkdir(parents=True)
+        for item in (Settings().models_dir / card.name).iterdir():
+            if item.name in ("card.yaml", "model.onnx"):
+                (folder / item.name).write_bytes(item.read_bytes())
+    (models / "mrfiqa_r" / "model.onnx").write_bytes((models / "diffiqa_r" / "model.onnx").read_bytes())
+    with make_client(models_dir=models, warmup=False) as gateway:
+        listed = {entry["name"]: entry for entry in gateway.get("/v1/models").json()["models"]}
+        assert listed["mrfiqa_r"]["runtime"]["loaded"] is False and listed["diffiqa_r"]["runtime"]["loaded"] is True
+        assert (
+            gateway.post(
+                "/score",
+                json={
+                    "images": [{"data": _b64((samples / "obama.jpg").read_bytes())}],
+                    "options": {"models": ["mrfiqa_r"]},
+                },
+            ).status_code
+            == 422
+        )
+    with pytest.raises(Exception, match="sha256"), make_client(models_dir=models, default_models=["mrfiqa_r"]):
+        pass

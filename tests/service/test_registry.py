@@ -9,6 +9,7 @@ import pydantic
 import pytest
 import yaml
 
+from service.errors import ModelMismatch
 from service.registry import ModelCard, Registry, ScoreMapping
 from service.settings import REPO_ROOT
 
@@ -105,3 +106,29 @@ def test_card_validation_of_enums() -> None:
         ModelCard.model_validate({**MINIMAL, "kind": "classifier"})
     with pytest.raises(pydantic.ValidationError):
         ModelCard.model_validate({**MINIMAL, "inputs": [{"name": "x", "dtype": "float64", "shape": [1]}]})
+
+
+def test_every_network_file_is_pinned_by_its_card(registry: Registry) -> None:
+    for name, card in registry.cards.items():
+        if card.file:
+            assert card.sha256 is not None, f"{name}: card has a file but no sha256"
+            assert registry.read_verified(name)  # the committed or fetched file is the one the card names
+
+
+def _copied_models(tmp_path: Path, names: list[str]) -> Path:
+    for name in names:
+        (tmp_path / name).mkdir()
+        for item in (MODELS / name).iterdir():
+            if item.name in ("card.yaml", "model.onnx"):
+                (tmp_path / name / item.name).write_bytes(item.read_bytes())
+    return tmp_path
+
+
+def test_a_swapped_file_is_refused(tmp_path: Path) -> None:
+    """A valid network of the same shape under another card's name: structurally fine, refused by its hash."""
+    models = _copied_models(tmp_path, ["diffiqa_r", "mrfiqa_r"])
+    (models / "mrfiqa_r" / "model.onnx").write_bytes((MODELS / "diffiqa_r" / "model.onnx").read_bytes())
+    registry = Registry(models)
+    assert registry.read_verified("diffiqa_r")
+    with pytest.raises(ModelMismatch, match="sha256"):
+        registry.read_verified("mrfiqa_r")

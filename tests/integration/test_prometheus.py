@@ -43,10 +43,10 @@ def _wait(predicate, timeout_s: float, what: str) -> None:
 
 
 @pytest.fixture
-def prometheus_binary() -> str:
+def prometheus_binary(unavailable) -> str:
     binary = shutil.which("prometheus")
     if binary is None:
-        pytest.skip("Prometheus is not installed (Debian package `prometheus`): run `make tools`")
+        unavailable("Prometheus is not installed (Debian package `prometheus`): run `make tools`")
     return binary
 
 

@@ -27,6 +27,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "train-regressor": ("fiqa.train.regressor", "fine-tune a single-pass quality regressor and export ONNX"),
     "publish-regressor": ("fiqa.train.publish", "fit a trained regressor's score mapping on CelebA val, time it"),
     "train-vitfiqa": ("fiqa.train.vit", "train ViT-FIQA (quality token on the certainty ratio) and export ONNX"),
+    "ifqa-train": ("fiqa.ifqa.train", "train IFQA's generator and per-pixel discriminator; export D as ONNX"),
+    "ifqa-evaluate": ("fiqa.ifqa.evaluate", "IFQA maps on damaged LFW regions; fit its score mapping on CelebA val"),
 }
 
 

@@ -9,7 +9,7 @@
 
 Damage is applied to the gateway's 112x112 ArcFace crop, so regions are known exactly::
 
-    OMP_NUM_THREADS=1 .venv/bin/python -m fiqa.ifqa.evaluate --lfw ../shared/data/lfw --faces 200 \
+    OMP_NUM_THREADS=1 .venv/bin/python -m fiqa ifqa-evaluate --lfw ../shared/data/lfw --faces 200 \
         --out data/ifqa/eval.json --examples models/ifqa/examples
 """
 
@@ -222,8 +222,7 @@ def write_examples(scorer: Scorer, out: Path) -> dict[str, float]:
     return scores
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m fiqa.ifqa.evaluate", description=__doc__.split("\n")[0])
+def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--lfw", type=Path, default=Path("../shared/data/lfw"))
     parser.add_argument("--faces", type=int, default=200)
     parser.add_argument("--seed", type=int, default=0)
@@ -231,8 +230,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=Path("data/ifqa/eval.json"))
     parser.add_argument("--examples", type=Path, default=None, help="write the card's overlay PNGs here")
     parser.add_argument("--calibrate", type=Path, default=None, help="fiqa.data.celeba output: fit on its val split")
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+
+
+def main(args: argparse.Namespace) -> int:
+    """Run the command (``python -m fiqa`` parses its arguments with ``configure``)."""
     scorer = Scorer(args.models_dir)
     faces = detect_and_align(lfw_paths(args.lfw, args.faces, args.seed))
     log.info("%d LFW faces aligned", len(faces.crops))
@@ -249,7 +250,3 @@ def main(argv: list[str] | None = None) -> int:
     args.out.write_text(json.dumps(report, indent=2))
     print(json.dumps(report, indent=2))
     return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

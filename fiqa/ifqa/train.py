@@ -2,7 +2,7 @@
 
 Reproducible command (CPU, one thread; data from ``python -m fiqa prepare-celeba``)::
 
-    OMP_NUM_THREADS=1 .venv/bin/python -m fiqa.ifqa.train --data data/celeba_aligned --out data/ifqa \
+    OMP_NUM_THREADS=1 .venv/bin/python -m fiqa ifqa-train --data data/celeba_aligned --out data/ifqa \
         --steps 800 --batch 8 --seed 0 --threads 1 --export models/ifqa/model.onnx
 
 Objective (seed Eq. 3-7): least-squares adversarial loss; D's real target is the face mask of HQ images
@@ -200,8 +200,7 @@ def export(d: UNetDiscriminator, path: Path, size: int = SIZE) -> float:
     return report.max_abs_diff
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m fiqa.ifqa.train", description=__doc__.split("\n")[0])
+def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", type=Path, default=Path("data/celeba_aligned"), help="fiqa.data.celeba output")
     parser.add_argument("--out", type=Path, default=Path("data/ifqa"), help="checkpoints and training log")
     parser.add_argument("--steps", type=int, default=800)
@@ -209,8 +208,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--export", type=Path, default=None, help="write D as ONNX here (e.g. models/ifqa/model.onnx)")
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+
+
+def main(args: argparse.Namespace) -> int:
+    """Run the command (``python -m fiqa`` parses its arguments with ``configure``)."""
     torch.set_num_threads(args.threads)
     faces = load_celeba(args.data, "train")
     log.info("training on %d CelebA train-split faces at %dx%d", len(faces.images), SIZE, SIZE)
@@ -244,7 +245,3 @@ def main(argv: list[str] | None = None) -> int:
     (args.out / "history.json").write_text(json.dumps(history))
     log.info("done: %s", summary)
     return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

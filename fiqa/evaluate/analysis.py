@@ -97,8 +97,14 @@ def _key(value: float) -> str:
 
 
 def analyse(
-    dataset: Dataset, faces: Acquired, qualities: list[QualityScores], compared: list[Comparisons], settings: Settings
+    dataset: Dataset,
+    faces: Acquired,
+    qualities: list[QualityScores],
+    compared: list[Comparisons],
+    settings: Settings,
+    scored: np.ndarray | None = None,
 ) -> Outcome:
+    """``scored``: the samples whose quality was measured (default: every sample a comparison uses)."""
     s = settings
     summary = dataset.summary()
     used = dataset.needed
@@ -108,7 +114,7 @@ def analyse(
     keys = [sample.key for sample in dataset.samples]
     if any("#" in key for key in keys):
         results["by_degradation"] = by_degradation(keys, faces, qualities)
-    pose = by_pose(faces, qualities, used)
+    pose = by_pose(faces, qualities, used if scored is None else used & scored)
     if pose is not None:
         results["by_pose"] = pose
     outcome = Outcome(results)
@@ -116,8 +122,11 @@ def analyse(
     for comp in compared:
         pair_q = {q.name: pair_quality(q.raw, comp.first, comp.second) for q in qualities}
         usable = np.ones(comp.scores.size, dtype=bool)
+        # Comparisons a convention can discard need every measure's quality; under the fixed threshold those are
+        # the mated ones (non-mated comparisons only set the threshold).
+        discardable = comp.mated if "recomputed" not in s.conventions else np.ones_like(comp.mated)
         for values in pair_q.values():
-            usable &= np.isfinite(values)
+            usable &= np.isfinite(values) | ~discardable
         scores, mated = comp.scores[usable], comp.mated[usable]
         pair_q = {name: values[usable] for name, values in pair_q.items()}
         identities = (codes[comp.first[usable]], codes[comp.second[usable]])

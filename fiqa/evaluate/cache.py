@@ -24,6 +24,17 @@ def tag_of(*parts: Any) -> str:
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:12]
 
 
+# The card fields that decide a network's or method's raw outputs. Prose, metrics, thresholds, score mappings and
+# provenance are left out, so rewriting a card's figures does not throw away hours of cached scores; fields left
+# at their defaults are left out too, so adding an optional card field does not either.
+OUTPUT_FIELDS = {"name", "kind", "method", "uses", "file", "sha256", "inputs", "outputs", "preprocess"}
+
+
+def card_part(card: Any) -> dict[str, Any]:
+    """What of a model card goes into a cache tag."""
+    return card.model_dump(mode="json", include=OUTPUT_FIELDS, exclude_defaults=True)
+
+
 def file_digest(path: Path) -> str:
     """SHA-256 of a file's bytes (model weights), so a changed file is a new cache entry."""
     digest = hashlib.sha256()

@@ -67,6 +67,15 @@ class Dataset:
         )
 
     @property
+    def in_mated(self) -> np.ndarray:
+        """Samples some mated comparison uses: under the fixed-threshold convention only their quality matters
+        (non-mated comparisons set the threshold and are never discarded)."""
+        mask = np.zeros(len(self.samples), dtype=bool)
+        mask[self.first[self.mated]] = True
+        mask[self.second[self.mated]] = True
+        return mask
+
+    @property
     def needed(self) -> np.ndarray:
         """Samples some comparison uses: only these are processed."""
         mask = np.zeros(len(self.samples), dtype=bool)

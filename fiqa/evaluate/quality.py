@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 
 from fiqa.evaluate.acquire import Acquired
-from fiqa.evaluate.cache import Cache, file_digest, tag_of
+from fiqa.evaluate.cache import Cache, card_part, file_digest, tag_of
 from fiqa.evaluate.datasets import Dataset
 from fiqa.evaluate.gateway import Gateway
 
@@ -61,31 +61,33 @@ def baseline(name: str, dataset: Dataset, faces: Acquired, seed: int = 0) -> np.
 
 
 def model_tag(gateway: Gateway, name: str) -> str:
-    """Everything a model's raw scores depend on: its card (less the threshold) and the method settings."""
+    """Everything a model's raw scores depend on: what its card and its networks' cards say of their outputs (the
+    networks' bytes pinned by their sha256) and the method settings."""
     card = gateway.registry[name]
-    networks = [gateway.registry[n].model_dump(mode="json") for n in card.networks]
-    files = [(str(p), p.stat().st_size) for n in card.networks if (p := gateway.registry.file_of(n)).exists()]
+    networks = [card_part(gateway.registry[n]) for n in card.networks]
     s = gateway.settings
     settings = (s.diffiqa_repeats, s.diffiqa_timestep, s.diffiqa_seed)
-    parts = ["quality-v1", card.model_dump(mode="json", exclude={"threshold"}), networks, files, settings]
-    if card.file:  # a trained model retrained in place keeps its card and file size: hash its weights
-        parts.append(file_digest(gateway.registry.file_of(name)))
-    return tag_of(*parts)
+    parts = ["quality-v2", card_part(card), networks, settings]
+    unpinned = [n for n in card.networks if gateway.registry[n].sha256 is None]
+    return tag_of(*parts, [file_digest(gateway.registry.file_of(n)) for n in unpinned])
 
 
-def model_scores(gateway: Gateway, name: str, faces: Acquired, cache: Cache, faces_tag: str) -> QualityScores:
-    """Raw and 0..100 scores of the acquired faces (NaN elsewhere)."""
+def model_scores(
+    gateway: Gateway, name: str, faces: Acquired, cache: Cache, faces_tag: str, rows: np.ndarray | None = None
+) -> QualityScores:
+    """Raw and 0..100 scores of the acquired faces (of ``rows`` only, when given; NaN elsewhere)."""
+    wanted = faces.ok if rows is None else faces.ok & rows
 
     def compute(indices: np.ndarray) -> dict[str, np.ndarray]:
         raw = np.full(indices.size, np.nan)
-        ok = faces.ok[indices]
+        ok = wanted[indices]
         if ok.any():
             raw[ok] = gateway.quality_raw(name, faces.crops[indices[ok]])
         return {"raw": raw}
 
     tag = tag_of(model_tag(gateway, name), faces_tag)
-    raw = cache.rows(f"quality-{name}", tag, len(faces.ok), faces.ok, compute, chunk=64)["raw"]
-    raw = np.where(faces.ok, raw, np.nan)
+    raw = cache.rows(f"quality-{name}", tag, len(faces.ok), wanted, compute, chunk=64)["raw"]
+    raw = np.where(wanted, raw, np.nan)
     method = gateway.methods[name]
     score = np.where(np.isfinite(raw), method.to_score(np.nan_to_num(raw)), np.nan)
     return QualityScores(name, "model", raw, score, tied_recognition(gateway, name))
@@ -107,8 +109,10 @@ def all_scores(
     models: list[str] | None = None,
     aligned: bool = False,
     seed: int = 0,
+    rows: np.ndarray | None = None,
 ) -> list[QualityScores]:
-    """Every selected quality model (default: all the gateway serves) and every baseline that applies."""
+    """Every selected quality model (default: all the gateway serves; scored on ``rows`` when given) and every
+    baseline that applies."""
     names = list(gateway.methods) if models is None else models
     out = []
     for name in names:
@@ -116,7 +120,7 @@ def all_scores(
         if missing:
             log.warning("quality model %s skipped: missing %s", name, ", ".join(missing))
             continue
-        out.append(model_scores(gateway, name, faces, cache, faces_tag))
+        out.append(model_scores(gateway, name, faces, cache, faces_tag, rows))
     for name in BASELINES:
         if aligned and name in ("face_size", "det_confidence"):
             continue  # no detection ran: these facts do not exist

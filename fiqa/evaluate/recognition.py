@@ -19,7 +19,7 @@ import cv2
 import numpy as np
 
 from fiqa.evaluate.acquire import Acquired, decode
-from fiqa.evaluate.cache import Cache, file_digest, tag_of
+from fiqa.evaluate.cache import Cache, card_part, file_digest, tag_of
 from fiqa.evaluate.datasets import Dataset
 from fiqa.evaluate.gateway import Gateway
 from service.quality.base import network_input
@@ -50,8 +50,8 @@ class OnnxRecognizer:
         self.batch = batch
 
     def tag(self) -> str:
-        parts = ["onnx-fr-v1", self.card.model_dump(mode="json")]
-        if "sha256" not in self.card.source:  # weights not pinned by the card (e.g. our own backbone): hash them
+        parts = ["onnx-fr-v2", card_part(self.card)]
+        if self.card.sha256 is None:  # weights not pinned by the card: hash them
             parts.append(file_digest(self.gateway.registry.file_of(self.name)))
         return tag_of(*parts)
 

@@ -32,6 +32,7 @@ from fiqa.evaluate.gateway import Gateway
 from fiqa.evaluate.pose import turned_subset
 from fiqa.evaluate.quality import QualityScores, all_scores
 from fiqa.evaluate.recognition import embeddings, recognizers
+from service.settings import Settings
 
 log = logging.getLogger(__name__)
 REPO = Path(__file__).resolve().parents[2]
@@ -80,6 +81,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--limit", type=int, default=None, help="first N samples only (smoke runs)")
     parser.add_argument("--folds", default=None, help="pairs protocols: only these folds, e.g. 1-3 or 1,4")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=1, help="onnxruntime threads (1: runs beside other jobs)")
     parser.add_argument("--cache", type=Path, default=REPO / "data" / "cache", help="'' disables the cache")
     parser.add_argument("--reports", type=Path, default=REPO / "reports")
 
@@ -128,13 +130,15 @@ def evaluate_one(gateway: Gateway, dataset: Dataset, args: argparse.Namespace, s
     faces = acquire(gateway, dataset, cache, aligned=args.aligned, needed=dataset.needed)
     tag = faces_tag(gateway, args.aligned)
     models = None if args.models is None else ([] if args.models == "none" else args.models.split(","))
-    qualities = all_scores(gateway, dataset, faces, cache, tag, models, args.aligned, args.seed)
+    # Fixed threshold only: quality is needed only where a comparison can be discarded (mated ones).
+    rows = dataset.needed if "recomputed" in settings.conventions else dataset.in_mated
+    qualities = all_scores(gateway, dataset, faces, cache, tag, models, args.aligned, args.seed, rows)
     compared = []
     for recognizer in recognizers(gateway, args.fr.split(","), args.dlib_chip):
         vectors = embeddings(recognizer, dataset, faces, cache, tag)
         compared.append(analysis.comparisons(dataset, faces, recognizer.name, vectors, recognizer.similarity))
     log.info("%s: scores ready in %.0f s; computing EDCs", dataset.name, time.monotonic() - started)
-    outcome = analysis.analyse(dataset, faces, qualities, compared, settings)
+    outcome = analysis.analyse(dataset, faces, qualities, compared, settings, rows)
     outcome.results["dlib_chip"] = args.dlib_chip if not args.aligned else "resize (aligned crops given)"
     log.info("%s: done in %.0f s", dataset.name, time.monotonic() - started)
     return outcome, qualities, faces
@@ -149,7 +153,7 @@ def main(args: argparse.Namespace) -> int:
         conventions=tuple(args.conventions.split(",")),
         bootstrap_unit=args.bootstrap_unit,
     )
-    gateway = Gateway()
+    gateway = Gateway(Settings(ort_intra_op_threads=args.threads, cpu_workers=1))
     datasets = [_limit(parse_dataset(spec, args.identity_pattern), args.limit) for spec in args.dataset]
     if args.folds:
         folds = parse_folds(args.folds)

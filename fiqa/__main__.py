@@ -13,6 +13,7 @@ import sys
 
 COMMANDS: dict[str, tuple[str, str]] = {
     "evaluate": ("fiqa.evaluate.run", "EDC / pAUC evaluation of every quality model and baseline"),
+    "lfw-accuracy": ("fiqa.evaluate.lfw_accuracy", "LFW View-2 10-fold accuracy of face-recognition cards"),
     "calibrate": ("fiqa.evaluate.calibrate", "calibrate a quality model's decision threshold into its card"),
     "prepare-celeba": ("fiqa.data.celeba", "detect, align and split the CelebA training subset"),
     "prepare-lfw-extra": ("fiqa.data.lfw_extra", "align full-LFW photos of people the View-2 benchmark never names"),

@@ -34,7 +34,7 @@ class Preprocess(BaseModel):
     alignment: str = "arcface"
     crop_size: int = 112
     channel_order: Literal["RGB", "BGR"] = "RGB"
-    mean: float = 0.0
+    mean: float | tuple[float, float, float] = 0.0  # per channel: in the network's channel order (Keras "caffe")
     scale: float = 1.0
     layout: Literal["NCHW", "NHWC"] = "NCHW"
 
@@ -103,7 +103,8 @@ def update_card(card_path: Path, section: str, entries: dict[str, str]) -> None:
     while end < len(lines) and (lines[end].startswith((" ", "\t")) or not lines[end].strip()):
         end += 1
     for key, value in entries.items():
-        line = f"  {key}: {json.dumps(value)}"  # a JSON string is a valid YAML scalar, whatever it contains
+        # a JSON string is a valid YAML scalar, whatever it contains
+        line = f"  {key}: {json.dumps(value, ensure_ascii=False)}"
         start = next((i for i in range(header + 1, end) if re.match(rf"  {re.escape(key)}:", lines[i])), None)
         if start is None:
             lines.insert(end, line)

@@ -65,6 +65,7 @@ def network_input(pixels: np.ndarray, preprocess: Preprocess) -> np.ndarray:
     else:
         out = np.empty((pixels.shape[0], pixels.shape[3], pixels.shape[1], pixels.shape[2]), dtype=np.float32)
         out[...] = pixels.transpose(0, 3, 1, 2)
-    out -= np.float32(preprocess.mean)
+    mean = np.asarray(preprocess.mean, dtype=np.float32)
+    out -= mean.reshape(-1, 1, 1) if mean.ndim and preprocess.layout == "NCHW" else mean
     out *= np.float32(preprocess.scale)
     return out

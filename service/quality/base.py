@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
+import cv2
 import numpy as np
 
 from service.registry import ModelCard, Preprocess
@@ -40,13 +41,31 @@ def produces_maps(method: QualityMethod) -> bool:
     return callable(getattr(method, "maps", None))
 
 
+def resize_crops(crops: np.ndarray, size: int) -> np.ndarray:
+    """Aligned uint8 crops (N, S, S, 3) -> (N, size, size, 3): area interpolation to shrink (as IFQA trains),
+    bilinear to enlarge (area would repeat pixels); the same array when already that size."""
+    if crops.shape[1] == size and crops.shape[2] == size:
+        return crops
+    interpolation = cv2.INTER_AREA if size < crops.shape[1] else cv2.INTER_LINEAR
+    return np.stack([cv2.resize(crop, (size, size), interpolation=interpolation) for crop in crops])
+
+
 def network_input(pixels: np.ndarray, preprocess: Preprocess) -> np.ndarray:
-    """RGB pixel values (N, H, W, 3) on 0..255 -> the network's normalised NCHW float32 tensor."""
+    """RGB pixel values (N, H, W, 3) on 0..255 -> the network's normalised float32 tensor, NCHW or NHWC.
+
+    Crops of another size than the card's ``crop_size`` are resized to it first (the gateway aligns at 112;
+    some networks read 64 or 224 pixels)."""
+    if pixels.shape[1:3] != (preprocess.crop_size, preprocess.crop_size):
+        pixels = resize_crops(np.asarray(pixels), preprocess.crop_size)
     if preprocess.channel_order == "BGR":
         pixels = pixels[..., ::-1]
     # One cast-and-transpose copy, then in place: the same float32 operations, without three temporaries.
-    out = np.empty((pixels.shape[0], pixels.shape[3], pixels.shape[1], pixels.shape[2]), dtype=np.float32)
-    out[...] = pixels.transpose(0, 3, 1, 2)
-    out -= np.float32(preprocess.mean)
+    if preprocess.layout == "NHWC":
+        out = pixels.astype(np.float32)  # a copy even when float32 already: the in-place steps must not write back
+    else:
+        out = np.empty((pixels.shape[0], pixels.shape[3], pixels.shape[1], pixels.shape[2]), dtype=np.float32)
+        out[...] = pixels.transpose(0, 3, 1, 2)
+    mean = np.asarray(preprocess.mean, dtype=np.float32)
+    out -= mean.reshape(-1, 1, 1) if mean.ndim and preprocess.layout == "NCHW" else mean
     out *= np.float32(preprocess.scale)
     return out

@@ -7,18 +7,10 @@ perfect face scores about the share of the crop its face oval covers, not 1.
 
 from __future__ import annotations
 
-import cv2
 import numpy as np
 
 from service.quality.base import Tensors, network_input
 from service.registry import ModelCard
-
-
-def resize_crops(crops: np.ndarray, size: int) -> np.ndarray:
-    """Aligned uint8 crops (N, S, S, 3) -> (N, size, size, 3) with area interpolation (training does the same)."""
-    if crops.shape[1] == size and crops.shape[2] == size:
-        return crops
-    return np.stack([cv2.resize(crop, (size, size), interpolation=cv2.INTER_AREA) for crop in crops])
 
 
 class IFQAMap:
@@ -40,7 +32,7 @@ class IFQAMap:
 
     def prepare(self, crops: np.ndarray) -> dict[str, Tensors]:
         assert self.card.preprocess is not None
-        tensor = network_input(resize_crops(crops, self.size), self.card.preprocess)
+        tensor = network_input(crops, self.card.preprocess)  # area-resized to the card's crop_size
         return {self.card.name: {self.card.inputs[0].name: tensor}}
 
     def maps(self, outputs: dict[str, Tensors], faces: int) -> np.ndarray:

@@ -152,3 +152,21 @@ def test_fetch_card_checks_a_present_file(tmp_path: Path) -> None:
 
 def test_sha256_of() -> None:
     assert sha256_of(b"") == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+
+
+def test_committed_conversion_is_checked_not_fetched(tmp_path: Path) -> None:
+    """A card with ``source.conversion`` (made by ``export convert-tfjs``) ships its file: fetch verifies it, and a
+    missing one is an error naming the command, never a download of the package's TF.js member."""
+    target = tmp_path / "m" / "model.onnx"
+    target.parent.mkdir()
+    onnx.save(tiny_batch1_model(), str(target))
+    source = {"npm": "pkg@1", "member": "package/m.json", "integrity": "sha512-x", "conversion": "python -m export x"}
+    card = ModelCard(name="m", version="1", kind="face_recognition", file="model.onnx", source=source)
+    good = card.model_copy(update={"sha256": sha256_of(target.read_bytes())})
+    assert "present" in fetch_card(good, target, tmp_path)
+    bad = card.model_copy(update={"sha256": "0" * 64})
+    with pytest.raises(RuntimeError, match="differs"):
+        fetch_card(bad, target, tmp_path)
+    target.unlink()
+    with pytest.raises(RuntimeError, match="python -m export x"):
+        fetch_card(good, target, tmp_path)

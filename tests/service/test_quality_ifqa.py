@@ -12,7 +12,8 @@ import pytest
 from insightface.utils.face_align import arcface_dst
 
 from service.quality import build_methods
-from service.quality.ifqa import IFQAMap, resize_crops
+from service.quality.base import resize_crops
+from service.quality.ifqa import IFQAMap
 from service.quality.maps import grid_transform, render
 from service.registry import Registry
 from service.settings import Settings

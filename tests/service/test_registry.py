@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from service.errors import ModelMismatch
-from service.registry import ModelCard, Registry, ScoreMapping
+from service.registry import ModelCard, Registry, ScoreMapping, update_card
 from service.settings import REPO_ROOT
 
 MODELS = REPO_ROOT / "models"
@@ -132,3 +132,19 @@ def test_a_swapped_file_is_refused(tmp_path: Path) -> None:
     assert registry.read_verified("diffiqa_r")
     with pytest.raises(ModelMismatch, match="sha256"):
         registry.read_verified("mrfiqa_r")
+def test_update_card_sets_entries_and_keeps_other_lines(tmp_path: Path) -> None:
+    card = tmp_path / "m" / "card.yaml"
+    card.parent.mkdir()
+    text = (
+        "name: m\nversion: '1'\nkind: face_recognition\n# a hand-written comment\nsource:\n  npm: x@1\n"
+        "  note: >\n    folded\n    prose\nmetrics: {}\n"
+    )
+    card.write_text(text)
+    update_card(card, "metrics", {"lfw": "99.1 % ± 0.3: (10 folds)"})
+    update_card(card, "source", {"note": "short", "conversion": "ab"})
+    update_card(card, "metrics", {"lfw": "99.2 %"})
+    written = card.read_text()
+    assert "# a hand-written comment" in written and "prose" not in written
+    loaded = Registry(tmp_path)["m"]
+    assert loaded.metrics == {"lfw": "99.2 %"}
+    assert loaded.source == {"npm": "x@1", "note": "short", "conversion": "ab"}

@@ -21,7 +21,7 @@ from service.quality.base import network_input
 from service.registry import Registry
 from service.settings import Settings
 
-CONVERTED = ["faceres", "mobilefacenet"]
+CONVERTED = ["faceres"]
 
 
 @pytest.fixture(scope="module")
@@ -82,14 +82,7 @@ def faces(samples: Path) -> np.ndarray:
     return detect_and_align([samples / n for n in ("obama.jpg", "obama2.jpg", "obama3.jpg", "biden.jpg")]).crops
 
 
-DEGENERATE = pytest.mark.xfail(
-    strict=True,
-    reason="human-models 3.0.4's mobilefacenet gives nearly the same embedding for every face (cosine > 0.99 "
-    "between different people, in TF.js itself too): see its card",
-)
-
-
-@pytest.mark.parametrize("name", ["faceres", pytest.param("mobilefacenet", marks=DEGENERATE)])
+@pytest.mark.parametrize("name", CONVERTED)
 def test_same_person_is_closer_than_another(registry: Registry, name: str, faces: np.ndarray) -> None:
     card = registry[name]
     assert card.preprocess is not None

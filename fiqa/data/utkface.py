@@ -14,6 +14,7 @@ where the file name lacks a field) and ``crops112.npy`` (N,112,112,3) uint8 RGB,
 read. UTKFace's terms: non-commercial research.
 
     python -m fiqa prepare-utkface --src data/utkface --out data/utkface_aligned
+    python -m fiqa prepare-utkface --src data/utkface --out data/utkface_aligned_3k --count 3000  # labelling budget
     python -m fiqa label-diffiqa --data data/utkface_aligned
 """
 
@@ -48,9 +49,14 @@ def attributes(name: str) -> tuple[int, int, int]:
     return age, gender, race
 
 
-def prepare(src: Path, out: Path, limit: int | None = None) -> int:
-    """Detect and align the largest face of every ``src/*.jpg``; returns how many were kept."""
-    photos = sorted(src.glob("*.jpg"))[:limit]
+def prepare(src: Path, out: Path, limit: int | None = None, count: int | None = None, seed: int = 0) -> int:
+    """Detect and align the largest face of every ``src/*.jpg`` (or of a seeded draw of ``count`` of them: the
+    names sort by age, so the first N would not do); returns how many were kept."""
+    photos = sorted(src.glob("*.jpg"))
+    if count is not None and count < len(photos):
+        drawn = np.random.default_rng(seed).choice(len(photos), size=count, replace=False)
+        photos = [photos[row] for row in np.sort(drawn)]
+    photos = photos[:limit]
     detector = Detector()
     names, landmarks, scores, shares, crops, missed = [], [], [], [], [], []
     start = time.perf_counter()
@@ -103,11 +109,15 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--src", type=Path, default=Path("data/utkface"), help="folder of UTKFace *.jpg photos")
     parser.add_argument("--out", type=Path, default=Path("data/utkface_aligned"))
     parser.add_argument("--limit", type=int, default=None, help="first N photos only (smoke runs)")
+    parser.add_argument(
+        "--count", type=int, default=None, help="a seeded random draw of this many photos (labelling budget)"
+    )
+    parser.add_argument("--seed", type=int, default=0)
 
 
 def main(args: argparse.Namespace) -> int:
     """Run the command (``python -m fiqa`` parses its arguments with ``configure``)."""
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-    prepare(args.src, args.out, args.limit)
+    prepare(args.src, args.out, args.limit, args.count, args.seed)
     return 0

@@ -197,13 +197,19 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="capture conditions (one per training crop) or crops reaching outside their photo (black bands)",
     )
     parser.add_argument("--count", type=int, default=None, help="out-of-frame: this many crops (seeded draw)")
+    parser.add_argument(
+        "--split",
+        choices=["train", "val"],
+        default="train",
+        help="out-of-frame: whose crops; a val set is for measuring only, never an --extra training set",
+    )
 
 
 def main(args: argparse.Namespace) -> int:
     """Run the command (``python -m fiqa`` parses its arguments with ``configure``)."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     if args.kind == "out-of-frame":
-        build_out_of_frame(args.data, args.out, args.seed, args.count)
+        build_out_of_frame(args.data, args.out, args.seed, args.count, args.split)
     else:
         build(args.data, args.out, args.seed)
     return 0

@@ -22,10 +22,12 @@ crop (``out_of_frame``). The band is made on the aligned crop, not by re-warping
 cheaper and needs no source photos, and it is what the border gives, since the crop is an affine image of the
 photo and a photo edge is a straight line in the crop (tilted by the alignment's roll, here up to 20 degrees),
 with a one-pixel soft edge like the bilinear warp's. Its DifFIQA labels are computed on the padded crop, so
-each label says how much of the face the band left, not how good the photo was. ``--count`` draws a seeded
-subset of the training-split crops (labelling costs about ten recognition passes per crop).
+each label says how much of the face the band left, not how good the photo was. CelebA's own crops rarely
+show it (9.8 % of the 6,300 reach outside their photo at all, 1.6 % by over 10 %). ``--count`` draws a seeded
+subset of the training-split crops (labelling costs 4-10 recognition passes per crop); ``--split val`` makes
+a set to measure on (``train-regressor --measure``), never to train on.
 
-    python -m fiqa make-variants --kind out-of-frame --count 2000 --data data/celeba_aligned \
+    python -m fiqa make-variants --kind out-of-frame --count 1000 --seed 2 --data data/celeba_aligned \
         --out data/celeba_out_of_frame
 """
 

@@ -20,6 +20,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "calibrate": ("fiqa.evaluate.calibrate", "calibrate a quality model's decision threshold into its card"),
     "prepare-celeba": ("fiqa.data.celeba", "detect, align and split the CelebA training subset"),
     "prepare-lfw-extra": ("fiqa.data.lfw_extra", "align full-LFW photos of people the View-2 benchmark never names"),
+    "prepare-utkface": ("fiqa.data.utkface", "align UTKFace tight crops (identity-free, padded) for DifFIQA labels"),
     "make-variants": ("fiqa.data.variants", "capture-condition variants (light, noise, JPEG...) of training crops"),
     "label-diffiqa": ("fiqa.labels.diffiqa", "analytic DifFIQA labels of the aligned training crops"),
     "label-mrfiqa": ("fiqa.labels.mrfiqa", "MR-FIQA labels of the aligned training crops"),

@@ -96,14 +96,19 @@ class Detector:
         return None
 
 
+def photo_folder(src: Path) -> Path:
+    """``src/Celeb`` as the fetched repository lays it out, else ``src`` itself (photos copied out flat)."""
+    return src / "Celeb" if (src / "Celeb").is_dir() else src
+
+
 def read_rgb(path: Path) -> np.ndarray:
     return decode_image(path.read_bytes(), max_bytes=1 << 26, max_pixels=1 << 26, min_side=16).rgb
 
 
 def prepare(src: Path, out: Path, *, val_fraction: float = 0.15, seed: int = 0, limit: int | None = None) -> None:
-    """Detect, align and index every photo of ``src/Celeb`` (largest face each)."""
+    """Detect, align and index every photo of ``src/Celeb`` (or of ``src``; largest face each)."""
     out.mkdir(parents=True, exist_ok=True)
-    files = sorted((src / "Celeb").glob("*.jpg"))[:limit]
+    files = sorted(photo_folder(src).glob("*.jpg"))[:limit]
     identities = read_identities(src / "identity_CelebA.txt", {path.name for path in files})
     detector = Detector()
     rows, crops, missed = [], [], []
@@ -169,8 +174,9 @@ def recrop(rgb: np.ndarray, landmarks: np.ndarray, size: int, margin: float = 0.
 def recrop_all(src: Path, index: CelebaIndex, size: int, margin: float = 0.0) -> np.ndarray:
     """All photos of ``index`` re-cropped: (N, size, size, 3) uint8 RGB."""
     out = np.empty((len(index.image), size, size, 3), dtype=np.uint8)
+    folder = photo_folder(src)
     for row, (name, landmarks) in enumerate(zip(index.image, index.landmarks, strict=True)):
-        out[row] = recrop(read_rgb(src / "Celeb" / str(name)), landmarks, size, margin)
+        out[row] = recrop(read_rgb(folder / str(name)), landmarks, size, margin)
     return out
 
 

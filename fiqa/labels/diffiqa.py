@@ -56,6 +56,7 @@ def raw_scores(
     known: tuple[np.ndarray, np.ndarray] | None = None,
     batch: int = 32,
     models_dir: Path | None = None,
+    threads: int = 2,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Raw analytic DifFIQA score (mean cosine, Eq. 7) of every crop, as served (n from the settings),
     estimated from ``repeats`` noisy copies per face (``None``: the served n, i.e. exactly the served score).
@@ -64,7 +65,7 @@ def raw_scores(
     ``known``: the (already computed) embeddings of the crops and of their mirrors, e.g. the cached teacher
     embeddings; then only the noisy copies are embedded. Returns (raw scores, embeddings of the crops).
     """
-    scorer, backend, served = analytic_scorer(repeats, models_dir)
+    scorer, backend, served = analytic_scorer(repeats, models_dir, threads)
     repeats = served if repeats is None else repeats
     network = scorer.recognition
     assert network.preprocess is not None
@@ -96,21 +97,24 @@ def normalise(raw: np.ndarray, low: float | None = None, high: float | None = No
     return np.clip((raw - low) / max(high - low, 1e-12), 0.0, 1.0)
 
 
-def labels(data: Path, force: bool = False, repeats: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+def labels(
+    data: Path, force: bool = False, repeats: int | None = None, threads: int = 2
+) -> tuple[np.ndarray, np.ndarray]:
     """(raw, normalised) labels of ``fiqa.data.degrade.labelled_set``: the N crops, then the degraded copies
     (MR-FIQA's blur / down-sampling distributions) of half of them, so the regressor also sees the low-quality
     end that CelebA photos rarely reach. Cached in ``data/labels_diffiqa.npz``; min-max over all raw scores.
     The degraded copies' embeddings are cached too (``teacher_degraded_s1.npy``: MR-FIQA's f_r needs them).
-    ``repeats``: noisy copies per face (see ``raw_scores``); the cache records it."""
+    ``repeats``: noisy copies per face (see ``raw_scores``); the cache records it. ``threads``: onnxruntime's
+    intra-op threads (one is faster than two on a CPU other jobs share)."""
     cache = data / "labels_diffiqa.npz"
     if cache.exists() and not force:
         with np.load(cache) as stored:
             return stored["raw"], stored["label"]
     crops = np.load(data / "crops112.npy", mmap_mode="r")
     _, degraded, _ = degraded_set(data)
-    degraded_raw, degraded_embeddings = raw_scores(degraded, repeats)
+    degraded_raw, degraded_embeddings = raw_scores(degraded, repeats, threads=threads)
     np.save(data / f"teacher_degraded_s{DEGRADED_SEED}.npy", degraded_embeddings)
-    plain_raw, _ = raw_scores(crops, repeats, known=teacher_embeddings(data))
+    plain_raw, _ = raw_scores(crops, repeats, known=teacher_embeddings(data), threads=threads)
     raw = np.concatenate([plain_raw, degraded_raw])
     label = normalise(raw)
     np.savez(cache, raw=raw, label=label, repeats=-1 if repeats is None else repeats)
@@ -123,11 +127,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--repeats", type=int, default=None, help="noisy copies per face; default: the served n (exact served score)"
     )
+    parser.add_argument("--threads", type=int, default=2, help="onnxruntime intra-op threads")
 
 
 def main(args: argparse.Namespace) -> int:
     """Run the command (``python -m fiqa`` parses its arguments with ``configure``)."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-    raw, label = labels(args.data, args.force, args.repeats)
+    raw, label = labels(args.data, args.force, args.repeats, args.threads)
     log.info("raw: min %.4f median %.4f max %.4f; %d labels", raw.min(), np.median(raw), raw.max(), len(label))
     return 0

@@ -101,11 +101,26 @@ def extra_note(path: Path) -> str:
     count = len(np.load(path / "crops112.npy", mmap_mode="r"))
     copies = len(degraded_set(path)[0])
     if (path / "variants.npz").exists():
+        with np.load(path / "variants.npz") as variants:
+            names = variants["names"].tolist() if "names" in variants else []
+            share = np.median(variants["strength"]) if "strength" in variants else float("nan")
+        if names == ["out_of_frame"]:
+            return (
+                f"{count} out-of-frame variants of CelebA training-split crops (black beyond a photo edge or a "
+                f"corner over 5-60 % of the crop, median {share:.0%}, labelled on the padded crop; `python -m fiqa "
+                f"make-variants --kind out-of-frame`) and {copies} degraded copies"
+            )
         return (
             f"{count} capture-condition variants of the CelebA training-split crops (light, noise, JPEG, motion, "
             f"occlusion, compound; `python -m fiqa make-variants`) and {copies} degraded copies"
         )
     with np.load(path / "index.npz") as index:
+        if "out_of_frame" in index:
+            return (
+                f"{count} UTKFace photos (tight 200x200 crops, no identities; aligned with black padding, median "
+                f"out-of-frame share {np.median(index['out_of_frame']):.0%}; bagashvilit/facial_recognition_bias "
+                f"@abe87302; `python -m fiqa prepare-utkface`) and {copies} degraded copies"
+            )
         people = len({str(name).split("/")[0] for name in index["image"]})
     return (
         f"{count} full-LFW photos of {people} people that LFW View-2's pairs.txt never names (braun-steven/"
@@ -235,8 +250,11 @@ def extras_step(facts: dict) -> str:
 
 
 def data_note(facts: dict) -> str:
-    """Where the training photos come from, and that the LFW benchmark's people are never among them."""
+    """Where the training photos come from under which terms, and that the LFW benchmark's people are never among
+    them."""
     note = "CelebA (non-commercial research terms), via `matush97/faceRecognition` @e7ba6c09"
+    if any("UTKFace" in extra for extra in facts["extra_sets"]):
+        note += "; UTKFace (non-commercial research terms), via `bagashvilit/facial_recognition_bias` @abe87302"
     if any("LFW" in extra for extra in facts["extra_sets"]):
         return note + "; full-LFW photos (research use) of people LFW View-2 never names, none of the benchmark's"
     return note + "; never LFW"

@@ -135,6 +135,18 @@ def predict(model: torch.nn.Module, crops: np.ndarray, batch: int = 128) -> np.n
         )
 
 
+def agreement(model: torch.nn.Module, args: argparse.Namespace, val: tuple[np.ndarray, np.ndarray]) -> dict:
+    """Spearman of the model's predictions against the labels: on the validation samples ``val`` (crops, scaled
+    labels) and on every sample of each ``--measure`` set (its crops and degraded copies, raw labels: the rank
+    correlation needs no common scale). A measure set is held out (e.g. out-of-frame variants of validation
+    crops): no epoch is chosen by it."""
+    figures = {"val": round(spearman(predict(model, val[0]), val[1]), 4)}
+    for path in args.measure:
+        raw = raw_labels(args.labels, path, args.label_model)
+        figures[str(path)] = round(spearman(predict(model, labelled_set(path)[0]), raw), 4)
+    return figures
+
+
 def carried_over(preset: str, checkpoint: Path) -> QualityRegressor:
     """A ``preset`` regressor carrying a trained regressor's weights (``--init``). When the preset works at a lower
     resolution than the checkpoint (``mobilefacenet_r64`` from ``mobilefacenet``) every convolution fits as is but
@@ -164,6 +176,9 @@ def train(args: argparse.Namespace) -> QualityRegressor:
     crops, labels, train_rows, val_rows = training_set(args)
 
     model = initial_model(args).to(memory_format=torch.channels_last)
+    if set(args.measure) & {args.data, *args.extra}:
+        raise ValueError("a --measure set is held out: it cannot be trained on too")
+    measured = {"start": agreement(model, args, (crops[val_rows], labels[val_rows]))} if args.measure else {}
     optimiser = torch.optim.AdamW(
         [
             {"params": model.backbone.parameters(), "base": args.lr_backbone},
@@ -231,6 +246,10 @@ def train(args: argparse.Namespace) -> QualityRegressor:
             break
     print(f"keeping epoch {best[1]} (best validation Spearman {best[0]:.4f})", flush=True)
     model = load_served(checkpoint)
+    if measured:
+        measured["kept"] = agreement(model, args, (crops[val_rows], labels[val_rows]))
+        (args.out / "measured.json").write_text(json.dumps(measured, indent=1))
+        print(f"Spearman against the labels, start -> kept: {json.dumps(measured)}", flush=True)
     plot_curves(log.path, ["train_l1", "val_l1", "val_spearman"], args.out / "curves.png", f"{args.labels} regressor")
     index = CelebaIndex.load(args.data / "index.npz")
     np.save(args.out / "val_predictions.npy", predict(model, crops[np.flatnonzero(index.split == "val")]))
@@ -262,6 +281,14 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", type=Path, default=Path("data/celeba_aligned"))
     parser.add_argument(
         "--extra", type=Path, action="append", default=[], help="more prepared crops to train on (repeatable)"
+    )
+    parser.add_argument(
+        "--measure",
+        type=Path,
+        action="append",
+        default=[],
+        help="held-out prepared sets (e.g. out-of-frame variants of validation crops): Spearman against their "
+        "labels before and after training, in measured.json (repeatable)",
     )
     parser.add_argument("--backbone", type=Path, default=Path("data/runs/backbone/backbone.pt"))
     parser.add_argument("--preset", default="mobilefacenet_xs", help="must match --backbone's preset")

@@ -8,7 +8,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from fiqa.data.celeba import CelebaIndex, Detector, margin_transform, prepare, read_rgb, recrop, split_identities
+from fiqa.data.celeba import (
+    CelebaIndex,
+    Detector,
+    margin_transform,
+    photo_folder,
+    prepare,
+    read_rgb,
+    recrop,
+    split_identities,
+)
 from service.align import align
 
 
@@ -67,3 +76,9 @@ def test_detector_finds_the_largest_face(samples: Path) -> None:
     rgb = read_rgb(samples / "t1.jpg")
     face = Detector().largest(rgb)
     assert face is not None and face.score > 0.5
+
+
+def test_photos_are_read_from_src_celeb_or_from_src_itself(tmp_path: Path) -> None:
+    assert photo_folder(tmp_path) == tmp_path  # photos copied out flat, as the shared data folder has them
+    (tmp_path / "Celeb").mkdir()
+    assert photo_folder(tmp_path) == tmp_path / "Celeb"  # the fetched repository's layout

@@ -38,6 +38,23 @@ def test_cards_name_each_extra_training_set_and_whether_lfw_photos_were_used(tmp
     assert all(note in extras_step({"extra_sets": notes}) for note in notes)
 
 
+def test_cards_name_utkface_and_out_of_frame_sets_and_carry_utkfaces_terms(tmp_path: Path) -> None:
+    crops = np.random.default_rng(0).integers(0, 256, (4, 112, 112, 3), dtype=np.uint8)
+    utkface, padded = tmp_path / "utkface", tmp_path / "padded"
+    for folder in (utkface, padded):
+        folder.mkdir()
+        np.save(folder / "crops112.npy", crops)
+    names = np.array([f"{age}_0_1_2017.jpg.chip.jpg" for age in (3, 30, 60, 90)])
+    np.savez(utkface / "index.npz", image=names, out_of_frame=np.array([0.3, 0.34, 0.36, 0.4]))
+    np.savez(padded / "variants.npz", condition=np.zeros(4), strength=np.full(4, 0.3), names=("out_of_frame",))
+    notes = [extra_note(utkface), extra_note(padded)]
+    assert notes[0].startswith("4 UTKFace photos") and "median out-of-frame share 35%" in notes[0]
+    assert notes[1].startswith("4 out-of-frame variants") and "2 degraded copies" in notes[1]
+    note = data_note({"extra_sets": notes})
+    assert "UTKFace (non-commercial research terms)" in note and note.endswith("never LFW")
+    assert "UTKFace" not in data_note({"extra_sets": notes[1:]})
+
+
 def test_readme_training_steps_follow_the_kind_of_run() -> None:
     common = {"label_scale": "rank", "extra_sets": [], "training_epochs": 3}
     epoch = {"epoch": 2, "steps": 10, "elapsed_s": 60.0, "val_spearman": 0.5}

@@ -106,6 +106,34 @@ def test_extra_sets_train_only_and_share_the_label_scale(data: Path, tmp_path: P
     assert 0.0 < epoch["distill"] <= 2.0 and 0.0 < epoch["train_l1"] < 1.0
 
 
+def test_measure_sets_are_held_out_and_reported_before_and_after(data: Path, tmp_path: Path) -> None:
+    held_out = tmp_path / "held_out"
+    held_out.mkdir()
+    np.save(held_out / "crops112.npy", np.load(data / "crops112.npy")[:6][:, ::-1])  # upside down: new samples
+    untrained = tmp_path / "untrained.pt"
+    torch.save({"preset": "mobilefacenet_xs", "state_dict": backbone("mobilefacenet_xs").state_dict()}, untrained)
+    parser = argparse.ArgumentParser()
+    train_regressor.configure(parser)
+    run = [
+        "--data",
+        str(data),
+        "--backbone",
+        str(untrained),
+        "--epochs",
+        "1",
+        "--batch",
+        "4",
+        "--measure",
+        str(held_out),
+    ]
+    with pytest.raises(ValueError, match="held out"):
+        train_regressor.train(parser.parse_args([*run, "--extra", str(held_out), "--out", str(tmp_path / "bad")]))
+    train_regressor.train(parser.parse_args([*run, "--out", str(tmp_path / "run")]))
+    measured = json.loads((tmp_path / "run" / "measured.json").read_text())
+    assert set(measured) == {"start", "kept"} and set(measured["kept"]) == {"val", str(held_out)}
+    assert all(-1.0 <= value <= 1.0 for figures in measured.values() for value in figures.values())
+
+
 def test_distilled_labels_cover_extra_sets_and_need_their_teacher(data: Path, tmp_path: Path) -> None:
     teacher = tmp_path / "teacher.pt"
     model = QualityRegressor(backbone("mobilefacenet_xs"))

@@ -18,7 +18,7 @@ import numpy as np
 from fiqa.evaluate.acquire import Acquired
 from fiqa.evaluate.cache import Cache, file_digest, tag_of
 from fiqa.evaluate.datasets import Dataset
-from fiqa.evaluate.gateway import Gateway
+from service.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
@@ -60,46 +60,46 @@ def baseline(name: str, dataset: Dataset, faces: Acquired, seed: int = 0) -> np.
     return np.where(faces.ok, values, np.nan)
 
 
-def model_tag(gateway: Gateway, name: str) -> str:
+def model_tag(runtime: Runtime, name: str) -> str:
     """Everything a model's raw scores depend on: its card (less the threshold) and the method settings."""
-    card = gateway.registry[name]
-    networks = [gateway.registry[n].model_dump(mode="json") for n in card.networks]
-    files = [(str(p), p.stat().st_size) for n in card.networks if (p := gateway.registry.file_of(n)).exists()]
-    s = gateway.settings
+    card = runtime.registry[name]
+    networks = [runtime.registry[n].model_dump(mode="json") for n in card.networks]
+    files = [(str(p), p.stat().st_size) for n in card.networks if (p := runtime.registry.file_of(n)).exists()]
+    s = runtime.settings
     settings = (s.diffiqa_repeats, s.diffiqa_timestep, s.diffiqa_seed)
     parts = ["quality-v1", card.model_dump(mode="json", exclude={"threshold"}), networks, files, settings]
     if card.file:  # a trained model retrained in place keeps its card and file size: hash its weights
-        parts.append(file_digest(gateway.registry.file_of(name)))
+        parts.append(file_digest(runtime.registry.file_of(name)))
     return tag_of(*parts)
 
 
-def model_scores(gateway: Gateway, name: str, faces: Acquired, cache: Cache, faces_tag: str) -> QualityScores:
+def model_scores(runtime: Runtime, name: str, faces: Acquired, cache: Cache, faces_tag: str) -> QualityScores:
     """Raw and 0..100 scores of the acquired faces (NaN elsewhere)."""
 
     def compute(indices: np.ndarray) -> dict[str, np.ndarray]:
         raw = np.full(indices.size, np.nan)
         ok = faces.ok[indices]
         if ok.any():
-            raw[ok] = gateway.quality_raw(name, faces.crops[indices[ok]])
+            raw[ok] = runtime.score_crops(name, faces.crops[indices[ok]])
         return {"raw": raw}
 
-    tag = tag_of(model_tag(gateway, name), faces_tag)
+    tag = tag_of(model_tag(runtime, name), faces_tag)
     raw = cache.rows(f"quality-{name}", tag, len(faces.ok), faces.ok, compute, chunk=64)["raw"]
     raw = np.where(faces.ok, raw, np.nan)
-    method = gateway.methods[name]
+    method = runtime.methods[name]
     score = np.where(np.isfinite(raw), method.to_score(np.nan_to_num(raw)), np.nan)
-    return QualityScores(name, "model", raw, score, tied_recognition(gateway, name))
+    return QualityScores(name, "model", raw, score, tied_recognition(runtime, name))
 
 
-def tied_recognition(gateway: Gateway, name: str) -> str | None:
+def tied_recognition(runtime: Runtime, name: str) -> str | None:
     """The FR model a quality model depends on: the network it runs (``uses``), or for a trained model the one
     its card names as the source of its labels (``source: {recognition_model: ...}``)."""
-    card = gateway.registry[name]
+    card = runtime.registry[name]
     return card.uses[0] if card.uses else card.source.get("recognition_model")
 
 
 def all_scores(
-    gateway: Gateway,
+    runtime: Runtime,
     dataset: Dataset,
     faces: Acquired,
     cache: Cache,
@@ -109,14 +109,14 @@ def all_scores(
     seed: int = 0,
 ) -> list[QualityScores]:
     """Every selected quality model (default: all the gateway serves) and every baseline that applies."""
-    names = list(gateway.methods) if models is None else models
+    names = list(runtime.methods) if models is None else models
     out = []
     for name in names:
-        missing = gateway.missing_files(name)
+        missing = runtime.missing_files(name)
         if missing:
             log.warning("quality model %s skipped: missing %s", name, ", ".join(missing))
             continue
-        out.append(model_scores(gateway, name, faces, cache, faces_tag))
+        out.append(model_scores(runtime, name, faces, cache, faces_tag))
     for name in BASELINES:
         if aligned and name in ("face_size", "det_confidence"):
             continue  # no detection ran: these facts do not exist

@@ -29,11 +29,9 @@ from loadtests.bench_score import measure
 from loadtests.report import machine, markdown_table, update_performance
 from loadtests.server import Gateway
 from loadtests.workload import FRAME_SIZES, Payload, one_face_jpeg
-from service.backends.onnxruntime import OnnxRuntimeBackend
 from service.decode import decode_image
-from service.detect import DETECTOR, INPUT, detect, letterbox
-from service.quality import build_methods
-from service.registry import Registry
+from service.detect import DETECTOR, INPUT, letterbox
+from service.runtime import Runtime
 from service.settings import Settings
 from service.timing import Timings
 
@@ -51,22 +49,21 @@ def best_ms(run: Callable[[], Any], repeats: int, rounds: int = 3) -> float:
 
 
 class RawModels:
-    """The gateway's own sessions (same thread settings), driven directly."""
+    """The gateway's own sessions (same thread settings), driven directly: ``runtime`` is on the embedded
+    onnxruntime backend, whose ``infer_sync`` runs a network with no event loop or thread hop to time."""
 
-    def __init__(self, settings: Settings):
-        self.settings = settings
-        self.registry = Registry(settings.models_dir)
-        self.methods = build_methods(self.registry, settings)
-        self.backend = OnnxRuntimeBackend(self.registry, settings)
-        self.networks = sorted({net for method in self.methods.values() for net in method.card.networks})
+    def __init__(self, runtime: Runtime):
+        self.runtime = runtime
+        self.backend = runtime.backend
+        self.networks = sorted({net for method in runtime.methods.values() for net in method.card.networks})
         self.backend.load_sync([DETECTOR, *self.networks])
 
     def detector_ms(self, size: tuple[int, int], repeats: int) -> float:
-        blob = letterbox(np.zeros((size[1], size[0], 3), np.uint8), self.settings.det_max_side).blob
+        blob = letterbox(np.zeros((size[1], size[0], 3), np.uint8), self.runtime.settings.det_max_side).blob
         return best_ms(lambda: self.backend.infer_sync(DETECTOR, {INPUT: blob}), repeats)
 
     def network_ms(self, name: str, batch: int, repeats: int) -> float:
-        card = self.registry[name]
+        card = self.runtime.registry[name]
         spec = card.inputs[0]
         shape = [batch, *(abs(d) for d in spec.shape[1:])]
         tensor = np.random.default_rng(0).standard_normal(shape).astype(np.float32)
@@ -76,8 +73,8 @@ class RawModels:
         """Rows each quality network runs per face, read from the methods themselves."""
         crop = np.zeros((1, 112, 112, 3), np.uint8)
         rows: dict[str, int] = {}
-        for name in self.settings.default_models:
-            for network, tensors in self.methods[name].prepare(crop).items():
+        for name in self.runtime.settings.default_models:
+            for network, tensors in self.runtime.methods[name].prepare(crop).items():
                 rows[network] = rows.get(network, 0) + next(iter(tensors.values())).shape[0]
         return rows
 
@@ -124,13 +121,9 @@ async def _decode_detect(settings: Settings, raw: RawModels, data: bytes, reduce
         min_side=settings.min_image_side,
         reduce_to=reduce_to,
     )
-    faces = await detect(
-        raw.backend,
+    faces = await raw.runtime.detect_faces(
         image.rgb if image.detect_rgb is None else image.detect_rgb,
         Timings(),
-        max_side=settings.det_max_side,
-        threshold=settings.det_threshold,
-        iou_threshold=settings.det_nms_iou,
         upscale=image.detect_scale,
         frame_size=(image.width, image.height),
     )
@@ -194,8 +187,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--skip", nargs="*", default=[], choices=["raw", "efficiency", "batching", "large"])
     parser.add_argument("--section", default="bench_models", help="key in reports/performance.json")
     args = parser.parse_args(argv)
-    settings = Settings()
-    raw = RawModels(settings)
+    raw = RawModels(Runtime.from_env(backend="onnxruntime"))
+    settings = raw.runtime.settings
     out: dict[str, Any] = {
         "machine": machine(),
         "settings": {

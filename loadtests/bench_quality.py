@@ -23,7 +23,7 @@ import numpy as np
 from loadtests.bench_models import RawModels
 from loadtests.report import machine, markdown_table, update_performance
 from service.quality.base import QualityMethod
-from service.settings import Settings
+from service.runtime import Runtime
 
 REFERENCE = "diffiqa"
 BATCHES = (1, 32)
@@ -51,7 +51,7 @@ def multiply_adds_per_face(name: str, raw: RawModels) -> int | None:
 
     if name == REFERENCE:
         return diffiqa_multiply_adds()
-    checkpoint = Path(raw.settings.models_dir) / name / "model.pt"
+    checkpoint = Path(raw.runtime.settings.models_dir) / name / "model.pt"
     return multiply_adds(load_served(checkpoint)) if checkpoint.exists() else None
 
 
@@ -59,13 +59,13 @@ def measure(raw: RawModels, rounds: int, repeats: int, batches: tuple[int, ...] 
     """One row per quality method: ms per face and share of diffiqa's at each batch, multiply-adds and share."""
     rng = np.random.default_rng(0)
     crops = {batch: rng.integers(0, 256, (batch, 112, 112, 3), dtype=np.uint8) for batch in batches}
-    names = sorted(raw.methods)
+    names = sorted(raw.runtime.methods)
     times: dict[tuple[str, int], list[float]] = {(n, b): [] for n in names for b in batches}
     for _ in range(rounds):
         for name in names:
             for batch in batches:
                 calls = max(2, repeats // batch) if name != REFERENCE else 2
-                times[name, batch].append(call_ms(raw, raw.methods[name], crops[batch], calls))
+                times[name, batch].append(call_ms(raw, raw.runtime.methods[name], crops[batch], calls))
     per_face = {key: statistics.median(values) for key, values in times.items()}
     reference = multiply_adds_per_face(REFERENCE, raw)
     rows = []
@@ -89,8 +89,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=None, help="onnxruntime intra-op threads (default: settings)")
     parser.add_argument("--section", default="bench_quality", help="key in reports/performance.json")
     args = parser.parse_args(argv)
-    settings = Settings() if args.threads is None else Settings(ort_intra_op_threads=args.threads)
-    raw = RawModels(settings)
+    threads = {} if args.threads is None else {"ort_intra_op_threads": args.threads}
+    raw = RawModels(Runtime.from_env(backend="onnxruntime", **threads))
+    settings = raw.runtime.settings
     rows = measure(raw, args.rounds, args.repeats)
     update_performance(
         args.section,

@@ -22,26 +22,20 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.formparsers import MultiPartException
 
 from service import logs, metrics
-from service.backends import create_backend
-from service.batching import MicroBatcher
-from service.detect import DETECTOR
 from service.errors import (
     BackendUnavailable,
     BadImage,
     BadRequest,
     InvalidOptions,
-    ModelMismatch,
     RequestTimeout,
     ServiceError,
     TooLarge,
     UnsupportedMediaType,
 )
 from service.pipeline import ImageInput, Pipeline
-from service.quality import build_methods
-from service.registry import Registry
+from service.runtime import Runtime
 from service.schemas import ErrorBody, ScoreOptions, ScoreRequest, ScoreResponse
 from service.settings import Settings, get_settings
-from service.warmup import warm_up
 
 log = logging.getLogger("service.api")
 
@@ -160,41 +154,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        registry = Registry(settings.models_dir)
-        methods = build_methods(registry, settings)
-        backend = create_backend(settings, registry)
-        await backend.load([DETECTOR])
-        for name, method in list(methods.items()):
-            try:
-                await backend.load(method.card.networks)
-            except (BackendUnavailable, ModelMismatch) as error:
-                if name in settings.default_models:
-                    raise
-                # An optional model that is not installed, or whose file is not the one its card describes, is
-                # left out (and absent from /v1/models' runtime), rather than keeping the whole gateway down.
-                log.warning("quality model %s left out: %s", name, error.message)
-                del methods[name]
-        networks = sorted({net for method in methods.values() for net in method.card.networks})
-        if settings.warmup:
-            await warm_up(backend, registry, [DETECTOR, *networks], settings)
-        batchers = {
-            name: MicroBatcher(
-                name,
-                backend.infer,
-                max_batch=settings.max_batch_size,
-                max_wait_s=settings.max_wait_ms / 1000.0,
-                max_queue_rows=settings.max_queue_rows,
-                retry_after_s=settings.retry_after_s,
-            )
-            for name in networks
-        }
-        app.state.pipeline = Pipeline(settings, registry, backend, methods, batchers)
-        try:
+        async with Runtime(settings) as runtime:
+            app.state.pipeline = Pipeline(runtime)
             yield
-        finally:
-            for batcher in batchers.values():
-                await batcher.close()
-            await backend.close()
 
     app = FastAPI(
         title="FIQA gateway",

@@ -11,17 +11,16 @@ import uuid
 from pathlib import Path
 
 from service import logs
-from service.api import create_app
 from service.errors import ServiceError
 from service.pipeline import ImageInput, Pipeline
+from service.runtime import Runtime
 from service.schemas import ScoreOptions
 from service.settings import get_settings
 
 
 async def _score_files(paths: list[Path], options: ScoreOptions) -> int:
-    app = create_app()
-    async with app.router.lifespan_context(app):
-        pipeline: Pipeline = app.state.pipeline
+    async with Runtime.from_env() as runtime:
+        pipeline = Pipeline(runtime)
         images = [ImageInput(id=str(path), data=path.read_bytes()) for path in paths]
         try:
             response = await pipeline.score(images, options, uuid.uuid4().hex)

@@ -9,15 +9,13 @@ import numpy as np
 
 from service import metrics
 from service.align import AlignedFace, align
-from service.backends.base import Backend
-from service.batching import MicroBatcher
 from service.decision import NOT_ASSESSED, FaceFacts, Policy, decide_face, decide_image
 from service.decode import DecodedImage, decode_image
-from service.detect import Face, detect
+from service.detect import Face
 from service.errors import InvalidOptions, ServiceError
-from service.quality.base import QualityMethod, produces_maps
+from service.quality.base import produces_maps
 from service.quality.maps import render
-from service.registry import Registry
+from service.runtime import Runtime
 from service.schemas import (
     Box,
     ErrorInfo,
@@ -28,7 +26,6 @@ from service.schemas import (
     ScoreOptions,
     ScoreResponse,
 )
-from service.settings import Settings
 from service.timing import Timings
 
 
@@ -52,21 +49,14 @@ class _Analysed:
 
 
 class Pipeline:
-    """Holds the long-lived parts (backend, batchers, methods) and scores requests with them."""
+    """Scores requests with a started ``Runtime``'s long-lived parts (backend, batchers, methods)."""
 
-    def __init__(
-        self,
-        settings: Settings,
-        registry: Registry,
-        backend: Backend,
-        methods: dict[str, QualityMethod],
-        batchers: dict[str, MicroBatcher],
-    ):
-        self.settings = settings
-        self.registry = registry
-        self.backend = backend
-        self.methods = methods
-        self.batchers = batchers
+    def __init__(self, runtime: Runtime):
+        self.runtime = runtime
+        self.settings = runtime.settings
+        self.registry = runtime.registry
+        self.backend = runtime.backend
+        self.methods = runtime.methods
 
     def threshold_of(self, model: str) -> tuple[float, str]:
         """The default accept threshold for ``model`` and where it came from."""
@@ -161,13 +151,9 @@ class Pipeline:
             metrics.IMAGES.labels(status="error").inc()
             return error
         with timings.stage("detect"):
-            faces = await detect(
-                self.backend,
+            faces = await self.runtime.detect_faces(
                 image.rgb if image.detect_rgb is None else image.detect_rgb,
                 timings,
-                max_side=s.det_max_side,
-                threshold=s.det_threshold,
-                iou_threshold=s.det_nms_iou,
                 upscale=image.detect_scale,
                 frame_size=(image.width, image.height),
             )
@@ -193,7 +179,7 @@ class Pipeline:
                 inputs = await asyncio.to_thread(method.prepare, stack)
             outputs = {}
             for network, tensors in inputs.items():
-                outputs[network], batch = await self.batchers[network].submit(tensors)
+                outputs[network], batch = await self.runtime.batchers[network].submit(tensors)
                 timings.add("quality_queue", batch.queue_ms)
                 timings.add("quality_infer", batch.infer_ms)
             if name in want_maps:

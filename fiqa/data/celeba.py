@@ -20,12 +20,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from fiqa.data.embed import ort_runtime
 from service.align import align
-from service.backends.onnxruntime import OnnxRuntimeBackend
 from service.decode import decode_image
 from service.detect import DETECTOR, INPUT, decode, letterbox
-from service.registry import Registry
-from service.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -79,10 +77,9 @@ class Detector:
     """CenterFace through the gateway's onnxruntime backend, called synchronously."""
 
     def __init__(self, models_dir: Path | None = None):
-        settings = Settings(ort_intra_op_threads=1, cpu_workers=1, **({"models_dir": models_dir} if models_dir else {}))
-        self.settings = settings
-        self.backend = OnnxRuntimeBackend(Registry(settings.models_dir), settings)
-        self.backend.load_sync([DETECTOR])
+        runtime = ort_runtime([DETECTOR], models_dir)
+        self.settings = runtime.settings
+        self.backend = runtime.backend
 
     def largest(self, rgb: np.ndarray):
         """The largest face (by box area), trying a looser threshold if none passes the gateway's."""

@@ -11,24 +11,19 @@ from pathlib import Path
 
 import numpy as np
 
-from service.backends.onnxruntime import OnnxRuntimeBackend
 from service.quality.base import network_input
-from service.registry import Registry
-from service.settings import Settings
+from service.runtime import Runtime
 
 TEACHER = "fr_feature"
 
 
-def ort_backend(
-    names: list[str], models_dir: Path | None = None, threads: int = 1
-) -> tuple[Registry, OnnxRuntimeBackend]:
-    """A loaded synchronous onnxruntime backend over the project's model cards."""
+def ort_runtime(names: list[str], models_dir: Path | None = None, threads: int = 1) -> Runtime:
+    """The gateway's runtime on its embedded onnxruntime backend with ``names`` loaded, so that
+    ``runtime.backend.infer_sync`` runs them in the caller's thread (batch work needs no event loop)."""
     overrides = {"models_dir": models_dir} if models_dir else {}
-    settings = Settings(ort_intra_op_threads=threads, cpu_workers=1, **overrides)
-    registry = Registry(settings.models_dir)
-    backend = OnnxRuntimeBackend(registry, settings)
-    backend.load_sync(names)
-    return registry, backend
+    runtime = Runtime.from_env(backend="onnxruntime", ort_intra_op_threads=threads, cpu_workers=1, **overrides)
+    runtime.backend.load_sync(names)
+    return runtime
 
 
 def chunked(count: int, size: int):
@@ -40,8 +35,9 @@ class Embedder:
     """L2-normalised embeddings of RGB uint8 or float pixel crops (N, 112, 112, 3)."""
 
     def __init__(self, name: str = TEACHER, models_dir: Path | None = None, threads: int = 1):
-        self.registry, self.backend = ort_backend([name], models_dir, threads)
-        self.card = self.registry[name]
+        runtime = ort_runtime([name], models_dir, threads)
+        self.backend = runtime.backend
+        self.card = runtime.registry[name]
 
     def __call__(
         self, pixels: np.ndarray, batch: int = 64, progress: Callable[[int], None] | None = None

@@ -16,10 +16,10 @@ import numpy as np
 
 from fiqa.evaluate.cache import Cache, tag_of
 from fiqa.evaluate.datasets import Dataset
-from fiqa.evaluate.gateway import Gateway
 from service.align import align
 from service.decode import decode_image
 from service.errors import ServiceError
+from service.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
@@ -41,12 +41,12 @@ class Acquired:
         return dict(vars(self))
 
 
-def decode(gateway: Gateway, data: bytes) -> np.ndarray:
-    s = gateway.settings
+def decode(runtime: Runtime, data: bytes) -> np.ndarray:
+    s = runtime.settings
     return decode_image(data, max_bytes=s.max_body_bytes, max_pixels=s.max_pixels, min_side=s.min_image_side).rgb
 
 
-def _acquire(gateway: Gateway, dataset: Dataset, aligned: bool, size: int, indices: np.ndarray) -> Acquired:
+def _acquire(runtime: Runtime, dataset: Dataset, aligned: bool, size: int, indices: np.ndarray) -> Acquired:
     """Faces of the samples at ``indices`` (one row per index)."""
     count = len(indices)
     result = Acquired(
@@ -61,7 +61,7 @@ def _acquire(gateway: Gateway, dataset: Dataset, aligned: bool, size: int, indic
     )
     for index, sample in enumerate(dataset.samples[i] for i in indices):
         try:
-            rgb = decode(gateway, sample.load())
+            rgb = decode(runtime, sample.load())
         except (ServiceError, OSError) as error:
             log.warning("%s: %s", sample.key, error)
             continue
@@ -70,7 +70,7 @@ def _acquire(gateway: Gateway, dataset: Dataset, aligned: bool, size: int, indic
             result.crops[index] = rgb if same else cv2.resize(rgb, (size, size), interpolation=cv2.INTER_AREA)
             result.ok[index] = True
             continue
-        faces = gateway.detect(rgb)
+        faces = runtime.detect(rgb)
         result.faces_detected[index] = len(faces)
         if not faces:
             continue
@@ -87,7 +87,7 @@ def _acquire(gateway: Gateway, dataset: Dataset, aligned: bool, size: int, indic
 
 
 def acquire(
-    gateway: Gateway,
+    runtime: Runtime,
     dataset: Dataset,
     cache: Cache,
     aligned: bool = False,
@@ -96,19 +96,19 @@ def acquire(
 ) -> Acquired:
     """Faces of the needed samples (default: all), from the cache when the detector settings and sample list are
     unchanged; samples not needed have ``ok = False``."""
-    tag = faces_tag(gateway, aligned, size)
+    tag = faces_tag(runtime, aligned, size)
     count = len(dataset.samples)
     needed = np.ones(count, dtype=bool) if needed is None else needed
     arrays = cache.rows(
-        "faces", tag, count, needed, lambda idx: _acquire(gateway, dataset, aligned, size, idx).arrays(), chunk=500
+        "faces", tag, count, needed, lambda idx: _acquire(runtime, dataset, aligned, size, idx).arrays(), chunk=500
     )
     faces = Acquired(**arrays)
     faces.ok &= needed
     return faces
 
 
-def faces_tag(gateway: Gateway, aligned: bool, size: int = 112) -> str:
+def faces_tag(runtime: Runtime, aligned: bool, size: int = 112) -> str:
     """What acquired faces depend on: the detector, its settings and the crop size."""
-    s = gateway.settings
+    s = runtime.settings
     settings = (s.det_max_side, s.det_threshold, s.det_nms_iou)
-    return tag_of("acquire-v1", aligned, size, settings, gateway.registry["centerface"].version)
+    return tag_of("acquire-v1", aligned, size, settings, runtime.registry["centerface"].version)

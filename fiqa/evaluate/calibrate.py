@@ -32,11 +32,11 @@ from fiqa.evaluate.cache import Cache
 from fiqa.evaluate.datasets import Dataset
 from fiqa.evaluate.degrade import degraded_dataset
 from fiqa.evaluate.edc import group_starts, threshold_at_fmr
-from fiqa.evaluate.gateway import Gateway
 from fiqa.evaluate.quality import model_scores
 from fiqa.evaluate.recognition import embeddings, recognizers
 from fiqa.evaluate.run import REPO, parse_dataset, parse_folds
 from service.registry import ModelCard
+from service.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
@@ -200,27 +200,27 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--reports", type=Path, default=REPO / "reports")
 
 
-def _scored(gateway: Gateway, dataset: Dataset, model: str, cache_root: Path, fr: str | None):
+def _scored(runtime: Runtime, dataset: Dataset, model: str, cache_root: Path, fr: str | None):
     cache = Cache(cache_root, dataset.cache_name, dataset.fingerprint)
-    faces = acquire(gateway, dataset, cache, needed=dataset.needed)
-    tag = faces_tag(gateway, False)
-    scores = model_scores(gateway, model, faces, cache, tag).score
+    faces = acquire(runtime, dataset, cache, needed=dataset.needed)
+    tag = faces_tag(runtime, False)
+    scores = model_scores(runtime, model, faces, cache, tag).score
     if fr is None:
         return scores, None
-    recognizer = recognizers(gateway, [fr])[0]
+    recognizer = recognizers(runtime, [fr])[0]
     vectors = embeddings(recognizer, dataset, faces, cache, tag)
     return scores, analysis.comparisons(dataset, faces, fr, vectors, recognizer.similarity)
 
 
 def main(args: argparse.Namespace) -> int:
     target = Target.parse(args.target, args.fmr)
-    gateway = Gateway()
-    card = gateway.registry[args.model]
+    runtime = Runtime.from_env(ort_intra_op_threads=1, cpu_workers=1)  # one inference thread: shared machines
+    card = runtime.registry[args.model]
     fr = (args.fr or (card.uses[0] if card.uses else "fr_feature")) if target.kind == "fnmr" else None
     dataset = parse_dataset(args.dataset, args.identity_pattern)
     if args.folds and dataset.fold is not None:
         dataset = dataset.select_folds(parse_folds(args.folds))
-    scores, compared = _scored(gateway, dataset, args.model, args.cache, fr)
+    scores, compared = _scored(runtime, dataset, args.model, args.cache, fr)
     if target.kind == "reject-rate":
         result = calibrate_reject_rate(scores, target.value, args.bootstrap, args.seed)
     else:
@@ -233,7 +233,7 @@ def main(args: argparse.Namespace) -> int:
     by_name = {d.name: d for d in checks}
     checks += [degraded_dataset(by_name[name], seed=args.seed) for name in args.check_degraded]
     for other in checks:
-        other_scores, other_comp = _scored(gateway, other, args.model, args.cache, fr)
+        other_scores, other_comp = _scored(runtime, other, args.model, args.cache, fr)
         faces = other_scores[np.isfinite(other_scores)]
         text = f"{other.name}: rejects {np.mean(faces < result.value):.1%} of {faces.size} faces"
         if other_comp is not None and target.fmr is not None:
@@ -264,7 +264,7 @@ def main(args: argparse.Namespace) -> int:
     if args.dry_run:
         return 0
     if not args.report_only:
-        write_card_threshold(gateway.registry.models_dir / args.model / "card.yaml", result.value, source)
+        write_card_threshold(runtime.registry.models_dir / args.model / "card.yaml", result.value, source)
     json_path = args.reports / "evaluation.json"
     merged = report.load(json_path)
     if not args.report_only:  # the card holds one threshold: earlier calibrations of this model no longer apply
@@ -289,5 +289,5 @@ def main(args: argparse.Namespace) -> int:
     report.save(merged, json_path)
     (args.reports / "evaluation.md").write_text(report.render(merged))
     print(f"wrote {json_path}" + ("" if args.report_only else f" and models/{args.model}/card.yaml"))
-    gateway.close()
+    runtime.shutdown()
     return 0

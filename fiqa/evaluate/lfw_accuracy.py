@@ -18,10 +18,10 @@ import numpy as np
 from fiqa.evaluate.acquire import acquire, faces_tag
 from fiqa.evaluate.cache import Cache
 from fiqa.evaluate.datasets import Dataset, load_lfw_pairs
-from fiqa.evaluate.gateway import Gateway
 from fiqa.evaluate.recognition import embeddings, recognizers
 from fiqa.evaluate.run import REPO
 from service.registry import update_card
+from service.runtime import Runtime
 
 log = logging.getLogger(__name__)
 LFW = REPO.parent / "shared" / "data" / "lfw"
@@ -43,13 +43,13 @@ def fold_accuracies(similarity: np.ndarray, mated: np.ndarray, fold: np.ndarray)
     return np.asarray(out)
 
 
-def lfw_accuracy(gateway: Gateway, dataset: Dataset, cache: Cache, name: str) -> tuple[np.ndarray, int]:
+def lfw_accuracy(runtime: Runtime, dataset: Dataset, cache: Cache, name: str) -> tuple[np.ndarray, int]:
     """(fold accuracies, pairs without a face) of one card's FR network on LFW View-2."""
     if dataset.fold is None:
         raise ValueError(f"{dataset.name}: not a folded pairs protocol")
-    faces = acquire(gateway, dataset, cache, needed=dataset.needed)
-    [recognizer] = recognizers(gateway, [name])
-    vectors = embeddings(recognizer, dataset, faces, cache, faces_tag(gateway, False))
+    faces = acquire(runtime, dataset, cache, needed=dataset.needed)
+    [recognizer] = recognizers(runtime, [name])
+    vectors = embeddings(recognizer, dataset, faces, cache, faces_tag(runtime, False))
     similarity = recognizer.similarity(vectors[dataset.first], vectors[dataset.second])
     missing = int(np.sum(~np.isfinite(similarity)))
     similarity = np.where(np.isfinite(similarity), similarity, -np.inf)
@@ -64,12 +64,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    gateway = Gateway()
+    runtime = Runtime.from_env(ort_intra_op_threads=1, cpu_workers=1)
     dataset = load_lfw_pairs(args.pairs)
     cache = Cache(args.cache, dataset.name, dataset.fingerprint)
     for name in args.model.split(","):
-        accuracies, missing = lfw_accuracy(gateway, dataset, cache, name)
-        card = gateway.registry[name].preprocess
+        accuracies, missing = lfw_accuracy(runtime, dataset, cache, name)
+        card = runtime.registry[name].preprocess
         assert card is not None
         figure = (
             f"{100 * accuracies.mean():.2f} % ± {100 * accuracies.std():.2f} (LFW View-2, 10 folds, threshold from "
@@ -79,6 +79,6 @@ def main(args: argparse.Namespace) -> int:
         )
         print(f"{name}: {figure}")
         if args.write_card:
-            update_card(gateway.registry.models_dir / name / "card.yaml", "metrics", {METRIC: figure})
-    gateway.close()
+            update_card(runtime.registry.models_dir / name / "card.yaml", "metrics", {METRIC: figure})
+    runtime.shutdown()
     return 0

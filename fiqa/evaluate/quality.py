@@ -18,7 +18,7 @@ import numpy as np
 from fiqa.evaluate.acquire import Acquired
 from fiqa.evaluate.cache import Cache, card_part, file_digest, tag_of
 from fiqa.evaluate.datasets import Dataset
-from fiqa.evaluate.gateway import Gateway
+from service.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
@@ -60,20 +60,20 @@ def baseline(name: str, dataset: Dataset, faces: Acquired, seed: int = 0) -> np.
     return np.where(faces.ok, values, np.nan)
 
 
-def model_tag(gateway: Gateway, name: str) -> str:
+def model_tag(runtime: Runtime, name: str) -> str:
     """Everything a model's raw scores depend on: what its card and its networks' cards say of their outputs (the
     networks' bytes pinned by their sha256) and the method settings."""
-    card = gateway.registry[name]
-    networks = [card_part(gateway.registry[n]) for n in card.networks]
-    s = gateway.settings
+    card = runtime.registry[name]
+    networks = [card_part(runtime.registry[n]) for n in card.networks]
+    s = runtime.settings
     settings = (s.diffiqa_repeats, s.diffiqa_timestep, s.diffiqa_seed)
     parts = ["quality-v2", card_part(card), networks, settings]
-    unpinned = [n for n in card.networks if gateway.registry[n].sha256 is None]
-    return tag_of(*parts, [file_digest(gateway.registry.file_of(n)) for n in unpinned])
+    unpinned = [n for n in card.networks if runtime.registry[n].sha256 is None]
+    return tag_of(*parts, [file_digest(runtime.registry.file_of(n)) for n in unpinned])
 
 
 def model_scores(
-    gateway: Gateway, name: str, faces: Acquired, cache: Cache, faces_tag: str, rows: np.ndarray | None = None
+    runtime: Runtime, name: str, faces: Acquired, cache: Cache, faces_tag: str, rows: np.ndarray | None = None
 ) -> QualityScores:
     """Raw and 0..100 scores of the acquired faces (of ``rows`` only, when given; NaN elsewhere)."""
     wanted = faces.ok if rows is None else faces.ok & rows
@@ -82,26 +82,26 @@ def model_scores(
         raw = np.full(indices.size, np.nan)
         ok = wanted[indices]
         if ok.any():
-            raw[ok] = gateway.quality_raw(name, faces.crops[indices[ok]])
+            raw[ok] = runtime.score_crops(name, faces.crops[indices[ok]])
         return {"raw": raw}
 
-    tag = tag_of(model_tag(gateway, name), faces_tag)
+    tag = tag_of(model_tag(runtime, name), faces_tag)
     raw = cache.rows(f"quality-{name}", tag, len(faces.ok), wanted, compute, chunk=64)["raw"]
     raw = np.where(wanted, raw, np.nan)
-    method = gateway.methods[name]
+    method = runtime.methods[name]
     score = np.where(np.isfinite(raw), method.to_score(np.nan_to_num(raw)), np.nan)
-    return QualityScores(name, "model", raw, score, tied_recognition(gateway, name))
+    return QualityScores(name, "model", raw, score, tied_recognition(runtime, name))
 
 
-def tied_recognition(gateway: Gateway, name: str) -> str | None:
+def tied_recognition(runtime: Runtime, name: str) -> str | None:
     """The FR model a quality model depends on: the network it runs (``uses``), or for a trained model the one
     its card names as the source of its labels (``source: {recognition_model: ...}``)."""
-    card = gateway.registry[name]
+    card = runtime.registry[name]
     return card.uses[0] if card.uses else card.source.get("recognition_model")
 
 
 def all_scores(
-    gateway: Gateway,
+    runtime: Runtime,
     dataset: Dataset,
     faces: Acquired,
     cache: Cache,
@@ -113,14 +113,14 @@ def all_scores(
 ) -> list[QualityScores]:
     """Every selected quality model (default: all the gateway serves; scored on ``rows`` when given) and every
     baseline that applies."""
-    names = list(gateway.methods) if models is None else models
+    names = list(runtime.methods) if models is None else models
     out = []
     for name in names:
-        missing = gateway.missing_files(name)
+        missing = runtime.missing_files(name)
         if missing:
             log.warning("quality model %s skipped: missing %s", name, ", ".join(missing))
             continue
-        out.append(model_scores(gateway, name, faces, cache, faces_tag, rows))
+        out.append(model_scores(runtime, name, faces, cache, faces_tag, rows))
     for name in BASELINES:
         if aligned and name in ("face_size", "det_confidence"):
             continue  # no detection ran: these facts do not exist

@@ -21,8 +21,8 @@ import numpy as np
 from fiqa.evaluate.acquire import Acquired, decode
 from fiqa.evaluate.cache import Cache, card_part, file_digest, tag_of
 from fiqa.evaluate.datasets import Dataset
-from fiqa.evaluate.gateway import Gateway
 from service.quality.base import network_input
+from service.runtime import Runtime
 
 log = logging.getLogger(__name__)
 DLIB = "dlib"
@@ -43,16 +43,16 @@ class Recognizer(Protocol):
 class OnnxRecognizer:
     """An ONNX face-recognition network from its model card, run through the gateway backend."""
 
-    def __init__(self, gateway: Gateway, name: str, batch: int = 64):
-        self.gateway = gateway
+    def __init__(self, runtime: Runtime, name: str, batch: int = 64):
+        self.runtime = runtime
         self.name = name
-        self.card = gateway.registry[name]
+        self.card = runtime.registry[name]
         self.batch = batch
 
     def tag(self) -> str:
         parts = ["onnx-fr-v2", card_part(self.card)]
         if self.card.sha256 is None:  # weights not pinned by the card: hash them
-            parts.append(file_digest(self.gateway.registry.file_of(self.name)))
+            parts.append(file_digest(self.runtime.registry.file_of(self.name)))
         return tag_of(*parts)
 
     def embed(self, dataset: Dataset, faces: Acquired, indices: np.ndarray) -> np.ndarray:
@@ -62,7 +62,7 @@ class OnnxRecognizer:
         for start in range(0, rows.size, self.batch):
             part = rows[start : start + self.batch]
             tensor = network_input(faces.crops[indices[part]], self.card.preprocess)
-            result = self.gateway.infer(self.name, {self.card.inputs[0].name: tensor})
+            result = self.runtime.infer(self.name, {self.card.inputs[0].name: tensor})
             out[part] = result[self.card.outputs[0].name]
         return out / np.linalg.norm(out, axis=1, keepdims=True)
 
@@ -75,13 +75,13 @@ class DlibRecognizer:
 
     name = DLIB
 
-    def __init__(self, gateway: Gateway, chip: str = "dlib"):
+    def __init__(self, runtime: Runtime, chip: str = "dlib"):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # face_recognition_models imports the deprecated pkg_resources
             import dlib
             import face_recognition_models as files
         self.dlib = dlib
-        self.gateway = gateway
+        self.runtime = runtime
         self.chip = chip
         self.net = dlib.face_recognition_model_v1(files.face_recognition_model_location())
         self.shapes = dlib.shape_predictor(files.pose_predictor_five_point_model_location())
@@ -95,7 +95,7 @@ class DlibRecognizer:
             if not faces.ok[index]:
                 continue
             if self.chip == "dlib" and np.isfinite(faces.boxes[index]).all():
-                rgb = decode(self.gateway, dataset.samples[index].load())
+                rgb = decode(self.runtime, dataset.samples[index].load())
                 x1, y1, x2, y2 = (round(float(v)) for v in faces.boxes[index])
                 shape = self.shapes(rgb, self.dlib.rectangle(x1, y1, x2, y2))
                 out[row] = np.asarray(self.net.compute_face_descriptor(rgb, shape))
@@ -108,16 +108,16 @@ class DlibRecognizer:
         return -np.linalg.norm(a - b, axis=1)
 
 
-def recognizers(gateway: Gateway, names: list[str], dlib_chip: str = "dlib") -> list[Recognizer]:
+def recognizers(runtime: Runtime, names: list[str], dlib_chip: str = "dlib") -> list[Recognizer]:
     """The named FR models; ``all`` = every ONNX face-recognition card plus dlib."""
     if names == ["all"]:
-        names = [n for n, c in gateway.registry.cards.items() if c.kind == "face_recognition" and c.file] + [DLIB]
+        names = [n for n, c in runtime.registry.cards.items() if c.kind == "face_recognition" and c.file] + [DLIB]
     out: list[Recognizer] = []
     for name in names:
         if name == DLIB:
-            out.append(DlibRecognizer(gateway, dlib_chip))
-        elif name in gateway.registry and gateway.registry[name].kind == "face_recognition":
-            out.append(OnnxRecognizer(gateway, name))
+            out.append(DlibRecognizer(runtime, dlib_chip))
+        elif name in runtime.registry and runtime.registry[name].kind == "face_recognition":
+            out.append(OnnxRecognizer(runtime, name))
         else:
             raise ValueError(f"unknown face-recognition model {name!r}")
     return out

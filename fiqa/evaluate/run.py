@@ -28,11 +28,10 @@ from fiqa.evaluate.acquire import acquire, faces_tag
 from fiqa.evaluate.cache import Cache
 from fiqa.evaluate.datasets import Dataset, open_dataset
 from fiqa.evaluate.degrade import degraded_dataset
-from fiqa.evaluate.gateway import Gateway
 from fiqa.evaluate.pose import turned_subset
 from fiqa.evaluate.quality import QualityScores, all_scores
 from fiqa.evaluate.recognition import embeddings, recognizers
-from service.settings import Settings
+from service.runtime import Runtime
 
 log = logging.getLogger(__name__)
 REPO = Path(__file__).resolve().parents[2]
@@ -124,17 +123,17 @@ def _limit(dataset: Dataset, count: int | None) -> Dataset:
     )
 
 
-def evaluate_one(gateway: Gateway, dataset: Dataset, args: argparse.Namespace, settings: analysis.Settings) -> tuple:
+def evaluate_one(runtime: Runtime, dataset: Dataset, args: argparse.Namespace, settings: analysis.Settings) -> tuple:
     cache = Cache(args.cache if str(args.cache) else None, dataset.cache_name, dataset.fingerprint)
     started = time.monotonic()
-    faces = acquire(gateway, dataset, cache, aligned=args.aligned, needed=dataset.needed)
-    tag = faces_tag(gateway, args.aligned)
+    faces = acquire(runtime, dataset, cache, aligned=args.aligned, needed=dataset.needed)
+    tag = faces_tag(runtime, args.aligned)
     models = None if args.models is None else ([] if args.models == "none" else args.models.split(","))
     # Fixed threshold only: quality is needed only where a comparison can be discarded (mated ones).
     rows = dataset.needed if "recomputed" in settings.conventions else dataset.in_mated
-    qualities = all_scores(gateway, dataset, faces, cache, tag, models, args.aligned, args.seed, rows)
+    qualities = all_scores(runtime, dataset, faces, cache, tag, models, args.aligned, args.seed, rows)
     compared = []
-    for recognizer in recognizers(gateway, args.fr.split(","), args.dlib_chip):
+    for recognizer in recognizers(runtime, args.fr.split(","), args.dlib_chip):
         vectors = embeddings(recognizer, dataset, faces, cache, tag)
         compared.append(analysis.comparisons(dataset, faces, recognizer.name, vectors, recognizer.similarity))
     log.info("%s: scores ready in %.0f s; computing EDCs", dataset.name, time.monotonic() - started)
@@ -153,7 +152,7 @@ def main(args: argparse.Namespace) -> int:
         conventions=tuple(args.conventions.split(",")),
         bootstrap_unit=args.bootstrap_unit,
     )
-    gateway = Gateway(Settings(ort_intra_op_threads=args.threads, cpu_workers=1))
+    runtime = Runtime.from_env(ort_intra_op_threads=args.threads, cpu_workers=1)
     datasets = [_limit(parse_dataset(spec, args.identity_pattern), args.limit) for spec in args.dataset]
     if args.folds:
         folds = parse_folds(args.folds)
@@ -196,18 +195,18 @@ def main(args: argparse.Namespace) -> int:
             "bootstrap_unit": settings.bootstrap_unit,
             "figures": sorted(figures),
             "commands": list(dict.fromkeys([*commands, command])),
-            "skipped": [name for name in gateway.methods if gateway.missing_files(name)],
+            "skipped": [name for name in runtime.methods if runtime.missing_files(name)],
         }
         report.save(merged, json_path)
         (args.reports / "evaluation.md").write_text(report.render(merged))
         log.info("wrote %s and evaluation.md", json_path)
 
     for dataset in datasets:
-        outcome, qualities, faces = evaluate_one(gateway, dataset, args, settings)
+        outcome, qualities, faces = evaluate_one(runtime, dataset, args, settings)
         record(dataset, outcome, qualities)
         if dataset.name in args.pose:
             turned = turned_subset(dataset, faces)
-            outcome, qualities, _ = evaluate_one(gateway, turned, args, settings)
+            outcome, qualities, _ = evaluate_one(runtime, turned, args, settings)
             record(turned, outcome, qualities)
-    gateway.close()
+    runtime.shutdown()
     return 0

@@ -14,7 +14,7 @@ from typing import Any
 
 from fiqa.evaluate.analysis import REFERENCES
 from fiqa.evaluate.card_metrics import interval, verdict
-from service.settings import Settings
+from service.settings import get_settings
 
 REPO = Path(__file__).resolve().parents[2]
 BEGIN, END = "<!-- evaluation:begin -->", "<!-- evaluation:end -->"
@@ -111,7 +111,7 @@ def current(repo: Path = REPO) -> str:
     report = json.loads((repo / "reports" / "evaluation.json").read_text())
     path = repo / "reports" / "validation" / "selection.json"
     selection = json.loads(path.read_text()) if path.is_file() else None
-    return render(report, selection, Settings().default_models[0])
+    return render(report, selection, get_settings().default_models[0])
 
 
 def configure(parser: argparse.ArgumentParser) -> None:

@@ -26,13 +26,11 @@ import cv2
 import numpy as np
 from scipy.stats import spearmanr
 
+from fiqa.data.embed import ort_runtime
 from fiqa.ifqa import regions
 from service.align import align
-from service.backends.onnxruntime import OnnxRuntimeBackend
 from service.quality.ifqa import IFQAMap
 from service.quality.maps import render
-from service.registry import Registry
-from service.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -103,11 +101,9 @@ class Scorer:
     """The served model through the gateway's own method and onnxruntime backend."""
 
     def __init__(self, models_dir: Path | None = None, name: str = "ifqa"):
-        settings = Settings(ort_intra_op_threads=1, **({"models_dir": models_dir} if models_dir else {}))
-        registry = Registry(settings.models_dir)
-        self.method = IFQAMap(registry[name])
-        self.backend = OnnxRuntimeBackend(registry, settings)
-        self.backend.load_sync([name])
+        runtime = ort_runtime([name], models_dir)
+        self.method = IFQAMap(runtime.registry[name])
+        self.backend = runtime.backend
 
     def maps(self, crops: np.ndarray, batch: int = 64) -> np.ndarray:
         out = []

@@ -14,11 +14,10 @@ from pathlib import Path
 import numpy as np
 
 from fiqa.data.degrade import DEGRADED_SEED, degraded_set
-from fiqa.data.embed import chunked, ort_backend
+from fiqa.data.embed import chunked, ort_runtime
 from fiqa.data.teacher import teacher_embeddings
 from service.quality.base import network_input
 from service.quality.diffiqa import DifFIQAPerturbation
-from service.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -26,17 +25,17 @@ log = logging.getLogger(__name__)
 def analytic_scorer(repeats: int | None = None, models_dir: Path | None = None, threads: int = 2):
     """(scorer, backend, served repeats): the gateway's scorer with the ``diffiqa`` card's served settings,
     except ``repeats`` noisy copies when given."""
-    settings = Settings(**({"models_dir": models_dir} if models_dir else {}))
-    registry, backend = ort_backend(["fr_feature"], models_dir, threads)
-    card = registry["diffiqa"]
+    runtime = ort_runtime(["fr_feature"], models_dir, threads)
+    settings = runtime.settings
+    card = runtime.registry["diffiqa"]
     scorer = DifFIQAPerturbation(
         card,
-        registry[card.uses[0]],
+        runtime.registry[card.uses[0]],
         repeats=settings.diffiqa_repeats if repeats is None else repeats,
         timestep=settings.diffiqa_timestep,
         seed=settings.diffiqa_seed,
     )
-    return scorer, backend, settings.diffiqa_repeats
+    return scorer, runtime.backend, settings.diffiqa_repeats
 
 
 def served_estimate(cosines: np.ndarray, repeats: int, served_repeats: int) -> np.ndarray:

@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from fiqa.models.mobilefacenet import mobilefacenet
-from service.settings import Settings
+from service.settings import get_settings
 
 
 def multiply_adds(model: nn.Module, size: int = 112) -> int:
@@ -38,4 +38,4 @@ def multiply_adds(model: nn.Module, size: int = 112) -> int:
 
 def diffiqa_multiply_adds() -> int:
     """The analytic scorer's cost per face: 2 + 2n passes of fr_feature, the paper MobileFaceNet (import-teacher)."""
-    return (2 + 2 * Settings().diffiqa_repeats) * multiply_adds(mobilefacenet("mobilefacenet"))
+    return (2 + 2 * get_settings().diffiqa_repeats) * multiply_adds(mobilefacenet("mobilefacenet"))

@@ -15,7 +15,7 @@ from fiqa.__main__ import main
 from fiqa.evaluate.acquire import acquire
 from fiqa.evaluate.cache import Cache
 from fiqa.evaluate.datasets import load_folders
-from fiqa.evaluate.gateway import Gateway
+from service.runtime import Runtime
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -104,11 +104,11 @@ def test_aligned_crops_are_taken_as_they_are(data_dir, tmp_path):
     folder = tmp_path / "aligned" / "tom"
     folder.mkdir(parents=True)
     shutil.copy(data_dir / "samples" / "Tom_Hanks_54745.png", folder / "a.png")
-    gateway = Gateway()
+    runtime = Runtime.from_env(ort_intra_op_threads=1, cpu_workers=1)
     dataset = load_folders(tmp_path / "aligned")
-    faces = acquire(gateway, dataset, Cache(None, dataset.name, dataset.fingerprint), aligned=True)
+    faces = acquire(runtime, dataset, Cache(None, dataset.name, dataset.fingerprint), aligned=True)
     assert faces.ok.all() and faces.crops.shape == (1, 112, 112, 3) and np.isnan(faces.det_score).all()
-    gateway.close()
+    runtime.shutdown()
 
 
 def test_calibrate_writes_the_card_the_gateway_serves(tiny, tmp_path, models_dir, make_client):

@@ -65,6 +65,10 @@ def strip_build_metadata(path: str | Path) -> int:
     how many entries were removed. A shipped network should not carry the build host's file system."""
     model = onnx.load(str(path))
     removed = 0
+    for holder in (model, model.graph):  # e.g. tf2onnx's "converted from /tmp/.../model.json"
+        if holder.doc_string:
+            holder.doc_string = ""
+            removed += 1
     graphs = [model.graph, *(function for function in model.functions)]
     for graph in graphs:
         nodes = list(graph.node)

@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 import onnx
 
+from export.onnx_export import strip_build_metadata
 from service.assets import make_dynamic, npm_member, sha256_of
 from service.quality.base import network_input, resize_crops
 from service.registry import ModelCard, Preprocess, Registry, set_card_checksum, update_card
@@ -162,7 +163,8 @@ def convert(
         raise ParityError(f"{member}: max |onnxruntime - tensorflow| = {diff:.3g} > {atol:g}")
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_bytes(data)
-    return Converted(out, sha256_of(data), diff, len(inputs), names, tools)
+    strip_build_metadata(out)  # tf2onnx writes the conversion's temporary paths into the graph
+    return Converted(out, sha256_of(out.read_bytes()), diff, len(inputs), names, tools)
 
 
 def _parity(data: bytes, inputs: np.ndarray, expected: list[np.ndarray]) -> float:

@@ -1,7 +1,7 @@
 """Distillation labels: a trained regressor's predictions, for a cheaper student (DifFIQA(R) taught onward).
 
-The regressor started from the labelling recognition network (``import-teacher``) ranks LFW better than the
-analytic DifFIQA labels it learned from, but costs a full recognition pass per face. Its predictions are a
+The regressor started from the labelling recognition network (``import-teacher``) costs a full recognition pass
+per face. Its predictions are a
 smoother target than the raw labels: a small student regresses them. A label is the mean of the prediction on
 the crop and on its mirror (the student trains on random flips), cached per prepared set and checkpoint.
 """

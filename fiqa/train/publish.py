@@ -65,8 +65,8 @@ def description(labels: str, backbone: str, teacher: str = "") -> str:
     if labels == "distilled":
         return (
             f"DifFIQA(R), distilled student: one cheap pass that learned the predictions of `{teacher}` (the "
-            "DifFIQA(R) regressor on the full fr_feature network, which ranks LFW better than the analytic DifFIQA "
-            f"labels it learned from). Backbone: {BACKBONES[backbone]}; head: MLP 512-128-1; fine-tuned with L1 on "
+            f"DifFIQA(R) regressor on the full fr_feature network). Backbone: {BACKBONES[backbone]}; head: MLP "
+            "512-128-1; fine-tuned with L1 on "
             "the teacher's predictions. Output: raw quality, about 0 (worst label) .. 1 (best label)."
         )
     return (
@@ -349,7 +349,8 @@ channel order **{pre["channel_order"]}**, `(pixel - {pre["mean"]}) * {pre["scale
   {facts["per_face_ms"]["batch1"]} ms, batch 32 {facts["per_face_ms"]["batch32"]} ms.{cost_line(facts)}
 
 ## Licence and data
-Code and weights: MIT (this project). Training photos: {data_note(facts)}. Teacher / label network: fr_feature (MIT).
+Code: MIT (this project). Weights: trained on the photos named here, so bound by their terms.
+Training photos: {data_note(facts)}. Teacher / label network: fr_feature (MIT).
 """
     (REPO / "models" / args.name / "README.md").write_text(text)
 
@@ -364,8 +365,8 @@ def write_card(args: argparse.Namespace, facts: dict) -> None:
         "kind": "quality",
         "method": "regression",
         "description": description(args.labels, facts["backbone"], args.teacher_name),
-        "licence": f"MIT (this project's code and weights); training photos: {data_note(facts)}; labels and "
-        "distillation from fr_feature (MIT)",
+        "licence": "code MIT (this project); weights trained on the photos named here, so bound by their terms; "
+        f"training photos: {data_note(facts)}; labels and distillation from fr_feature (MIT)",
         "file": "model.onnx",
         "sha256": hashlib.sha256((REPO / "models" / args.name / "model.onnx").read_bytes()).hexdigest(),
         "inputs": [{"name": INPUT, "dtype": "float32", "shape": [-1, 3, 112, 112]}],

@@ -22,12 +22,8 @@ import numpy as np
 import onnx
 from onnx import numpy_helper
 
-from service.registry import ModelCard, Registry
+from service.registry import ModelCard, Registry, sha256_of
 from service.settings import get_settings
-
-
-def sha256_of(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
 
 
 def _set_dims(value_info: onnx.ValueInfoProto, dims: list[int | str]) -> None:

@@ -124,6 +124,11 @@ def update_card(card_path: Path, section: str, entries: dict[str, str]) -> None:
     Path(card_path).write_text(text)
 
 
+def sha256_of(data: bytes) -> str:
+    """The checksum cards carry for their files."""
+    return hashlib.sha256(data).hexdigest()
+
+
 def set_card_checksum(card_path: Path, digest: str) -> None:
     """Write a card's top-level ``sha256`` (of its file as served), after its ``file:`` line, keeping the rest."""
     text = Path(card_path).read_text()
@@ -166,7 +171,7 @@ class Registry:
         well under a second, so this runs at every start."""
         data = self.file_of(name).read_bytes()
         expected = self.cards[name].sha256
-        if expected is not None and hashlib.sha256(data).hexdigest() != expected:
+        if expected is not None and sha256_of(data) != expected:
             raise ModelMismatch(f"{name}: {self.file_of(name)} does not match the sha256 in its card")
         return data
 

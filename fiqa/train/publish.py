@@ -10,7 +10,6 @@ the validation photos, linear between them and clipped (the convention of the ``
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import shutil
 import time
@@ -27,6 +26,7 @@ from fiqa.models.cost import diffiqa_multiply_adds, multiply_adds
 from fiqa.models.served import load_served
 from fiqa.train.common import PREPROCESS, to_input
 from fiqa.train.regressor import INPUT, OUTPUT, spearman, training_labels
+from service.registry import sha256_of
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -368,7 +368,7 @@ def write_card(args: argparse.Namespace, facts: dict) -> None:
         "licence": "code MIT (this project); weights trained on the photos named here, so bound by their terms; "
         f"training photos: {data_note(facts)}; labels and distillation from fr_feature (MIT)",
         "file": "model.onnx",
-        "sha256": hashlib.sha256((REPO / "models" / args.name / "model.onnx").read_bytes()).hexdigest(),
+        "sha256": sha256_of((REPO / "models" / args.name / "model.onnx").read_bytes()),
         "inputs": [{"name": INPUT, "dtype": "float32", "shape": [-1, 3, 112, 112]}],
         "outputs": [{"name": OUTPUT, "dtype": "float32", "shape": [-1, 1]}],
         "preprocess": PREPROCESS.model_dump(),

@@ -30,7 +30,7 @@ from loadtests.report import machine, markdown_table, update_performance
 from loadtests.server import Gateway
 from loadtests.workload import FRAME_SIZES, Payload, one_face_jpeg
 from service.decode import decode_image
-from service.detect import DETECTOR, INPUT, letterbox
+from service.detect import DETECTOR, letterbox
 from service.runtime import Runtime
 from service.settings import Settings
 from service.timing import Timings
@@ -60,7 +60,7 @@ class RawModels:
 
     def detector_ms(self, size: tuple[int, int], repeats: int) -> float:
         blob = letterbox(np.zeros((size[1], size[0], 3), np.uint8), self.runtime.settings.det_max_side).blob
-        return best_ms(lambda: self.backend.infer_sync(DETECTOR, {INPUT: blob}), repeats)
+        return best_ms(lambda: self.backend.infer_sync(DETECTOR, {self.runtime.detector.input: blob}), repeats)
 
     def network_ms(self, name: str, batch: int, repeats: int) -> float:
         card = self.runtime.registry[name]

@@ -11,6 +11,7 @@ import uuid
 from pathlib import Path
 
 from service import logs
+from service.api.responses import score_response
 from service.errors import ServiceError
 from service.pipeline import ImageInput, Pipeline
 from service.runtime import Runtime
@@ -23,11 +24,11 @@ async def _score_files(paths: list[Path], options: ScoreOptions) -> int:
         pipeline = Pipeline(runtime)
         images = [ImageInput(id=str(path), data=path.read_bytes()) for path in paths]
         try:
-            response = await pipeline.score(images, options, uuid.uuid4().hex)
+            scored = await pipeline.score(images, options)
         except ServiceError as error:
             print(json.dumps({"error": {"code": error.code, "message": error.message}}, indent=2))
             return 1
-    print(response.model_dump_json(indent=2))
+    print(score_response(scored, uuid.uuid4().hex, options.return_maps).model_dump_json(indent=2))
     return 0
 
 

@@ -13,12 +13,11 @@ import cv2
 import numpy as np
 
 from service.backends.base import Backend
+from service.registry import ModelCard
 from service.timing import Timings
 
 DETECTOR = "centerface"
 STRIDE = 32
-INPUT = "input.1"
-HEATMAP, SCALE, OFFSET, LANDMARKS = "537", "538", "539", "540"
 
 
 @dataclass(frozen=True)
@@ -36,6 +35,37 @@ class Face:
     @property
     def area(self) -> float:
         return float((self.box[2] - self.box[0]) * (self.box[3] - self.box[1]))
+
+
+@dataclass(frozen=True)
+class Heads:
+    """CenterFace's four output maps for one frame (stride 4): face-centre heat map, log box size, centre offset and
+    landmark offsets."""
+
+    heatmap: np.ndarray  # (1, 1, h, w)
+    scale: np.ndarray  # (1, 2, h, w)
+    offset: np.ndarray  # (1, 2, h, w)
+    landmarks: np.ndarray  # (1, 10, h, w)
+
+
+@dataclass(frozen=True)
+class DetectorTensors:
+    """The detector's tensor names, read from its card: one input, and each output found by its ``role``."""
+
+    input: str
+    heatmap: str
+    scale: str
+    offset: str
+    landmarks: str
+
+    @classmethod
+    def from_card(cls, card: ModelCard) -> DetectorTensors:
+        """Raises ``CardError`` when the card does not name an output for each role."""
+        roles = ("heatmap", "scale", "offset", "landmarks")
+        return cls(card.single_input(), *(card.output(role) for role in roles))
+
+    def heads(self, outputs: dict[str, np.ndarray]) -> Heads:
+        return Heads(outputs[self.heatmap], outputs[self.scale], outputs[self.offset], outputs[self.landmarks])
 
 
 @dataclass(frozen=True)
@@ -80,24 +110,24 @@ def nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float) -> np.ndarr
 
 
 def decode(
-    outputs: dict[str, np.ndarray],
+    heads: Heads,
     frame: Letterbox,
     frame_size: tuple[int, int],
     threshold: float,
     iou_threshold: float,
 ) -> list[Face]:
     """Heat-map peaks -> boxes and landmarks in frame pixels (``frame_size`` is width, height)."""
-    heat = outputs[HEATMAP][0, 0]
+    heat = heads.heatmap[0, 0]
     rows, cols = np.nonzero(heat > threshold)
     if rows.size == 0:
         return []
     height_in, width_in = frame.blob.shape[2:]
-    box_h = np.exp(outputs[SCALE][0, 0, rows, cols]) * 4
-    box_w = np.exp(outputs[SCALE][0, 1, rows, cols]) * 4
-    x1 = np.clip((cols + outputs[OFFSET][0, 1, rows, cols] + 0.5) * 4 - box_w / 2, 0, width_in)
-    y1 = np.clip((rows + outputs[OFFSET][0, 0, rows, cols] + 0.5) * 4 - box_h / 2, 0, height_in)
+    box_h = np.exp(heads.scale[0, 0, rows, cols]) * 4
+    box_w = np.exp(heads.scale[0, 1, rows, cols]) * 4
+    x1 = np.clip((cols + heads.offset[0, 1, rows, cols] + 0.5) * 4 - box_w / 2, 0, width_in)
+    y1 = np.clip((rows + heads.offset[0, 0, rows, cols] + 0.5) * 4 - box_h / 2, 0, height_in)
     boxes = np.stack([x1, y1, np.minimum(x1 + box_w, width_in), np.minimum(y1 + box_h, height_in)], axis=1)
-    marks = outputs[LANDMARKS][0][:, rows, cols].T.reshape(-1, 5, 2)  # (n, 5, [dy, dx])
+    marks = heads.landmarks[0][:, rows, cols].T.reshape(-1, 5, 2)  # (n, 5, [dy, dx])
     landmarks = np.stack(
         [marks[:, :, 1] * box_w[:, None] + x1[:, None], marks[:, :, 0] * box_h[:, None] + y1[:, None]], axis=2
     )
@@ -114,6 +144,7 @@ def decode(
 
 async def detect(
     backend: Backend,
+    tensors: DetectorTensors,
     rgb: np.ndarray,
     timings: Timings,
     *,
@@ -130,6 +161,6 @@ async def detect(
     """
     frame = await asyncio.to_thread(letterbox, rgb, max_side)
     with timings.stage("detect_infer"):
-        outputs = await backend.infer(DETECTOR, {INPUT: frame.blob})
+        outputs = await backend.infer(DETECTOR, {tensors.input: frame.blob})
     size = frame_size or (rgb.shape[1] * upscale, rgb.shape[0] * upscale)
-    return decode(outputs, replace(frame, scale=frame.scale / upscale), size, threshold, iou_threshold)
+    return decode(tensors.heads(outputs), replace(frame, scale=frame.scale / upscale), size, threshold, iou_threshold)

@@ -1,31 +1,24 @@
-"""One request's walk: decode -> detect -> align -> (batched) score -> decide -> response."""
+"""One request's walk: decode -> detect -> align -> (batched) score -> decide, returning domain results
+(``service.results``); the HTTP layer alone turns them into response schemas."""
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
 
 from service import metrics
 from service.align import AlignedFace, align
-from service.decision import NOT_ASSESSED, FaceFacts, Policy, decide_face, decide_image
+from service.decision import FaceFacts, Policy, decide_face, decide_image
 from service.decode import DecodedImage, decode_image
 from service.detect import Face
 from service.errors import InvalidOptions, ServiceError
 from service.quality.base import produces_maps
-from service.quality.maps import render
+from service.results import FaceQuality, ScoredFace, ScoredImage, ScoredRequest
 from service.runtime import Runtime
-from service.schemas import (
-    Box,
-    ErrorInfo,
-    FaceResult,
-    ImageResult,
-    ModelRef,
-    Quality,
-    ScoreOptions,
-    ScoreResponse,
-)
+from service.schemas import ScoreOptions
 from service.timing import Timings
 
 
@@ -48,6 +41,32 @@ class _Analysed:
     aligned: list[AlignedFace]
 
 
+@dataclass
+class _Quality:
+    """The quality stage's output over the request's assessable faces, in order: raw and 0..100 values per model,
+    and maps per map model for the first faces (as many as the response may carry)."""
+
+    raw: dict[str, np.ndarray]
+    scores: dict[str, np.ndarray]
+    maps: dict[str, np.ndarray]
+
+    def per_face(self, primary: str, assessable: list[bool]) -> Iterator[tuple[FaceQuality, dict[str, np.ndarray]]]:
+        """(quality, maps) of every face of the request in order; a face that is not assessable gets neither."""
+        scored = 0
+        for ok in assessable:
+            if not ok:
+                yield FaceQuality(model=primary), {}
+                continue
+            quality = FaceQuality(
+                model=primary,
+                score=float(self.scores[primary][scored]),
+                scores={name: float(values[scored]) for name, values in self.scores.items()},
+                raw={name: float(values[scored]) for name, values in self.raw.items()},
+            )
+            yield quality, {name: values[scored] for name, values in self.maps.items() if scored < len(values)}
+            scored += 1
+
+
 class Pipeline:
     """Scores requests with a started ``Runtime``'s long-lived parts (backend, batchers, methods)."""
 
@@ -61,10 +80,10 @@ class Pipeline:
     def threshold_of(self, model: str) -> tuple[float, str]:
         """The default accept threshold for ``model`` and where it came from."""
         if self.settings.threshold is not None:
-            return self.settings.threshold, "FIQA_THRESHOLD setting"
+            return self.settings.threshold, "the threshold setting (overrides every card)"
         card_threshold = self.registry[model].threshold
         if card_threshold is None:
-            raise ValueError(f"{model}: its card states no threshold and FIQA_THRESHOLD is unset")
+            raise ValueError(f"{model}: its card states no threshold and no threshold setting is given")
         return card_threshold.value, card_threshold.source
 
     def policy(self, options: ScoreOptions, primary: str) -> Policy:
@@ -86,49 +105,43 @@ class Pipeline:
             )
         return names
 
-    async def score(self, images: list[ImageInput], options: ScoreOptions, request_id: str) -> ScoreResponse:
+    async def score(self, images: list[ImageInput], options: ScoreOptions) -> ScoredRequest:
+        """Every image's faces scored and decided; one image's failure is that image's error, unless all fail."""
         timings = Timings()
         models = self.resolve_models(options)
         policy = self.policy(options, models[0])
         max_faces = options.max_faces or self.settings.max_faces
         analysed = await asyncio.gather(*(self._analyse(image, timings, max_faces) for image in images))
-        failures = [result for result in analysed if isinstance(result, ServiceError)]
-        if failures and len(failures) == len(images):
-            raise failures[0]
+        if all(isinstance(result, ServiceError) for result in analysed):
+            raise next(result for result in analysed if isinstance(result, ServiceError))
 
-        crops = [face.crop for result in analysed if isinstance(result, _Analysed) for face in result.aligned]
-        assessable = [
-            face.assessable
-            for result in analysed
-            if isinstance(result, _Analysed)
-            for face in result.aligned
-        ]
-        scored = [crop for crop, ok in zip(crops, assessable, strict=True) if ok]
+        faces = [face for result in analysed if isinstance(result, _Analysed) for face in result.aligned]
+        assessable = [face.assessable for face in faces]
+        scored = [face.crop for face in faces if face.assessable]
         map_models = [name for name in models if produces_maps(self.methods[name])]
         want_maps = map_models if options.return_maps != "none" else []
         with timings.stage("quality"):
-            raw, scores, maps = await self._quality(models, scored, timings, want_maps)
+            quality = await self._quality(models, scored, timings, want_maps)
 
         with timings.stage("decide"):
-            results = self._results(images, analysed, models, raw, scores, assessable, policy, maps, options)
+            per_face = quality.per_face(models[0], assessable)
+            results = [
+                self._image(index, item, result, per_face, policy)
+                for index, (item, result) in enumerate(zip(images, analysed, strict=True))
+            ]
         warnings = []
         if options.return_maps != "none" and not map_models:
             warnings.append("return_maps: none of the selected models produces quality maps; none returned")
         if want_maps and len(scored) > self.settings.max_map_faces:
             warnings.append(
                 f"return_maps: maps returned for the first {self.settings.max_map_faces} scored faces only "
-                f"of {len(scored)} (FIQA_MAX_MAP_FACES bounds the response size)"
+                f"of {len(scored)} (the max_map_faces setting bounds the response size)"
             )
         timing_ms = timings.finish()
         for stage, value in timing_ms.items():
             metrics.STAGE_LATENCY.labels(stage=stage).observe(value / 1000.0)
-        return ScoreResponse(
-            request_id=request_id,
-            images=results,
-            timings_ms=timing_ms,
-            models=[ModelRef(name=name, version=self.registry[name].version) for name in models],
-            warnings=warnings,
-        )
+        versions = {name: self.registry[name].version for name in models}
+        return ScoredRequest(images=results, models=versions, timings_ms=timing_ms, warnings=warnings)
 
     async def _analyse(self, item: ImageInput, timings: Timings, max_faces: int) -> _Analysed | ServiceError:
         s = self.settings
@@ -166,10 +179,11 @@ class Pipeline:
 
     async def _quality(
         self, models: list[str], crops: list[np.ndarray], timings: Timings, want_maps: list[str]
-    ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], dict[str, np.ndarray]]:
-        """Raw and 0..100 scores per model for every crop (and maps of ``want_maps``); models run concurrently."""
+    ) -> _Quality:
+        """Raw and 0..100 scores per model for every crop (and maps of ``want_maps`` for the first faces the
+        response may carry); models run concurrently."""
         if not crops:
-            return {}, {}, {}
+            return _Quality({}, {}, {})
         stack = np.stack(crops)
         maps: dict[str, np.ndarray] = {}
 
@@ -183,87 +197,56 @@ class Pipeline:
                 timings.add("quality_queue", batch.queue_ms)
                 timings.add("quality_infer", batch.infer_ms)
             if name in want_maps:
-                maps[name] = method.maps(outputs, len(crops))  # type: ignore[attr-defined]
+                maps[name] = method.maps(outputs, len(crops))[: self.settings.max_map_faces]  # type: ignore[attr-defined]
             return name, method.postprocess(outputs, len(crops))
 
         raw = dict(await asyncio.gather(*(run(name) for name in models)))
-        return raw, {name: self.methods[name].to_score(values) for name, values in raw.items()}, maps
+        return _Quality(raw, {name: self.methods[name].to_score(values) for name, values in raw.items()}, maps)
 
-    def _results(
+    def _image(
         self,
-        images: list[ImageInput],
-        analysed: list[_Analysed | ServiceError],
-        models: list[str],
-        raw: dict[str, np.ndarray],
-        scores: dict[str, np.ndarray],
-        assessable: list[bool],
+        index: int,
+        item: ImageInput,
+        result: _Analysed | ServiceError,
+        per_face: Iterator[tuple[FaceQuality, dict[str, np.ndarray]]],
         policy: Policy,
+    ) -> ScoredImage:
+        """One image's result: its faces decided in turn (consuming their quality from ``per_face``), then the
+        image-level decision."""
+        if isinstance(result, ServiceError):
+            return ScoredImage(index=index, id=item.id, error=result)
+        faces = []
+        for number, (face, crop) in enumerate(zip(result.faces, result.aligned, strict=True)):
+            quality, maps = next(per_face)
+            faces.append(self._face(number, face, crop, quality, maps, policy, result.detected))
+        reasons = decide_image([face.reasons for face in faces], result.detected, policy)
+        for reason in reasons or ["none"]:
+            metrics.IMAGE_DECISIONS.labels(decision="reject" if reasons else "accept", reason=reason).inc()
+        return ScoredImage(
+            index=index,
+            id=item.id,
+            width=result.image.width,
+            height=result.image.height,
+            detected=result.detected,
+            faces=faces,
+            reasons=reasons,
+        )
+
+    @staticmethod
+    def _face(
+        number: int,
+        face: Face,
+        crop: AlignedFace,
+        quality: FaceQuality,
         maps: dict[str, np.ndarray],
-        options: ScoreOptions,
-    ) -> list[ImageResult]:
-        primary = models[0]
-        results: list[ImageResult] = []
-        face_index = 0  # over all faces of the request, in order
-        scored_index = 0  # over the faces that were scored
-        for index, (item, result) in enumerate(zip(images, analysed, strict=True)):
-            if isinstance(result, ServiceError):
-                error = ErrorInfo(code=result.code, message=result.message)
-                results.append(ImageResult(index=index, id=item.id, status="error", error=error))
-                continue
-            faces: list[FaceResult] = []
-            for number, (face, crop) in enumerate(zip(result.faces, result.aligned, strict=True)):
-                face_maps = {}
-                if assessable[face_index]:
-                    quality = Quality(
-                        score=round(float(scores[primary][scored_index]), 3),
-                        model=primary,
-                        scores={name: round(float(scores[name][scored_index]), 3) for name in models},
-                        raw={name: float(raw[name][scored_index]) for name in models},
-                    )
-                    if scored_index < self.settings.max_map_faces:
-                        face_maps = {
-                            name: render(values[scored_index], crop.crop, crop.transform, options.return_maps)
-                            for name, values in maps.items()
-                        }
-                    scored_index += 1
-                else:
-                    quality = Quality(score=NOT_ASSESSED, model=primary)
-                face_index += 1
-                facts = FaceFacts(quality.score, face.inter_eye_distance, crop.out_of_frame)
-                reasons = decide_face(facts, policy, result.detected)
-                decision = "reject" if reasons else "accept"
-                for reason in reasons or ["none"]:
-                    metrics.DECISIONS.labels(decision=decision, reason=reason).inc()
-                if quality.score != NOT_ASSESSED:
-                    metrics.QUALITY_SCORE.labels(model=primary).observe(quality.score)
-                faces.append(
-                    FaceResult(
-                        index=number,
-                        box=Box(**dict(zip(("x1", "y1", "x2", "y2"), map(float, face.box), strict=True))),
-                        landmarks=[[float(x), float(y)] for x, y in face.landmarks],
-                        detection_score=face.score,
-                        inter_eye_distance=face.inter_eye_distance,
-                        out_of_frame=crop.out_of_frame,
-                        quality=quality,
-                        decision=decision,
-                        reasons=reasons,
-                        maps=face_maps,
-                    )
-                )
-            image_reasons = decide_image([face.reasons for face in faces], result.detected, policy)
-            for reason in image_reasons or ["none"]:
-                metrics.IMAGE_DECISIONS.labels(decision="reject" if image_reasons else "accept", reason=reason).inc()
-            results.append(
-                ImageResult(
-                    index=index,
-                    id=item.id,
-                    status="ok",
-                    width=result.image.width,
-                    height=result.image.height,
-                    faces_detected=result.detected,
-                    faces=faces,
-                    decision="reject" if image_reasons else "accept",
-                    reasons=image_reasons,
-                )
-            )
-        return results
+        policy: Policy,
+        detected: int,
+    ) -> ScoredFace:
+        """One face decided by the policy, counted in the decision and score metrics."""
+        reasons = decide_face(FaceFacts(quality.score, face.inter_eye_distance, crop.out_of_frame), policy, detected)
+        decision = "reject" if reasons else "accept"
+        for reason in reasons or ["none"]:
+            metrics.DECISIONS.labels(decision=decision, reason=reason).inc()
+        if quality.scores:
+            metrics.QUALITY_SCORE.labels(model=quality.model).observe(quality.score)
+        return ScoredFace(index=number, face=face, aligned=crop, quality=quality, reasons=reasons, maps=maps)

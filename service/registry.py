@@ -10,7 +10,7 @@ import hashlib
 import json
 import re
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import yaml
@@ -19,13 +19,20 @@ from pydantic import BaseModel, ConfigDict, Field
 from service.errors import ModelMismatch
 
 
+class CardError(ValueError):
+    """A card that this gateway cannot serve as written (a missing block, an unknown method, an ambiguous output)."""
+
+
 class TensorSpec(BaseModel):
-    """One ONNX input or output: -1 marks a dynamic axis."""
+    """One ONNX input or output: -1 marks a dynamic axis. ``role`` says what an output means to the code that reads
+    it (``quality`` of a network with several outputs; ``heatmap``, ``scale``... of the detector), so tensor names are
+    read from the card, never restated in code."""
 
     model_config = ConfigDict(extra="forbid")
     name: str
     dtype: Literal["float32", "float16", "int64", "uint8"] = "float32"
     shape: list[int]
+    role: str | None = None
 
 
 class Preprocess(BaseModel):
@@ -81,6 +88,7 @@ class ModelCard(BaseModel):
     preprocess: Preprocess | None = None
     # Quality methods: which networks they run, their raw -> score mapping and default threshold.
     method: str | None = None
+    parameters: dict[str, Any] = Field(default_factory=dict)  # the method's own settings, checked by the method
     uses: list[str] = Field(default_factory=list)
     score_mapping: ScoreMapping | None = None
     threshold: Threshold | None = None
@@ -92,6 +100,21 @@ class ModelCard(BaseModel):
     def networks(self) -> list[str]:
         """Names of the ONNX networks this card needs loaded (itself if it has a file)."""
         return [self.name] if self.file else list(self.uses)
+
+    def output(self, role: str) -> str:
+        """Name of the output with ``role``; a card with a single output needs no role. Raises ``CardError``."""
+        named = [spec.name for spec in self.outputs if spec.role == role]
+        if len(named) == 1:
+            return named[0]
+        if not named and len(self.outputs) == 1:
+            return self.outputs[0].name
+        raise CardError(f"{self.name}: needs exactly one output with role {role!r}, card has {len(named)}")
+
+    def single_input(self) -> str:
+        """Name of the network's one input. Raises ``CardError``."""
+        if len(self.inputs) != 1:
+            raise CardError(f"{self.name}: needs exactly one input, card has {len(self.inputs)}")
+        return self.inputs[0].name
 
 
 def update_card(card_path: Path, section: str, entries: dict[str, str]) -> None:

@@ -17,7 +17,7 @@ import numpy as np
 from service.backends import create_backend
 from service.backends.base import Backend
 from service.batching import MicroBatcher
-from service.detect import DETECTOR, Face, detect
+from service.detect import DETECTOR, DetectorTensors, Face, detect
 from service.errors import BackendUnavailable, ModelMismatch
 from service.quality import build_methods
 from service.quality.base import QualityMethod
@@ -36,8 +36,9 @@ class Runtime:
     def __init__(self, settings: Settings):
         self.settings = settings
         self.registry = Registry(settings.models_dir)
-        self.methods: dict[str, QualityMethod] = build_methods(self.registry, settings)
+        self.methods: dict[str, QualityMethod] = build_methods(self.registry, settings.default_models)
         self.backend: Backend = create_backend(settings, self.registry)
+        self.detector = DetectorTensors.from_card(self.registry[DETECTOR])
         self.batchers: dict[str, MicroBatcher] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self._loaded: set[str] = set()
@@ -105,6 +106,7 @@ class Runtime:
         s = self.settings
         return await detect(
             self.backend,
+            self.detector,
             rgb,
             timings,
             max_side=s.det_max_side,

@@ -82,11 +82,6 @@ class Settings(BaseSettings):
     # (per face and map model, measured on t1.jpg: overlay ~26 KB, png ~4.5 KB, array ~30 KB of JSON).
     max_map_faces: int = 8
 
-    # Analytic DifFIQA perturbation scorer
-    diffiqa_repeats: int = 4
-    diffiqa_timestep: int = 10
-    diffiqa_seed: int = 0
-
     # Logs: "json" (one object per line, with request ids) or "text"
     log_level: str = "INFO"
     log_format: Literal["json", "text"] = "json"

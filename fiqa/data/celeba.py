@@ -23,7 +23,7 @@ import numpy as np
 from fiqa.data.embed import ort_runtime
 from service.align import align
 from service.decode import decode_image
-from service.detect import DETECTOR, INPUT, decode, letterbox
+from service.detect import DETECTOR, decode, letterbox
 
 log = logging.getLogger(__name__)
 
@@ -80,14 +80,15 @@ class Detector:
         runtime = ort_runtime([DETECTOR], models_dir)
         self.settings = runtime.settings
         self.backend = runtime.backend
+        self.tensors = runtime.detector
 
     def largest(self, rgb: np.ndarray):
         """The largest face (by box area), trying a looser threshold if none passes the gateway's."""
         frame = letterbox(rgb, self.settings.det_max_side)
-        outputs = self.backend.infer_sync(DETECTOR, {INPUT: frame.blob})
+        heads = self.tensors.heads(self.backend.infer_sync(DETECTOR, {self.tensors.input: frame.blob}))
         size = (rgb.shape[1], rgb.shape[0])
         for threshold in (self.settings.det_threshold, FALLBACK_THRESHOLD):
-            faces = decode(outputs, frame, size, threshold, self.settings.det_nms_iou)
+            faces = decode(heads, frame, size, threshold, self.settings.det_nms_iou)
             if faces:
                 return max(faces, key=lambda face: face.area)
         return None

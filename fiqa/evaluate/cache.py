@@ -27,7 +27,7 @@ def tag_of(*parts: Any) -> str:
 # The card fields that decide a network's or method's raw outputs. Prose, metrics, thresholds, score mappings and
 # provenance are left out, so rewriting a card's figures does not throw away hours of cached scores; fields left
 # at their defaults are left out too, so adding an optional card field does not either.
-OUTPUT_FIELDS = {"name", "kind", "method", "uses", "file", "sha256", "inputs", "outputs", "preprocess"}
+OUTPUT_FIELDS = {"name", "kind", "method", "parameters", "uses", "file", "sha256", "inputs", "outputs", "preprocess"}
 
 
 def card_part(card: Any) -> dict[str, Any]:

@@ -62,12 +62,10 @@ def baseline(name: str, dataset: Dataset, faces: Acquired, seed: int = 0) -> np.
 
 def model_tag(runtime: Runtime, name: str) -> str:
     """Everything a model's raw scores depend on: what its card and its networks' cards say of their outputs (the
-    networks' bytes pinned by their sha256) and the method settings."""
+    networks' bytes pinned by their sha256), the method's parameters among them."""
     card = runtime.registry[name]
     networks = [card_part(runtime.registry[n]) for n in card.networks]
-    s = runtime.settings
-    settings = (s.diffiqa_repeats, s.diffiqa_timestep, s.diffiqa_seed)
-    parts = ["quality-v2", card_part(card), networks, settings]
+    parts = ["quality-v3", card_part(card), networks]
     unpinned = [n for n in card.networks if runtime.registry[n].sha256 is None]
     return tag_of(*parts, [file_digest(runtime.registry.file_of(n)) for n in unpinned])
 

@@ -25,8 +25,8 @@ import onnx
 from onnx import helper
 
 from fiqa.evaluate.report import load
+from service.quality.diffiqa import DifFIQAPerturbation
 from service.registry import Registry
-from service.settings import get_settings
 
 REPO = Path(__file__).resolve().parents[2]
 FMR = "0.001"
@@ -69,7 +69,7 @@ def onnx_multiply_adds(path: Path) -> int:
 def candidates(report: dict[str, Any], registry: Registry, dataset: str) -> list[dict[str, Any]]:
     """Every quality model in the validation report with its cost and its cross-model pAUCs."""
     fr_feature = onnx_multiply_adds(registry.file_of("fr_feature"))
-    passes = 2 + 2 * get_settings().diffiqa_repeats  # diffiqa: the crop and its mirror, n noisy copies of each
+    passes = DifFIQAPerturbation(registry["diffiqa"], registry).copies  # the crop, its mirror, n noisy copies of each
     budget = COST_SHARE * passes * fr_feature
     rows = []
     for name, card in registry.cards.items():

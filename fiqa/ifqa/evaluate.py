@@ -102,7 +102,7 @@ class Scorer:
 
     def __init__(self, models_dir: Path | None = None, name: str = "ifqa"):
         runtime = ort_runtime([name], models_dir)
-        self.method = IFQAMap(runtime.registry[name])
+        self.method = IFQAMap(runtime.registry[name], runtime.registry)
         self.backend = runtime.backend
 
     def maps(self, crops: np.ndarray, batch: int = 64) -> np.ndarray:

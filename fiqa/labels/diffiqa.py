@@ -26,16 +26,10 @@ def analytic_scorer(repeats: int | None = None, models_dir: Path | None = None, 
     """(scorer, backend, served repeats): the gateway's scorer with the ``diffiqa`` card's served settings,
     except ``repeats`` noisy copies when given."""
     runtime = ort_runtime(["fr_feature"], models_dir, threads)
-    settings = runtime.settings
-    card = runtime.registry["diffiqa"]
-    scorer = DifFIQAPerturbation(
-        card,
-        runtime.registry[card.uses[0]],
-        repeats=settings.diffiqa_repeats if repeats is None else repeats,
-        timestep=settings.diffiqa_timestep,
-        seed=settings.diffiqa_seed,
-    )
-    return scorer, runtime.backend, settings.diffiqa_repeats
+    served = runtime.methods["diffiqa"]
+    assert isinstance(served, DifFIQAPerturbation)
+    scorer = served if repeats is None else DifFIQAPerturbation(served.card, runtime.registry, repeats=repeats)
+    return scorer, runtime.backend, served.repeats
 
 
 def served_estimate(cosines: np.ndarray, repeats: int, served_repeats: int) -> np.ndarray:

@@ -11,6 +11,8 @@ import torch
 from torch import nn
 
 from fiqa.models.mobilefacenet import mobilefacenet
+from service.quality.diffiqa import DifFIQAPerturbation
+from service.registry import Registry
 from service.settings import get_settings
 
 
@@ -38,4 +40,6 @@ def multiply_adds(model: nn.Module, size: int = 112) -> int:
 
 def diffiqa_multiply_adds() -> int:
     """The analytic scorer's cost per face: 2 + 2n passes of fr_feature, the paper MobileFaceNet (import-teacher)."""
-    return (2 + 2 * get_settings().diffiqa_repeats) * multiply_adds(mobilefacenet("mobilefacenet"))
+    registry = Registry(get_settings().models_dir)
+    passes = DifFIQAPerturbation(registry["diffiqa"], registry).copies
+    return passes * multiply_adds(mobilefacenet("mobilefacenet"))

@@ -2,39 +2,84 @@
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Any, ClassVar, Protocol
 
 import cv2
 import numpy as np
+from pydantic import BaseModel, ConfigDict, ValidationError
 
-from service.registry import ModelCard, Preprocess
+from service.registry import CardError, ModelCard, Preprocess, Registry, ScoreMapping
 
 Tensors = dict[str, np.ndarray]
 
 
-class QualityMethod(Protocol):
-    """One quality method; the pipeline knows nothing else about it."""
+class NoParameters(BaseModel):
+    """A method whose card takes no ``parameters``."""
 
-    card: ModelCard
+    model_config = ConfigDict(extra="forbid")
+
+
+class QualityMethod:
+    """One quality method, built from its card; the pipeline knows nothing else about it.
+
+    Subclasses name the card ``method`` they serve and their ``Parameters`` (read from the card's ``parameters``
+    block, which they must match exactly), and implement ``prepare`` and ``postprocess``. A card this gateway
+    cannot serve raises ``CardError`` here, at start-up, never at the first request.
+    """
+
+    method: ClassVar[str]
+    Parameters: ClassVar[type[BaseModel]] = NoParameters
+
+    def __init__(self, card: ModelCard, registry: Registry, **overrides: Any):
+        if card.score_mapping is None:
+            raise CardError(f"{card.name}: a quality card needs a score_mapping")
+        try:
+            self.params = self.Parameters.model_validate({**card.parameters, **overrides})
+        except ValidationError as error:
+            raise CardError(f"{card.name}: parameters of method {self.method!r}: {error}") from None
+        self.card = card
+        self.mapping: ScoreMapping = card.score_mapping
 
     @property
-    def name(self) -> str: ...
+    def name(self) -> str:
+        return self.card.name
 
     def prepare(self, crops: np.ndarray) -> dict[str, Tensors]:
         """Aligned RGB uint8 crops (N, S, S, 3) -> inputs per network name."""
+        raise NotImplementedError
 
     def postprocess(self, outputs: dict[str, Tensors], faces: int) -> np.ndarray:
         """Network outputs -> one raw score per face (higher is better)."""
+        raise NotImplementedError
 
     def to_score(self, raw: np.ndarray) -> np.ndarray:
         """Raw -> 0..100, as the card's score mapping states."""
+        return self.mapping.to_score(raw)
 
 
-class MapMethod(QualityMethod, Protocol):
+class MapMethod(Protocol):
     """A quality method that also scores every pixel (e.g. IFQA)."""
 
     def maps(self, outputs: dict[str, Tensors], faces: int) -> np.ndarray:
         """Network outputs -> (faces, H, W) per-pixel quality in 0..1 (higher is better)."""
+
+
+class OwnNetworkMethod(QualityMethod):
+    """A method that runs its card's own network file: its one input, prepared as the card's ``preprocess`` says,
+    and the output with ``output_role`` (a network with a single output needs no role in its card)."""
+
+    output_role: ClassVar[str]
+
+    def __init__(self, card: ModelCard, registry: Registry, **overrides: Any):
+        super().__init__(card, registry, **overrides)
+        if card.file is None or card.preprocess is None:
+            raise CardError(f"{card.name}: method {self.method!r} needs a file and a preprocess block")
+        self.preprocess = card.preprocess
+        self.input = card.single_input()
+        self.output = card.output(self.output_role)
+
+    def prepare(self, crops: np.ndarray) -> dict[str, Tensors]:
+        return {self.card.name: {self.input: network_input(crops, self.preprocess)}}
 
 
 def produces_maps(method: QualityMethod) -> bool:

@@ -2,39 +2,57 @@
 
 For each face: embed the crop x, its mirror x^f and n forward-diffused copies of both,
 x_t = sqrt(abar_t) x + sqrt(1 - abar_t) eps (DDPM linear schedule, T = 1000), and score the mean cosine
-similarity of all of them to e_x (DifFIQA Eq. 7). The noise is seeded from the crop's bytes, so the same
-image always gets the same score, whatever else is in its batch.
+similarity of all of them to e_x (DifFIQA Eq. 7). n, t and the seed are the card's ``parameters`` (its score
+mapping was fitted for them). The noise is seeded from the crop's bytes, so the same image always gets the same
+score, whatever else is in its batch.
 """
 
 from __future__ import annotations
 
 import zlib
+from typing import Any
 
 import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
 
-from service.quality.base import Tensors, network_input
-from service.registry import ModelCard
+from service.quality.base import QualityMethod, Tensors, network_input
+from service.registry import CardError, ModelCard, Registry
 
 T_STEPS = 1000
 BETAS = np.linspace(1e-4, 0.02, T_STEPS, dtype=np.float64)
 ALPHA_BAR = np.cumprod(1.0 - BETAS)
 
 
-class DifFIQAPerturbation:
-    """Perturbation stability of the face-recognition embedding (forward diffusion + flip)."""
+class DifFIQAParameters(BaseModel):
+    """The card's ``parameters``: n noisy copies, diffusion step t, noise seed."""
 
-    def __init__(self, card: ModelCard, recognition: ModelCard, *, repeats: int, timestep: int, seed: int):
-        if not 1 <= timestep <= T_STEPS:
-            raise ValueError(f"diffiqa timestep must be in 1..{T_STEPS}, got {timestep}")
-        self.card = card
-        self.recognition = recognition
-        self.repeats = repeats
-        self.timestep = timestep
-        self.seed = seed
+    model_config = ConfigDict(extra="forbid")
+    repeats: int = Field(ge=0)
+    timestep: int = Field(ge=1, le=T_STEPS)
+    seed: int
 
-    @property
-    def name(self) -> str:
-        return self.card.name
+
+class DifFIQAPerturbation(QualityMethod):
+    """Perturbation stability of the face-recognition embedding (forward diffusion + flip); the card ``uses`` one
+    face-recognition network (its embedding: the single output, or the one with ``role: embedding``)."""
+
+    method = "diffiqa_perturbation"
+    Parameters = DifFIQAParameters
+    params: DifFIQAParameters
+
+    def __init__(self, card: ModelCard, registry: Registry, **overrides: Any):
+        super().__init__(card, registry, **overrides)
+        if len(card.uses) != 1 or card.uses[0] not in registry:
+            raise CardError(f"{card.name}: method {self.method!r} uses exactly one face-recognition card")
+        self.recognition = registry[card.uses[0]]
+        if self.recognition.preprocess is None:
+            raise CardError(f"{self.recognition.name}: needs a preprocess block")
+        self.preprocess = self.recognition.preprocess
+        self.input = self.recognition.single_input()
+        self.embedding = self.recognition.output("embedding")
+        self.repeats = self.params.repeats
+        self.timestep = self.params.timestep
+        self.seed = self.params.seed
 
     @property
     def copies(self) -> int:
@@ -64,18 +82,11 @@ class DifFIQAPerturbation:
         return out.reshape(-1, *crops.shape[1:])
 
     def prepare(self, crops: np.ndarray) -> dict[str, Tensors]:
-        pre = self.recognition.preprocess
-        assert pre is not None
-        tensor = network_input(self.perturb(crops), pre)
-        return {self.recognition.name: {self.recognition.inputs[0].name: tensor}}
+        return {self.recognition.name: {self.input: network_input(self.perturb(crops), self.preprocess)}}
 
     def postprocess(self, outputs: dict[str, Tensors], faces: int) -> np.ndarray:
-        embeddings = outputs[self.recognition.name][self.recognition.outputs[0].name].astype(np.float64)
+        embeddings = outputs[self.recognition.name][self.embedding].astype(np.float64)
         embeddings = embeddings.reshape(faces, self.copies, -1)
         embeddings /= np.maximum(np.linalg.norm(embeddings, axis=2, keepdims=True), 1e-12)
         cosines = np.einsum("fd,fkd->fk", embeddings[:, 0], embeddings[:, 1:])
         return cosines.mean(axis=1)
-
-    def to_score(self, raw: np.ndarray) -> np.ndarray:
-        assert self.card.score_mapping is not None
-        return self.card.score_mapping.to_score(raw)

@@ -13,7 +13,7 @@ from insightface.utils.face_align import arcface_dst
 from service.align import AlignedFace, align
 from service.backends.onnxruntime import OnnxRuntimeBackend
 from service.decode import decode_image
-from service.detect import DETECTOR, detect
+from service.detect import DETECTOR, DetectorTensors, detect
 from service.registry import Registry
 from service.settings import Settings
 from service.timing import Timings
@@ -35,11 +35,13 @@ def mapped(face: AlignedFace, landmarks: np.ndarray) -> np.ndarray:
 def obama(samples: Path) -> tuple[np.ndarray, np.ndarray]:
     """The sample portrait and its detected landmarks (real detector, loaded once)."""
     settings = Settings()
-    backend = OnnxRuntimeBackend(Registry(settings.models_dir), settings)
+    registry = Registry(settings.models_dir)
+    backend = OnnxRuntimeBackend(registry, settings)
     backend.load_sync([DETECTOR])
     data = (samples / "obama.jpg").read_bytes()
     rgb = decode_image(data, max_bytes=10**8, max_pixels=10**8, min_side=16).rgb
-    faces = asyncio.run(detect(backend, rgb, Timings(), max_side=640, threshold=0.5, iou_threshold=0.3))
+    tensors = DetectorTensors.from_card(registry[DETECTOR])
+    faces = asyncio.run(detect(backend, tensors, rgb, Timings(), max_side=640, threshold=0.5, iou_threshold=0.3))
     asyncio.run(backend.close())
     assert len(faces) == 1
     return rgb, faces[0].landmarks

@@ -337,7 +337,7 @@ def test_concurrent_requests_share_inference_batches(samples):
         return [int(after[0] - before[0]), int(after[1] - before[1])]
 
     calls, rows = asyncio.run(run())
-    per_face = 2 + 2 * settings.diffiqa_repeats
+    per_face = app.state.pipeline.methods["diffiqa"].copies
     assert rows == 4 * per_face
     assert calls < 4
 

@@ -13,19 +13,17 @@ from service.backends.onnxruntime import OnnxRuntimeBackend
 from service.decode import decode_image
 from service.detect import (
     DETECTOR,
-    HEATMAP,
-    LANDMARKS,
-    OFFSET,
-    SCALE,
     STRIDE,
+    DetectorTensors,
     Face,
+    Heads,
     Letterbox,
     decode,
     detect,
     letterbox,
     nms,
 )
-from service.registry import Registry
+from service.registry import CardError, Registry
 from service.settings import Settings
 from service.timing import Timings
 
@@ -97,7 +95,7 @@ def test_nms_empty() -> None:
 # --- decode on synthetic heat maps ----------------------------------------------------------------------
 
 
-def synthetic_outputs(height: int, width: int, peaks: list[tuple[int, int, float, float, float]]) -> dict:
+def synthetic_outputs(height: int, width: int, peaks: list[tuple[int, int, float, float, float]]) -> Heads:
     """CenterFace-shaped outputs (stride 4) with peaks (row, col, score, box_h, box_w) and fixed landmarks."""
     h, w = height // 4, width // 4
     heat = np.zeros((1, 1, h, w), dtype=np.float32)
@@ -111,7 +109,7 @@ def synthetic_outputs(height: int, width: int, peaks: list[tuple[int, int, float
         scale[0, :, row, col] = np.log([box_h / 4, box_w / 4])
         for k, (dy, dx) in enumerate(relative):
             marks[0, 2 * k, row, col], marks[0, 2 * k + 1, row, col] = dy, dx
-    return {HEATMAP: heat, SCALE: scale, OFFSET: offset, LANDMARKS: marks}
+    return Heads(heatmap=heat, scale=scale, offset=offset, landmarks=marks)
 
 
 def test_decode_one_peak_maps_back_to_frame_pixels() -> None:
@@ -135,7 +133,7 @@ def test_decode_one_peak_maps_back_to_frame_pixels() -> None:
 def test_decode_offsets_shift_the_box() -> None:
     frame = Letterbox(blob=np.zeros((1, 3, 64, 64), dtype=np.float32), scale=1.0)
     outputs = synthetic_outputs(64, 64, [(8, 8, 0.8, 16.0, 16.0)])
-    outputs[OFFSET][0, 0, 8, 8], outputs[OFFSET][0, 1, 8, 8] = 0.25, -0.5  # dy, dx in cells
+    outputs.offset[0, 0, 8, 8], outputs.offset[0, 1, 8, 8] = 0.25, -0.5  # dy, dx in cells
     (face,) = decode(outputs, frame, (64, 64), threshold=0.5, iou_threshold=0.3)
     centre = (face.box[:2] + face.box[2:]) / 2
     np.testing.assert_allclose(centre, [(8 - 0.5 + 0.5) * 4, (8 + 0.25 + 0.5) * 4], atol=1e-4)
@@ -166,20 +164,48 @@ def test_decode_clips_boxes_to_the_frame() -> None:
     assert face.box[2] <= 60 and face.box[3] <= 50
 
 
+# --- tensor names from the card -----------------------------------------------------------------------------
+
+SETTINGS = Settings()
+REGISTRY = Registry(SETTINGS.models_dir)
+TENSORS = DetectorTensors.from_card(REGISTRY[DETECTOR])
+
+
+def test_tensor_names_come_from_the_card_roles() -> None:
+    card = REGISTRY[DETECTOR]
+    by_role = {spec.role: spec.name for spec in card.outputs}
+    assert TENSORS.input == card.inputs[0].name
+    assert (TENSORS.heatmap, TENSORS.scale, TENSORS.offset, TENSORS.landmarks) == tuple(
+        by_role[role] for role in ("heatmap", "scale", "offset", "landmarks")
+    )
+    arrays = {spec.name: np.full(1, index) for index, spec in enumerate(card.outputs)}
+    heads = TENSORS.heads(arrays)
+    assert heads.heatmap is arrays[by_role["heatmap"]] and heads.landmarks is arrays[by_role["landmarks"]]
+
+
+def test_a_detector_card_without_a_role_is_refused() -> None:
+    card = REGISTRY[DETECTOR]
+    outputs = [spec.model_copy(update={"role": None}) if spec.role == "offset" else spec for spec in card.outputs]
+    with pytest.raises(CardError, match="role 'offset'"):
+        DetectorTensors.from_card(card.model_copy(update={"outputs": outputs}))
+
+
 # --- real CenterFace -------------------------------------------------------------------------------------
 
 
 @pytest.fixture(scope="module")
 def backend() -> Iterator[OnnxRuntimeBackend]:
-    settings = Settings()
-    onnx = OnnxRuntimeBackend(Registry(settings.models_dir), settings)
+    settings = SETTINGS
+    onnx = OnnxRuntimeBackend(REGISTRY, settings)
     onnx.load_sync([DETECTOR])
     yield onnx
     asyncio.run(onnx.close())
 
 
 def run_detect(backend: OnnxRuntimeBackend, rgb: np.ndarray, timings: Timings | None = None) -> list[Face]:
-    return asyncio.run(detect(backend, rgb, timings or Timings(), max_side=640, threshold=0.5, iou_threshold=0.3))
+    return asyncio.run(
+        detect(backend, TENSORS, rgb, timings or Timings(), max_side=640, threshold=0.5, iou_threshold=0.3)
+    )
 
 
 def test_obama_one_face_with_plausible_landmarks(backend: OnnxRuntimeBackend, samples: Path) -> None:
@@ -219,6 +245,7 @@ def test_detection_on_a_reduced_decode_returns_frame_coordinates(backend: OnnxRu
     (reduced_face,) = asyncio.run(
         detect(
             backend,
+            TENSORS,
             image.detect_rgb,
             Timings(),
             max_side=640,

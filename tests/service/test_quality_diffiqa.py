@@ -14,21 +14,19 @@ import pytest
 from service.align import align
 from service.backends.onnxruntime import OnnxRuntimeBackend
 from service.decode import decode_image
-from service.detect import DETECTOR, detect
+from service.detect import DETECTOR, DetectorTensors, detect
 from service.quality import build_methods
 from service.quality.diffiqa import ALPHA_BAR, DifFIQAPerturbation
 from service.registry import Registry
 from service.settings import Settings
 from service.timing import Timings
 
-SETTINGS = Settings(diffiqa_repeats=4, diffiqa_timestep=10, diffiqa_seed=0, ort_intra_op_threads=2)
+SETTINGS = Settings(ort_intra_op_threads=2)
 REGISTRY = Registry(SETTINGS.models_dir)
 
 
 def method(repeats: int = 4, timestep: int = 10, seed: int = 0) -> DifFIQAPerturbation:
-    return DifFIQAPerturbation(
-        REGISTRY["diffiqa"], REGISTRY["fr_feature"], repeats=repeats, timestep=timestep, seed=seed
-    )
+    return DifFIQAPerturbation(REGISTRY["diffiqa"], REGISTRY, repeats=repeats, timestep=timestep, seed=seed)
 
 
 def random_crops(count: int, seed: int = 0) -> np.ndarray:
@@ -39,9 +37,11 @@ def random_crops(count: int, seed: int = 0) -> np.ndarray:
 
 
 def test_build_methods_reads_the_card() -> None:
-    built = build_methods(REGISTRY, SETTINGS)["diffiqa"]
+    built = build_methods(REGISTRY, [])["diffiqa"]
     assert isinstance(built, DifFIQAPerturbation)
-    assert built.name == "diffiqa" and built.repeats == 4 and built.timestep == 10
+    parameters = REGISTRY["diffiqa"].parameters
+    assert built.name == "diffiqa" and built.repeats == parameters["repeats"]
+    assert built.timestep == parameters["timestep"]
     assert built.recognition.name == "fr_feature"
 
 
@@ -146,7 +146,8 @@ def raw_scores(backend: OnnxRuntimeBackend, scorer: DifFIQAPerturbation, crops: 
 
 def aligned_crop(backend: OnnxRuntimeBackend, path: Path) -> np.ndarray:
     rgb = decode_image(path.read_bytes(), max_bytes=10**8, max_pixels=10**8, min_side=16).rgb
-    faces = asyncio.run(detect(backend, rgb, Timings(), max_side=640, threshold=0.5, iou_threshold=0.3))
+    tensors = DetectorTensors.from_card(REGISTRY[DETECTOR])
+    faces = asyncio.run(detect(backend, tensors, rgb, Timings(), max_side=640, threshold=0.5, iou_threshold=0.3))
     assert faces, path
     return align(rgb, max(faces, key=lambda face: face.area).landmarks).crop
 

@@ -27,8 +27,8 @@ def _png(data: str, flags: int = cv2.IMREAD_UNCHANGED) -> np.ndarray:
 
 
 def test_card_builds_the_method_and_prepares_rgb_at_the_network_size():
-    method = build_methods(REGISTRY, SETTINGS)["ifqa"]
-    assert isinstance(method, IFQAMap) and method.size == 64
+    method = build_methods(REGISTRY, [])["ifqa"]
+    assert isinstance(method, IFQAMap) and method.preprocess.crop_size == 64
     crops = np.zeros((2, 112, 112, 3), dtype=np.uint8)
     crops[..., 0] = 255  # pure red
     inputs = method.prepare(crops)
@@ -48,7 +48,7 @@ def test_resize_is_area_interpolation_and_a_no_op_at_size():
 
 
 def test_raw_score_is_the_map_mean():
-    method = IFQAMap(REGISTRY["ifqa"])
+    method = IFQAMap(REGISTRY["ifqa"], REGISTRY)
     values = np.random.default_rng(1).random((3, 1, 64, 64)).astype(np.float32)
     outputs = {"ifqa": {"map": values}}
     maps = method.maps(outputs, 3)
@@ -141,7 +141,7 @@ def test_map_count_is_capped_and_the_response_stays_small(ifqa_client, samples):
     assert len(scored) > 3
     with_maps = [face for face in faces if face["maps"]]
     assert len(with_maps) == 3  # max_map_faces=3
-    assert any("FIQA_MAX_MAP_FACES" in warning for warning in body["warnings"])
+    assert any("max_map_faces setting" in warning for warning in body["warnings"])
     for face in with_maps:
         assert _png(face["maps"]["ifqa"]["data"], cv2.IMREAD_COLOR).shape == (112, 112, 3)
         assert len(json.dumps(face["maps"])) < 60_000  # one overlay map, about 50 KB at most

@@ -21,7 +21,7 @@ REGRESSORS = [name for name in REGISTRY.quality_methods() if REGISTRY[name].meth
 
 def test_regression_cards_exist_and_build():
     assert "diffiqa_r" in REGRESSORS
-    methods = build_methods(REGISTRY, SETTINGS)
+    methods = build_methods(REGISTRY, [])
     for name in REGRESSORS:
         assert isinstance(methods[name], Regression)
         # small enough to commit: the paper-size MobileFaceNet of diffiqa_r_large is ~5.3 MB
@@ -30,7 +30,7 @@ def test_regression_cards_exist_and_build():
 
 @pytest.mark.parametrize("name", REGRESSORS)
 def test_prepare_follows_the_card(name):
-    method = Regression(REGISTRY[name])
+    method = Regression(REGISTRY[name], REGISTRY)
     pre = REGISTRY[name].preprocess
     crops = np.zeros((2, 112, 112, 3), dtype=np.uint8)
     crops[..., 0] = 255
@@ -43,7 +43,7 @@ def test_prepare_follows_the_card(name):
 
 def test_postprocess_and_mapping():
     card = REGISTRY["diffiqa_r"]
-    method = Regression(card)
+    method = Regression(card, REGISTRY)
     raw = method.postprocess({"diffiqa_r": {card.outputs[0].name: np.array([[0.2], [0.7]], np.float32)}}, 2)
     assert raw.shape == (2,) and np.allclose(raw, [0.2, 0.7])
     mapping = card.score_mapping
@@ -54,7 +54,7 @@ def test_postprocess_and_mapping():
 def test_card_without_mapping_is_refused():
     card = REGISTRY["diffiqa_r"].model_copy(update={"score_mapping": None})
     with pytest.raises(ValueError, match="score_mapping"):
-        Regression(card)
+        Regression(card, REGISTRY)
 
 
 def _jpeg(rgb: np.ndarray) -> bytes:

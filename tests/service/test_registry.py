@@ -132,6 +132,8 @@ def test_a_swapped_file_is_refused(tmp_path: Path) -> None:
     assert registry.read_verified("diffiqa_r")
     with pytest.raises(ModelMismatch, match="sha256"):
         registry.read_verified("mrfiqa_r")
+
+
 def test_update_card_sets_entries_and_keeps_other_lines(tmp_path: Path) -> None:
     card = tmp_path / "m" / "card.yaml"
     card.parent.mkdir()

@@ -1,0 +1,62 @@
+"""The HTTP application: the lifespan that starts the runtime, the request context (id, metrics, access line), the
+error handlers (``handlers``) and the routes (``routes``). Request parsing is in ``parsing``, and the mapping of
+domain results to the response schema in ``responses``; no image or model logic lives in this package."""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+
+from service import logs, metrics
+from service.api import handlers
+from service.api.routes import router
+from service.pipeline import Pipeline
+from service.runtime import Runtime
+from service.settings import Settings, get_settings
+
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+
+
+async def _request_context(request: Request, call_next):
+    """Give the request its id (the client's when well-formed), then count, time and log its answer."""
+    incoming = request.headers.get("x-request-id", "")
+    request_id = incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex
+    request.state.request_id = request_id
+    started = time.perf_counter()
+    response = await call_next(request)
+    route = request.scope.get("route")
+    path = getattr(route, "path", "unmatched")
+    status = str(response.status_code)
+    metrics.REQUESTS.labels(route=path, method=request.method, status=status).inc()
+    metrics.REQUEST_LATENCY.labels(route=path, status=status).observe(time.perf_counter() - started)
+    response.headers["X-Request-ID"] = request_id
+    fields = getattr(request.state, "log_fields", {})
+    logs.access(request_id, request.method, path, response.status_code, time.perf_counter() - started, **fields)
+    return response
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """The gateway application; models load in the lifespan, before the first request is accepted."""
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        async with Runtime(settings) as runtime:
+            app.state.pipeline = Pipeline(runtime)
+            yield
+
+    app = FastAPI(
+        title="FIQA gateway",
+        version="0.1.0",
+        description="Face image quality assessment at capture time: detect, align, score, decide.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.middleware("http")(_request_context)
+    handlers.install(app)
+    app.include_router(router)
+    return app

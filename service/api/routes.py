@@ -1,0 +1,111 @@
+"""The gateway's routes: score, health, readiness, the model list and the Prometheus endpoint. Each reads what it
+needs from the app state the lifespan filled (the pipeline) and the settings."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from service import logs
+from service.api.parsing import RAW_IMAGE_TYPES, parse_score_request
+from service.api.responses import score_response
+from service.errors import BackendUnavailable, RequestTimeout
+from service.pipeline import Pipeline
+from service.schemas import ErrorBody, ScoreResponse
+from service.settings import Settings
+
+router = APIRouter()
+
+SCORE_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {"schema": {"$ref": "#/components/schemas/ScoreRequest"}},
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "properties": {
+                        "images": {"type": "array", "items": {"type": "string", "format": "binary"}},
+                        "options": {"type": "string", "description": "ScoreOptions as JSON"},
+                    },
+                }
+            },
+            **{kind: {"schema": {"type": "string", "format": "binary"}} for kind in sorted(RAW_IMAGE_TYPES)},
+        },
+    }
+}
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {code: {"model": ErrorBody} for code in (400, 413, 415, 422, 503)}
+
+
+def _settings(request: Request) -> Settings:
+    return request.app.state.settings
+
+
+@router.post("/score", response_model=ScoreResponse, openapi_extra=SCORE_BODY, responses=ERROR_RESPONSES)
+async def score(request: Request) -> ScoreResponse:
+    """Score every face of one or more images (multipart files, base64 JSON, or a raw image body)."""
+    settings = _settings(request)
+    images, options = await parse_score_request(request, settings)
+    pipeline: Pipeline = request.app.state.pipeline
+    try:
+        async with asyncio.timeout(settings.request_timeout_s):
+            scored = await pipeline.score(images, options)
+    except TimeoutError as exc:
+        raise RequestTimeout(f"scoring took longer than {settings.request_timeout_s} s") from exc
+    response = score_response(scored, request.state.request_id, options.return_maps)
+    request.state.log_fields = logs.response_fields(response)
+    return response
+
+
+@router.get("/healthz")
+async def healthz() -> dict[str, str]:
+    """The process is alive and its event loop answers."""
+    return {"status": "ok"}
+
+
+@router.get("/readyz", responses={503: {"model": ErrorBody}})
+async def readyz(request: Request) -> dict[str, Any]:
+    """Models are loaded and the inference backend answers."""
+    pipeline: Pipeline | None = getattr(request.app.state, "pipeline", None)
+    if pipeline is None or not await pipeline.backend.ready():
+        raise BackendUnavailable("inference backend is not ready", code="not_ready")
+    return {"status": "ready", "backend": pipeline.backend.name}
+
+
+@router.get("/v1/models")
+async def models(request: Request) -> dict[str, Any]:
+    """Every model card, what really runs each network, and the decision defaults with their sources."""
+    settings = _settings(request)
+    pipeline: Pipeline = request.app.state.pipeline
+    cards = []
+    for name, card in pipeline.registry.cards.items():
+        entry = card.model_dump(exclude_none=True)
+        if card.file:
+            entry["runtime"] = pipeline.backend.describe(name)
+        if card.kind == "quality":
+            entry["available"] = name in pipeline.methods
+            if entry["available"]:
+                value, source = pipeline.threshold_of(name)
+                entry["decision_threshold"] = {"value": value, "source": source}
+            entry["default"] = name == settings.default_models[0]
+        cards.append(entry)
+    return {
+        "backend": pipeline.backend.name,
+        "default_models": settings.default_models,
+        "decision_defaults": {
+            "min_face_size": settings.min_face_size,
+            "single_face": settings.single_face,
+            "max_out_of_frame": settings.max_out_of_frame,
+            "max_faces": settings.max_faces,
+        },
+        "models": cards,
+    }
+
+
+@router.get("/metrics", include_in_schema=False)
+async def prometheus_metrics() -> Response:
+    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

@@ -138,13 +138,20 @@ def update_card(card_path: Path, section: str, entries: dict[str, str]) -> None:
             end += 1
             continue
         stop = start + 1
-        while stop < end and lines[stop].startswith("    "):  # the old value's continuation lines
+        # the old value's continuation lines (a folded scalar may hold blank lines between them)
+        while stop < end and (lines[stop].startswith("    ") or (not lines[stop].strip() and _continues(lines, stop))):
             stop += 1
         lines[start:stop] = [line]
         end -= stop - start - 1
     text = "\n".join(lines) + "\n"
     ModelCard.model_validate(yaml.safe_load(text))  # refuse to write a card the registry would not load
     Path(card_path).write_text(text)
+
+
+def _continues(lines: list[str], index: int) -> bool:
+    """Whether the blank line at ``index`` sits inside a value: more of the value's indented lines follow."""
+    rest = next((line for line in lines[index + 1 :] if line.strip()), "")
+    return rest.startswith("    ")
 
 
 def sha256_of(data: bytes) -> str:

@@ -10,7 +10,10 @@
 Damage is applied to the gateway's 112x112 ArcFace crop, so regions are known exactly::
 
     OMP_NUM_THREADS=1 .venv/bin/python -m fiqa ifqa-evaluate --lfw ../shared/data/lfw --faces 200 \
-        --out data/ifqa/eval.json --examples models/ifqa/examples
+        --examples models/ifqa/examples --calibrate data/celeba_aligned
+
+writes ``reports/ifqa.json`` and the card's ``lfw_*`` metric lines from it (``card_lines``; ``tests/models`` fails
+when the card and the report disagree).
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -31,9 +35,11 @@ from fiqa.ifqa import regions
 from service.align import align
 from service.quality.ifqa import IFQAMap
 from service.quality.maps import render
+from service.registry import update_card
 
 log = logging.getLogger(__name__)
 
+REPO = Path(__file__).resolve().parents[2]
 ALIGNED = 112
 EYE_BLUR_SIGMA = 3.0  # pixels of the 112 crop
 MOUTH_GREY = 128
@@ -178,7 +184,7 @@ def calibrate(scorer: Scorer, data: Path, seed: int = 0) -> dict[str, float]:
     from service.quality.base import resize_crops
 
     index, crops = load_crops(data)
-    captured = resize_crops(np.asarray(crops[index.mask("val")]), scorer.method.size)
+    captured = resize_crops(np.asarray(crops[index.mask("val")]), scorer.method.preprocess.crop_size)
     rng = np.random.default_rng(seed)
     degraded = np.stack([degrade.degrade(crop, rng) for crop in captured])
     raw_captured, raw_degraded = scorer.maps(captured).mean(axis=(1, 2)), scorer.maps(degraded).mean(axis=(1, 2))
@@ -223,7 +229,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--faces", type=int, default=200)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--models-dir", type=Path, default=None)
-    parser.add_argument("--out", type=Path, default=Path("data/ifqa/eval.json"))
+    parser.add_argument("--out", type=Path, default=REPO / "reports" / "ifqa.json")
+    parser.add_argument("--card", type=Path, default=REPO / "models" / "ifqa" / "card.yaml", help="'' to leave it")
     parser.add_argument("--examples", type=Path, default=None, help="write the card's overlay PNGs here")
     parser.add_argument("--calibrate", type=Path, default=None, help="fiqa.data.celeba output: fit on its val split")
 
@@ -243,6 +250,45 @@ def main(args: argparse.Namespace) -> int:
     if args.examples is not None:
         report["examples"] = write_examples(scorer, args.examples)
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=2))
+    args.out.write_text(json.dumps(report, indent=2) + "\n")
+    if str(args.card):
+        update_card(args.card, "metrics", card_lines(report))
+        if args.calibrate is not None:
+            update_card(args.card, "score_mapping", score_mapping(report["calibration_celeba_val"]))
     print(json.dumps(report, indent=2))
     return 0
+
+
+def score_mapping(calibration: dict[str, float]) -> dict[str, Any]:
+    """The card's raw -> 0..100 mapping from the CelebA-val calibration: degraded 5th to captured 99th percentile."""
+    return {
+        "raw_low": round(calibration["degraded_p5"], 4),
+        "raw_high": round(calibration["captured_p99"], 4),
+        "fitted_on": (
+            f"Raw scores (map means) of the {calibration['val_faces']:,} CelebA val-split photos (identities never "
+            "trained on; fiqa.data.celeba split, seed 0) as captured and after one seeded draw of the training "
+            f"degradation (fiqa.ifqa.degrade): the degraded 5th percentile is {calibration['degraded_p5']:.4f}, the "
+            f"captured 99th percentile {calibration['captured_p99']:.3f} (captured median "
+            f"{calibration['captured_p50']:.3f}, degraded median {calibration['degraded_p50']:.3f}; AUC captured vs "
+            f"degraded {calibration['auc_captured_vs_degraded']:.3f}). Linear between them, clipped to 0..100."
+        ),
+    }
+
+
+def card_lines(report: dict[str, Any]) -> dict[str, str]:
+    """The card's ``metrics`` lines for the maps' evidence, worded from the ``ifqa-evaluate`` report."""
+    lines = {}
+    for damage, key in (("eyes_blur", "lfw_eye_blur_map_drop"), ("mouth_box", "lfw_mouth_box_map_drop")):
+        stats = report[damage]
+        larger = round(stats["share_drop_inside_above_outside"] * stats["faces"])
+        lines[key] = (
+            f"inside {stats['drop_inside']:.3f} vs rest of face {stats['drop_outside']:.3f}; "
+            f"larger inside for {larger}/{stats['faces']} LFW faces"
+        )
+    for kind in ("blur", "downscale"):
+        stats = report[f"global_{kind}"]
+        lines[f"lfw_spearman_score_vs_{kind}"] = (
+            f"{stats['spearman_pooled']:.3f} pooled, {stats['spearman_per_face_mean']:.3f} mean per face "
+            f"({len(stats['levels'])} levels, {report['lfw_faces']} faces)"
+        )
+    return lines

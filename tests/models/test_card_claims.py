@@ -10,6 +10,7 @@ import pytest
 import yaml
 
 from fiqa.evaluate.card_metrics import PREFIX, STALE, metrics_for
+from fiqa.ifqa.evaluate import card_lines, score_mapping
 
 REPO = Path(__file__).resolve().parents[2]
 CARDS = sorted((REPO / "models").glob("*/card.yaml"))
@@ -25,3 +26,14 @@ def test_card_evaluation_lines_match_the_report(path: Path) -> None:
         return
     report = json.loads((REPO / "reports" / "evaluation.json").read_text())
     assert quoted == metrics_for(report, card["name"])
+
+
+def test_ifqa_card_quotes_its_report() -> None:
+    """The IFQA maps' evidence in its card is the one ``python -m fiqa ifqa-evaluate`` wrote to reports/ifqa.json,
+    and its score mapping is the calibration that report holds."""
+    card = yaml.safe_load((REPO / "models" / "ifqa" / "card.yaml").read_text())
+    report = json.loads((REPO / "reports" / "ifqa.json").read_text())
+    lines = card_lines(report)
+    assert {key: card["metrics"][key] for key in lines} == lines
+    mapping = score_mapping(report["calibration_celeba_val"])
+    assert {key: card["score_mapping"][key] for key in mapping} == mapping

@@ -12,7 +12,7 @@ from PIL import Image
 
 from service.backends.onnxruntime import OnnxRuntimeBackend
 from service.decode import decode_image
-from service.detect import DETECTOR, detect
+from service.detect import DETECTOR, DetectorTensors, detect
 from service.registry import Registry
 from service.settings import Settings
 from service.timing import Timings
@@ -78,10 +78,13 @@ def test_truncated_large_jpeg_is_still_a_clear_error(samples: Path) -> None:
         decode_image(data[: len(data) // 2], **LIMITS, reduce_to=640)
 
 
+SETTINGS = Settings()
+REGISTRY = Registry(SETTINGS.models_dir)
+
+
 @pytest.fixture(scope="module")
 def backend():
-    settings = Settings()
-    engine = OnnxRuntimeBackend(Registry(settings.models_dir), settings)
+    engine = OnnxRuntimeBackend(REGISTRY, SETTINGS)
     engine.load_sync([DETECTOR])
     return engine
 
@@ -94,6 +97,7 @@ def test_faces_from_the_reduced_frame_match_the_full_frame(samples: Path, backen
         return asyncio.run(
             detect(
                 backend,
+                DetectorTensors.from_card(REGISTRY[DETECTOR]),
                 rgb,
                 Timings(),
                 max_side=640,

@@ -150,3 +150,16 @@ def test_update_card_sets_entries_and_keeps_other_lines(tmp_path: Path) -> None:
     loaded = Registry(tmp_path)["m"]
     assert loaded.metrics == {"lfw": "99.2 %"}
     assert loaded.source == {"npm": "x@1", "note": "short", "conversion": "ab"}
+
+
+def test_update_card_replaces_a_quoted_value_that_holds_blank_lines(tmp_path: Path) -> None:
+    """A wrapped single-quoted scalar as yaml.safe_dump writes it (a blank line, then the closing quote) is replaced
+    whole, and the keys after it are kept."""
+    card = tmp_path / "m" / "card.yaml"
+    card.parent.mkdir()
+    card.write_text(
+        "name: m\nversion: '1'\nkind: face_recognition\nsource:\n  note: 'first line\n    second line\n\n    '\n"
+        "  kept: k\n"
+    )
+    update_card(card, "source", {"note": "new"})
+    assert Registry(tmp_path)["m"].source == {"note": "new", "kept": "k"}

@@ -6,7 +6,6 @@ The same backend against a real tritonserver is tested in tests/integration/test
 from __future__ import annotations
 
 import asyncio
-import socket
 import time
 
 import numpy as np
@@ -19,12 +18,6 @@ from service.registry import Registry
 from service.settings import Settings
 
 
-def closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]  # nothing listens there once the socket is closed
-
-
 def test_create_backend_picks_triton(registry: Registry) -> None:
     backend = create_backend(Settings(backend="triton"), registry)
     assert isinstance(backend, TritonBackend) and backend.name == "triton"
@@ -32,11 +25,11 @@ def test_create_backend_picks_triton(registry: Registry) -> None:
 
 @pytest.mark.parametrize("protocol", ["grpc", "http"])
 @pytest.mark.parametrize("shm", [False, True], ids=["socket", "shared-memory"])
-def test_unreachable_triton_fails_fast_with_503(registry: Registry, protocol: str, shm: bool) -> None:
+def test_unreachable_triton_fails_fast_with_503(registry: Registry, closed_port: int, protocol: str, shm: bool) -> None:
     settings = Settings(
         backend="triton",
         triton_protocol=protocol,
-        triton_url=f"127.0.0.1:{closed_port()}",
+        triton_url=f"127.0.0.1:{closed_port}",
         triton_startup_wait_s=0.5,
         triton_timeout_s=2.0,
         triton_shm=shm,

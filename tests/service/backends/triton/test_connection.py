@@ -36,6 +36,15 @@ def _connection(port: int, protocol: str = "grpc", timeout_s: float = 2.0) -> Tr
     )
 
 
+async def _probe_once(connection: TritonConnection) -> None:
+    """Open, ask whether the server is live, close."""
+    connection.open()
+    try:
+        await connection.call("is_server_live")
+    finally:
+        await connection.close()
+
+
 def test_server_errors_map_to_503_or_500() -> None:
     missing = server_error("m", InferenceServerException("Request for unknown model: 'm'"))
     assert isinstance(missing, BackendUnavailable) and missing.status == 503
@@ -54,31 +63,17 @@ def test_a_refused_connection_fails_the_call_and_tells_the_listeners(closed_port
     failures: list[str] = []
     connection.on_connection_failure(lambda: failures.append("lost"))
 
-    async def run() -> None:
-        connection.open()
-        try:
-            await connection.call("is_server_live")
-        finally:
-            await connection.close()
-
     with pytest.raises(ConnectionFailed):
-        asyncio.run(run())
+        asyncio.run(_probe_once(connection))
     assert failures == ["lost"] and connection.is_open is False
 
 
 def test_a_server_that_never_answers_hits_the_deadline(silent_port: int) -> None:
     connection = _connection(silent_port, "http", timeout_s=0.3)
 
-    async def run() -> None:
-        connection.open()
-        try:
-            await connection.call("is_server_live")
-        finally:
-            await connection.close()
-
     started = time.perf_counter()
     with pytest.raises(BackendUnavailable, match=r"did not answer within 0\.3 s") as raised:
-        asyncio.run(run())
+        asyncio.run(_probe_once(connection))
     assert raised.value.code == "backend_timeout" and time.perf_counter() - started < 2.0
 
 

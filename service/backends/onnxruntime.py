@@ -10,11 +10,14 @@ from typing import Any
 import numpy as np
 import onnxruntime as ort
 
-from service.errors import BackendUnavailable, ModelMismatch
+from service.backends.contract import ServedTensor, check_contract
+from service.errors import BackendUnavailable
 from service.registry import Registry
 from service.settings import Settings
 
 log = logging.getLogger(__name__)
+
+_NUMPY_NAMES = {"float": "float32", "double": "float64"}  # ONNX element names that numpy spells otherwise
 
 
 class OnnxRuntimeBackend:
@@ -51,28 +54,17 @@ class OnnxRuntimeBackend:
                 raise BackendUnavailable(f"model file {path} is missing: run `make models`")
             data = self._registry.read_verified(name)
             session = ort.InferenceSession(data, self._session_options(), providers=providers)
-            self._check(name, session)
+            check_contract(
+                self._registry[name],
+                [_served(tensor) for tensor in session.get_inputs()],
+                [_served(tensor) for tensor in session.get_outputs()],
+            )
             if session.get_providers()[0] != providers[0]:
                 log.warning("%s: asked for %s, running on %s", name, providers[0], session.get_providers())
             self._sessions[name] = session
 
     async def load(self, names: list[str]) -> None:
         await asyncio.get_running_loop().run_in_executor(self._executor, self.load_sync, names)
-
-    def _check(self, name: str, session: ort.InferenceSession) -> None:
-        card = self._registry[name]
-        got = {t.name: t for t in session.get_inputs()}
-        for spec in card.inputs:
-            tensor = got.get(spec.name)
-            if tensor is None or len(tensor.shape) != len(spec.shape):
-                raise ModelMismatch(f"{name}: input {spec.name} {spec.shape} not found as in its card")
-            for want, have in zip(spec.shape, tensor.shape, strict=True):
-                if want >= 0 and have != want:
-                    raise ModelMismatch(f"{name}: input {spec.name} has shape {tensor.shape}, card {spec.shape}")
-        outputs = {t.name for t in session.get_outputs()}
-        missing = [spec.name for spec in card.outputs if spec.name not in outputs]
-        if missing:
-            raise ModelMismatch(f"{name}: outputs {missing} named in its card are absent")
 
     def infer_sync(self, name: str, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         session = self._sessions.get(name)
@@ -99,3 +91,10 @@ class OnnxRuntimeBackend:
     async def close(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)
         self._sessions.clear()
+
+
+def _served(tensor: ort.NodeArg) -> ServedTensor:
+    """A session tensor for the card contract: ``tensor(float)`` -> ``float32``, symbolic or unknown dims -> -1."""
+    element = tensor.type.removeprefix("tensor(").removesuffix(")")
+    shape = tuple(dim if isinstance(dim, int) and dim > 0 else -1 for dim in tensor.shape or ())
+    return ServedTensor(tensor.name, _NUMPY_NAMES.get(element, element), shape)

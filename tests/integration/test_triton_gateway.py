@@ -174,7 +174,7 @@ def _registry_with(tmp_path: Path, name: str, change) -> Registry:
     [
         (lambda card: card["outputs"][0].update(shape=[-1, 256]), "shape"),
         (lambda card: card["outputs"][0].update(name="embedding"), "outputs"),
-        (lambda card: card["inputs"][0].update(dtype="float16"), "FP32"),
+        (lambda card: card["inputs"][0].update(dtype="float16"), "float32 in the network, float16 in its card"),
         (lambda card: card.update(version="2"), "card version"),
     ],
 )

@@ -11,7 +11,9 @@ from pathlib import Path
 
 import onnx
 
-from service.registry import ModelCard, TensorSpec
+from service.backends.contract import ServedTensor, check_contract
+from service.errors import ModelMismatch
+from service.registry import ModelCard
 
 # ONNX element type -> (card dtype, Triton data type)
 _DTYPES: dict[int, tuple[str, str]] = {
@@ -88,25 +90,17 @@ def read_signature(path: Path) -> OnnxSignature:
     return OnnxSignature(inputs, outputs, frozenset(node.op_type for node in model.graph.node))
 
 
-def _compare(kind: str, card_specs: list[TensorSpec], found: tuple[OnnxTensor, ...], model: str) -> None:
-    by_name = {t.name: t for t in found}
-    card_names = [spec.name for spec in card_specs]
-    if sorted(card_names) != sorted(by_name):
-        raise CardMismatch(f"{model}: card {kind}s {card_names} but the ONNX file has {sorted(by_name)}")
-    for spec in card_specs:
-        tensor = by_name[spec.name]
-        if spec.dtype != tensor.dtype:
-            raise CardMismatch(f"{model}: {kind} {spec.name} is {tensor.dtype} in the ONNX, {spec.dtype} in the card")
-        if tuple(spec.shape) != tensor.dims:
-            raise CardMismatch(
-                f"{model}: {kind} {spec.name} has dims {list(tensor.dims)} in the ONNX, {spec.shape} in the card"
-            )
-
-
 def check_against_card(card: ModelCard, signature: OnnxSignature) -> None:
-    """Raise ``CardMismatch`` unless names, dtypes and dims (-1 = dynamic) agree exactly."""
-    _compare("input", card.inputs, signature.inputs, card.name)
-    _compare("output", card.outputs, signature.outputs, card.name)
+    """Raise ``CardMismatch`` unless names, dtypes and dims (-1 = dynamic) agree exactly: the backends' own card
+    contract, applied to the file before it is served."""
+    try:
+        check_contract(
+            card,
+            [ServedTensor(t.name, t.dtype, t.dims) for t in signature.inputs],
+            [ServedTensor(t.name, t.dtype, t.dims) for t in signature.outputs],
+        )
+    except ModelMismatch as error:
+        raise CardMismatch(error.message) from None
 
 
 def tensorrt_risks(signature: OnnxSignature) -> dict[str, str]:

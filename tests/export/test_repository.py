@@ -103,7 +103,7 @@ def test_an_engine_switches_the_model_to_tensorrt(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("edit", "message"),
     [
-        (lambda card: card["inputs"][0].update(shape=[-1, 3, 128, 128]), "dims"),
+        (lambda card: card["inputs"][0].update(shape=[-1, 3, 128, 128]), "shape"),
         (lambda card: card["outputs"][0].update(name="embedding"), "outputs"),
         (lambda card: card["inputs"][0].update(dtype="float16"), "float32"),
     ],

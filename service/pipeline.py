@@ -103,6 +103,12 @@ class Pipeline:
                 f"unknown quality model(s) {unknown}; available: {sorted(self.methods)}",
                 details=[{"loc": ["options", "models"], "unknown": unknown}],
             )
+        if self.registry[names[0]].maps_only:
+            raise InvalidOptions(
+                f"{names[0]} gives per-pixel maps only (its image score does not rank faces; see its card): "
+                "put a scoring model first in options.models",
+                details=[{"loc": ["options", "models", 0], "maps_only": names[0]}],
+            )
         return names
 
     async def score(self, images: list[ImageInput], options: ScoreOptions) -> ScoredRequest:
@@ -201,7 +207,9 @@ class Pipeline:
             return name, method.postprocess(outputs, len(crops))
 
         raw = dict(await asyncio.gather(*(run(name) for name in models)))
-        return _Quality(raw, {name: self.methods[name].to_score(values) for name, values in raw.items()}, maps)
+        # a maps-only model gives its raw value and maps, no 0..100 score
+        scores = {n: self.methods[n].to_score(v) for n, v in raw.items() if not self.registry[n].maps_only}
+        return _Quality(raw, scores, maps)
 
     def _image(
         self,

@@ -92,6 +92,9 @@ class ModelCard(BaseModel):
     uses: list[str] = Field(default_factory=list)
     score_mapping: ScoreMapping | None = None
     threshold: Threshold | None = None
+    # A method whose image score does not rank faces (the evaluation says so) serves its per-pixel maps only: it
+    # never gives ``quality.score`` or a 0..100 score, only its raw value beside the maps.
+    maps_only: bool = False
     source: dict[str, str] = Field(default_factory=dict)
     training_data: str = ""
     metrics: dict[str, str] = Field(default_factory=dict)

@@ -21,7 +21,7 @@ from service.detect import DETECTOR, DetectorTensors, Face, detect
 from service.errors import BackendUnavailable, ModelMismatch
 from service.quality import build_methods
 from service.quality.base import QualityMethod
-from service.registry import Registry
+from service.registry import CardError, Registry
 from service.settings import Settings
 from service.timing import Timings
 from service.warmup import warm_up
@@ -37,6 +37,9 @@ class Runtime:
         self.settings = settings
         self.registry = Registry(settings.models_dir)
         self.methods: dict[str, QualityMethod] = build_methods(self.registry, settings.default_models)
+        primary = settings.default_models[0]
+        if primary in self.registry and self.registry[primary].maps_only:
+            raise CardError(f"{primary}: a maps-only model cannot be the first default model (it gives no score)")
         self.backend: Backend = create_backend(settings, self.registry)
         self.detector = DetectorTensors.from_card(self.registry[DETECTOR])
         self.batchers: dict[str, MicroBatcher] = {}

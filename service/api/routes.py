@@ -88,7 +88,7 @@ async def models(request: Request) -> dict[str, Any]:
             entry["runtime"] = pipeline.backend.describe(name)
         if card.kind == "quality":
             entry["available"] = name in pipeline.methods
-            if entry["available"]:
+            if entry["available"] and not card.maps_only:
                 value, source = pipeline.threshold_of(name)
                 entry["decision_threshold"] = {"value": value, "source": source}
             entry["default"] = name == settings.default_models[0]

@@ -15,7 +15,8 @@ from service.quality import build_methods
 from service.quality.base import resize_crops
 from service.quality.ifqa import IFQAMap
 from service.quality.maps import grid_transform, render
-from service.registry import Registry
+from service.registry import CardError, Registry
+from service.runtime import Runtime
 from service.settings import Settings
 
 SETTINGS = Settings()
@@ -102,7 +103,7 @@ def ifqa_client(make_client):
         yield client
 
 
-def _score(client, path, fmt, models=("ifqa",)):
+def _score(client, path, fmt, models=("diffiqa_r64", "ifqa")):
     data = base64.b64encode(path.read_bytes()).decode()
     payload = {"images": [{"data": data}], "options": {"models": list(models), "return_maps": fmt}}
     response = client.post("/score", json=payload)
@@ -157,3 +158,21 @@ def test_maps_only_from_map_models_and_only_when_asked(ifqa_client, samples):
     both = _score(ifqa_client, samples / "obama.jpg", "png", models=("diffiqa", "ifqa")).json()
     face = both["images"][0]["faces"][0]
     assert set(face["maps"]) == {"ifqa"} and set(face["quality"]["raw"]) == {"diffiqa", "ifqa"}
+
+
+def test_maps_only_model_gives_no_score_and_cannot_be_first(ifqa_client, samples):
+    """IFQA's image score does not rank faces (its card's evaluation lines): it serves maps and its raw value, never
+    quality.score or a 0..100 score, and asking for it first is refused."""
+    face = _score(ifqa_client, samples / "obama.jpg", "png").json()["images"][0]["faces"][0]
+    assert face["quality"]["model"] == "diffiqa_r64" and set(face["quality"]["scores"]) == {"diffiqa_r64"}
+    assert set(face["quality"]["raw"]) == {"diffiqa_r64", "ifqa"} and set(face["maps"]) == {"ifqa"}
+    data = base64.b64encode((samples / "obama.jpg").read_bytes()).decode()
+    response = ifqa_client.post("/score", json={"images": [{"data": data}], "options": {"models": ["ifqa"]}})
+    assert response.status_code == 422 and "maps only" in response.json()["error"]["message"]
+    listed = {card["name"]: card for card in ifqa_client.get("/v1/models").json()["models"]}
+    assert listed["ifqa"]["maps_only"] and "decision_threshold" not in listed["ifqa"]
+
+
+def test_a_maps_only_first_default_is_refused_at_start():
+    with pytest.raises(CardError, match="maps-only"):
+        Runtime.from_env(default_models=["ifqa", "diffiqa_r64"])

@@ -3,8 +3,9 @@
 The rule, written down before any benchmark figure of the run is read (issue 14), so that LFW, ORL, Yale and the
 pose sets are reported once, after the choice, and never steer it:
 
-1. Eligible: quality models that run one network pass per face costing at most 1/20 of the multiply-adds of the
-   analytic ``diffiqa`` scorer (ten passes of ``fr_feature``), counted from each ONNX graph.
+1. Eligible: quality models that give a score (not ``maps_only``) and run one network pass per face costing at most
+   1/20 of the multiply-adds of the analytic ``diffiqa`` scorer (ten passes of ``fr_feature``), counted from each
+   ONNX graph.
 2. Measure: on ``celeba-val`` (the CelebA subset's validation identities, never trained on; every comparison among
    their photos), pAUC@0.2 at FMR 1e-3 under the fixed threshold, for every face-recognition model that made none
    of the model's labels (the cross-recognition-model and independent settings).
@@ -90,7 +91,7 @@ def candidates(report: dict[str, Any], registry: Registry, dataset: str) -> list
                 "model": name,
                 "multiply_adds": cost,
                 "share_of_diffiqa": cost / (passes * fr_feature),
-                "eligible": single and cost <= budget,
+                "eligible": single and cost <= budget and not card.maps_only,  # a maps-only model gives no score
                 "pauc": areas,
                 "mean_pauc": float(np.mean(list(areas.values()))) if areas else None,
             }

@@ -58,6 +58,7 @@ def main(argv: list[str] | None = None) -> int:
             workers=args.workers,
             log_config=logs.logging_config(settings.log_level, settings.log_format),
             access_log=False,
+            server_header=False,  # no "server: uvicorn" advertised to clients
         )
         return 0
     missing = [str(path) for path in args.images if not path.is_file()]

@@ -27,7 +27,10 @@ async def _request_context(request: Request, call_next):
     request_id = incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex
     request.state.request_id = request_id
     started = time.perf_counter()
-    response = await call_next(request)
+    try:
+        response = await call_next(request)
+    except Exception:  # anything a handler did not turn into an answer
+        response = handlers.unexpected(request)
     route = request.scope.get("route")
     path = getattr(route, "path", "unmatched")
     status = str(response.status_code)

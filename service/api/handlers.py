@@ -39,13 +39,17 @@ async def _service_error(request: Request, error: Exception) -> JSONResponse:
 
 
 async def _http_error(request: Request, error: Exception) -> JSONResponse:
+    """Starlette's own answers (404, 405...) in our error body, keeping their headers (``Allow`` on a 405)."""
     assert isinstance(error, StarletteHTTPException)
     service = ServiceError(str(error.detail), code=re.sub(r"\W+", "_", str(error.detail)).strip("_").lower())
     service.status = error.status_code
+    service.headers = dict(error.headers or {})
     return error_response(service, _request_id(request))
 
 
-async def _unexpected(request: Request, error: Exception) -> JSONResponse:
+def unexpected(request: Request) -> JSONResponse:
+    """The answer to an error nothing else handled: one logged traceback, a 500 that still carries the request id.
+    Called by the request-context middleware, inside which every route runs."""
     log.exception("unhandled error", extra={"request_id": _request_id(request)})
     return error_response(ServiceError("internal error"), _request_id(request))
 
@@ -54,4 +58,3 @@ def install(app: FastAPI) -> None:
     """Register the error handlers on ``app``."""
     app.add_exception_handler(ServiceError, _service_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
-    app.add_exception_handler(Exception, _unexpected)

@@ -22,6 +22,43 @@ from service.settings import Settings
 
 RAW_IMAGE_TYPES = frozenset({"image/jpeg", "image/png", "image/webp"})
 _DATA_URL = re.compile(r"^data:[\w/+.-]+;base64,")
+_WHITESPACE = re.compile(rb"[ \t\r\n]+")
+MAX_JSON_DEPTH = 32  # the deepest a valid request nests is 4 (body, images, image, options.models)
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    keys = [key for key, _ in pairs]
+    repeated = sorted({key for key in keys if keys.count(key) > 1})
+    if repeated:
+        raise BadRequest(f"duplicate JSON key(s) {repeated}: each key may appear once", code="duplicate_key")
+    return dict(pairs)
+
+
+def _depth(value: Any) -> int:
+    """Nesting depth of decoded JSON, iteratively (a recursive walk is what deep input is meant to break)."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        deepest = max(deepest, depth)
+        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else ()
+        stack.extend((child, depth + 1) for child in children if isinstance(child, (dict, list)))
+    return deepest
+
+
+def load_json(text: str | bytes, what: str, code: str) -> Any:
+    """Strict JSON: no duplicate keys, nesting at most ``MAX_JSON_DEPTH`` deep, else a 400 naming ``what``."""
+    try:
+        value = json.loads(text, object_pairs_hook=_no_duplicates)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise BadRequest(f"{what} is not valid JSON: {exc}", code=code) from exc
+    except RecursionError:
+        value = None
+        depth = MAX_JSON_DEPTH + 1
+    else:
+        depth = _depth(value)
+    if depth > MAX_JSON_DEPTH:
+        raise BadRequest(f"{what} nests deeper than {MAX_JSON_DEPTH} levels", code="json_too_deep")
+    return value
 
 
 def validation_details(error: ValidationError, prefix: tuple[str, ...] = ()) -> list[dict[str, Any]]:
@@ -48,27 +85,26 @@ async def read_body(request: Request, limit: int) -> bytes:
     return body
 
 
-def _options(raw: Any, where: tuple[str, ...]) -> ScoreOptions:
+def _options(raw: Any, where: tuple[str, ...], strict: bool = True) -> ScoreOptions:
+    """Options as sent; JSON values must have their declared types (no "50" for 50, no true for 1)."""
     try:
-        return ScoreOptions.model_validate(raw)
+        return ScoreOptions.model_validate(raw, strict=strict)
     except ValidationError as exc:
         raise InvalidOptions("invalid options", details=validation_details(exc, where)) from exc
 
 
 def _decode_base64(text: str) -> bytes:
+    """Base64 as ``base64`` prints it too: MIME line breaks (76 columns) and a data: URL prefix are allowed."""
     try:
-        return base64.b64decode(_DATA_URL.sub("", text.strip()), validate=True)
-    except (binascii.Error, ValueError) as exc:
+        return base64.b64decode(_WHITESPACE.sub(b"", _DATA_URL.sub("", text.strip()).encode("ascii")), validate=True)
+    except (binascii.Error, ValueError, UnicodeEncodeError) as exc:
         raise BadImage("image data is not valid base64", code="invalid_base64") from exc
 
 
 def _parse_json(body: bytes) -> tuple[list[ImageInput], ScoreOptions]:
+    payload = load_json(body, "body", "invalid_json")
     try:
-        payload = json.loads(body)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise BadRequest(f"body is not valid JSON: {exc}", code="invalid_json") from exc
-    try:
-        parsed = ScoreRequest.model_validate(payload)
+        parsed = ScoreRequest.model_validate(payload, strict=True)
     except ValidationError as exc:
         details = validation_details(exc)
         if any(item["loc"][:1] == ["options"] for item in details):
@@ -91,10 +127,11 @@ async def _parse_multipart(request: Request, settings: Settings) -> tuple[list[I
         form = await request.form(
             max_files=settings.max_images + 1, max_fields=8, max_part_size=settings.max_body_bytes
         )
-    except MultiPartException as exc:
-        raise BadRequest(f"malformed multipart body: {exc.message}", code="invalid_multipart") from exc
-    except StarletteHTTPException as exc:  # Starlette reports a missing boundary this way
-        raise BadRequest(f"malformed multipart body: {exc.detail}", code="invalid_multipart") from exc
+    except (MultiPartException, StarletteHTTPException) as exc:  # Starlette wraps most parser errors in the latter
+        message = str(exc.message if isinstance(exc, MultiPartException) else exc.detail)
+        if message.startswith("Too many files"):  # Starlette counts to our limit + 1: say our own limit
+            raise TooLarge(f"more than {settings.max_images} images in one request", code="too_many_images") from exc
+        raise BadRequest(f"malformed multipart body: {message}", code="invalid_multipart") from exc
     images: list[ImageInput] = []
     options: Any = {}
     for field, value in form.multi_items():
@@ -102,9 +139,11 @@ async def _parse_multipart(request: Request, settings: Settings) -> tuple[list[I
             images.append(ImageInput(id=value.filename or field, data=await value.read()))
         elif field == "options":
             try:
-                options = json.loads(value)
-            except json.JSONDecodeError as exc:
-                raise InvalidOptions(f"options field is not valid JSON: {exc}") from exc
+                options = load_json(value, "options field", "invalid_options")
+            except BadRequest as error:
+                if error.code == "json_too_deep":
+                    raise
+                raise InvalidOptions(error.message) from error
         else:
             raise InvalidOptions(
                 f"unknown form field {field!r}: send images as files and options as a JSON 'options' field",
@@ -117,7 +156,7 @@ def _query_options(request: Request) -> ScoreOptions:
     raw: dict[str, Any] = dict(request.query_params)
     if "models" in raw:
         raw["models"] = [name for name in raw["models"].split(",") if name]
-    return _options(raw, ("query",))
+    return _options(raw, ("query",), strict=False)  # query values are text: "0.5" is read as 0.5
 
 
 async def parse_score_request(request: Request, settings: Settings) -> tuple[list[ImageInput], ScoreOptions]:

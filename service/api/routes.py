@@ -62,12 +62,14 @@ async def score(request: Request) -> ScoreResponse:
 
 
 @router.get("/healthz")
+@router.head("/healthz", include_in_schema=False)
 async def healthz() -> dict[str, str]:
     """The process is alive and its event loop answers."""
     return {"status": "ok"}
 
 
 @router.get("/readyz", responses={503: {"model": ErrorBody}})
+@router.head("/readyz", include_in_schema=False)
 async def readyz(request: Request) -> dict[str, Any]:
     """Models are loaded and the inference backend answers."""
     pipeline: Pipeline | None = getattr(request.app.state, "pipeline", None)

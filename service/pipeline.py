@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -14,7 +15,7 @@ from service.align import AlignedFace, align
 from service.decision import FaceFacts, Policy, decide_face, decide_image
 from service.decode import DecodedImage, decode_image
 from service.detect import Face
-from service.errors import InvalidOptions, ServiceError
+from service.errors import InvalidOptions, ServiceError, TooLarge
 from service.quality.base import produces_maps
 from service.results import FaceQuality, ScoredFace, ScoredImage, ScoredRequest
 from service.runtime import Runtime
@@ -124,6 +125,7 @@ class Pipeline:
         faces = [face for result in analysed if isinstance(result, _Analysed) for face in result.aligned]
         assessable = [face.assessable for face in faces]
         scored = [face.crop for face in faces if face.assessable]
+        self._check_fits(models, len(scored))
         map_models = [name for name in models if produces_maps(self.methods[name])]
         want_maps = map_models if options.return_maps != "none" else []
         with timings.stage("quality"):
@@ -148,6 +150,22 @@ class Pipeline:
             metrics.STAGE_LATENCY.labels(stage=stage).observe(value / 1000.0)
         versions = {name: self.registry[name].version for name in models}
         return ScoredRequest(images=results, models=versions, timings_ms=timing_ms, warnings=warnings)
+
+    def _check_fits(self, models: list[str], faces: int) -> None:
+        """Refuse (413), before any inference, a request whose faces need more rows of a network than its whole
+        queue holds: it could never be served, and retrying it after a 503 would not help."""
+        rows: Counter[str] = Counter()
+        for name in models:
+            for network, per_face in self.methods[name].rows_per_face().items():
+                rows[network] += per_face * faces
+        limit = self.settings.max_queue_rows
+        for network, needed in rows.items():
+            if needed > limit:
+                raise TooLarge(
+                    f"{faces} faces with models {models} need {needed} rows of {network}, more than its queue holds "
+                    f"({limit}): send fewer images or faces (options.max_faces), or a single-pass model",
+                    code="request_too_large",
+                )
 
     async def _analyse(self, item: ImageInput, timings: Timings, max_faces: int) -> _Analysed | ServiceError:
         s = self.settings

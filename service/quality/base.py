@@ -56,6 +56,10 @@ class QualityMethod:
         """Raw -> 0..100, as the card's score mapping states."""
         return self.mapping.to_score(raw)
 
+    def rows_per_face(self) -> dict[str, int]:
+        """Rows one face adds to each network's inference queue (what ``prepare`` makes per crop)."""
+        return dict.fromkeys(self.card.networks, 1)
+
 
 class MapMethod(Protocol):
     """A quality method that also scores every pixel (e.g. IFQA)."""

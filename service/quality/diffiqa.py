@@ -59,6 +59,9 @@ class DifFIQAPerturbation(QualityMethod):
         """Embeddings per face: x, x^f and n noisy copies of each."""
         return 2 + 2 * self.repeats
 
+    def rows_per_face(self) -> dict[str, int]:
+        return {self.recognition.name: self.copies}
+
     def perturb(self, crops: np.ndarray) -> np.ndarray:
         """(N, S, S, 3) uint8 -> (N * copies, S, S, 3) float pixels on 0..255, face-major."""
         x0 = crops.astype(np.float64) / 127.5 - 1.0

@@ -342,24 +342,48 @@ def test_concurrent_requests_share_inference_batches(samples):
     assert calls < 4
 
 
-def test_full_queue_answers_503_with_retry_after(make_client, samples):
-    # one diffiqa face needs 10 rows: refused at once, never queued
-    def rejected() -> dict[str, float]:
-        return {
-            reason: REGISTRY.get_sample_value("fiqa_rejected_requests_total", {"reason": reason}) or 0.0
-            for reason in ("overloaded", "queue_full")
-        }
+def _rejected() -> dict[str, float]:
+    return {
+        reason: REGISTRY.get_sample_value("fiqa_rejected_requests_total", {"reason": reason}) or 0.0
+        for reason in ("overloaded", "queue_full")
+    }
 
-    with make_client(max_queue_rows=5, default_models=["diffiqa"]) as tight:
-        before = rejected()
+
+def test_full_queue_answers_503_with_retry_after(samples):
+    """Two one-face diffiqa requests (10 rows each) against a queue of 10 rows held for a long batching wait: the
+    second finds it full and is refused at once, counted once, and told when to retry."""
+    app = create_app(Settings(max_queue_rows=10, max_wait_ms=1500.0, default_models=["diffiqa"], warmup=False))
+    jpeg = (samples / "obama.jpg").read_bytes()
+
+    async def run() -> list[httpx2.Response]:
+        async with app.router.lifespan_context(app):
+            transport = httpx2.ASGITransport(app=app)
+            async with httpx2.AsyncClient(transport=transport, base_url="http://gateway") as http:
+                return await asyncio.gather(
+                    *(http.post("/score", content=jpeg, headers={"content-type": "image/jpeg"}) for _ in range(2))
+                )
+
+    before = _rejected()
+    responses = asyncio.run(run())
+    after = _rejected()
+    assert sorted(r.status_code for r in responses) == [200, 503]
+    refused = next(r for r in responses if r.status_code == 503)
+    _assert_error(refused, 503, "overloaded")
+    assert refused.headers["retry-after"] == "1"
+    # one refused request is counted once, under the code its answer carries
+    assert after["overloaded"] - before["overloaded"] == 1 and after["queue_full"] == before["queue_full"]
+
+
+def test_a_request_that_can_never_fit_is_413_before_inference(make_client, samples):
+    # one diffiqa face needs 10 rows of fr_feature, the whole queue holds 5: no retry could help
+    with make_client(max_queue_rows=5, default_models=["diffiqa"], warmup=False) as tight:
+        before = _rejected()
         response = tight.post(
             "/score", content=(samples / "obama.jpg").read_bytes(), headers={"content-type": "image/jpeg"}
         )
-        _assert_error(response, 503, "overloaded")
-        after = rejected()
-        # one refused request is counted once, under the code its answer carries
-        assert after["overloaded"] - before["overloaded"] == 1 and after["queue_full"] == before["queue_full"]
-        assert response.headers["retry-after"] == "1"
+        _assert_error(response, 413, "request_too_large")
+        assert "10 rows of fr_feature" in response.json()["error"]["message"] and "retry-after" not in response.headers
+        assert _rejected() == before
         no_face = tight.post(
             "/score", content=(samples / "no_face_cat.png").read_bytes(), headers={"content-type": "image/png"}
         )

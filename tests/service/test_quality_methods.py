@@ -146,3 +146,11 @@ def test_an_optional_card_the_gateway_cannot_serve_is_left_out(models: Path, cap
     assert "future" in caplog.text and "not_a_method_yet" in caplog.text
     with pytest.raises(CardError, match="not_a_method_yet"):
         build_methods(registry, ["future"])
+
+
+def test_rows_per_face_is_what_prepare_makes() -> None:
+    registry = Registry(MODELS)
+    crops = np.zeros((3, 112, 112, 3), dtype=np.uint8)
+    for name, method in build_methods(registry, []).items():
+        made = {network: next(iter(t.values())).shape[0] for network, t in method.prepare(crops).items()}
+        assert made == {network: 3 * rows for network, rows in method.rows_per_face().items()}, name

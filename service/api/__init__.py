@@ -13,6 +13,7 @@ from fastapi import FastAPI, Request
 
 from service import logs, metrics
 from service.api import handlers
+from service.api.openapi import build_openapi
 from service.api.routes import router
 from service.pipeline import Pipeline
 from service.runtime import Runtime
@@ -62,4 +63,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.middleware("http")(_request_context)
     handlers.install(app)
     app.include_router(router)
+    app.openapi = lambda: build_openapi(app, settings)  # type: ignore[method-assign]
     return app

@@ -11,7 +11,7 @@ from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from service import logs
-from service.api.parsing import RAW_IMAGE_TYPES, parse_score_request
+from service.api.parsing import parse_score_request
 from service.api.responses import score_response
 from service.errors import BackendUnavailable, RequestTimeout
 from service.pipeline import Pipeline
@@ -20,32 +20,17 @@ from service.settings import Settings
 
 router = APIRouter()
 
-SCORE_BODY: dict[str, Any] = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            "application/json": {"schema": {"$ref": "#/components/schemas/ScoreRequest"}},
-            "multipart/form-data": {
-                "schema": {
-                    "type": "object",
-                    "properties": {
-                        "images": {"type": "array", "items": {"type": "string", "format": "binary"}},
-                        "options": {"type": "string", "description": "ScoreOptions as JSON"},
-                    },
-                }
-            },
-            **{kind: {"schema": {"type": "string", "format": "binary"}} for kind in sorted(RAW_IMAGE_TYPES)},
-        },
-    }
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    code: {"model": ErrorBody} for code in (400, 413, 415, 422, 500, 503, 504)
 }
-ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {code: {"model": ErrorBody} for code in (400, 413, 415, 422, 503)}
+INTERNAL: dict[int | str, dict[str, Any]] = {500: {"model": ErrorBody}}
 
 
 def _settings(request: Request) -> Settings:
     return request.app.state.settings
 
 
-@router.post("/score", response_model=ScoreResponse, openapi_extra=SCORE_BODY, responses=ERROR_RESPONSES)
+@router.post("/score", response_model=ScoreResponse, responses=ERROR_RESPONSES)  # body: service.api.openapi
 async def score(request: Request) -> ScoreResponse:
     """Score every face of one or more images (multipart files, base64 JSON, or a raw image body)."""
     settings = _settings(request)
@@ -68,7 +53,7 @@ async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz", responses={503: {"model": ErrorBody}})
+@router.get("/readyz", responses={**INTERNAL, 503: {"model": ErrorBody}})
 @router.head("/readyz", include_in_schema=False)
 async def readyz(request: Request) -> dict[str, Any]:
     """Models are loaded and the inference backend answers."""
@@ -78,7 +63,7 @@ async def readyz(request: Request) -> dict[str, Any]:
     return {"status": "ready", "backend": pipeline.backend.name}
 
 
-@router.get("/v1/models")
+@router.get("/v1/models", responses=INTERNAL)
 async def models(request: Request) -> dict[str, Any]:
     """Every model card, what really runs each network, and the decision defaults with their sources."""
     settings = _settings(request)

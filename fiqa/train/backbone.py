@@ -22,18 +22,13 @@ from fiqa.data.celeba import CelebaIndex
 from fiqa.data.teacher import teacher_embeddings
 from fiqa.losses import MarginSoftmax, logexp
 from fiqa.models import backbone
-from fiqa.train.common import Budget, RunLog, add_run_arguments, plot_curves, to_input
+from fiqa.models.served import outputs, to_input
+from fiqa.train.common import Budget, RunLog, add_run_arguments, plot_curves
 
 
 def embed(model: torch.nn.Module, crops: np.ndarray, size: int | None = None, batch: int = 128) -> torch.Tensor:
     """L2-normalised student embeddings of uint8 crops, optionally degraded to ``size`` px first."""
-    model.eval()
-    out = []
-    with torch.no_grad():
-        for start in range(0, len(crops), batch):
-            x = to_input(crops[start : start + batch])
-            out.append(F.normalize(model(degrade(x, size) if size else x)))
-    return torch.cat(out)
+    return F.normalize(outputs(model, crops, batch, (lambda x: degrade(x, size)) if size else None))
 
 
 def distill_loss(student: torch.Tensor, teacher: torch.Tensor) -> torch.Tensor:

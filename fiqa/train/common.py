@@ -1,4 +1,4 @@
-"""What every training command shares: the input normalisation, batches, schedules and run records."""
+"""What every training command shares: schedules, run records, curves and run arguments."""
 
 from __future__ import annotations
 
@@ -10,22 +10,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import torch
-
-from service.quality.base import network_input
-from service.registry import Preprocess
-
-# The normalisation every network trained here expects; cards state exactly this block.
-PREPROCESS = Preprocess(alignment="arcface", crop_size=112, channel_order="RGB", mean=127.5, scale=1 / 127.5)
-
-
-def to_input(pixels: np.ndarray, flip: np.ndarray | None = None) -> torch.Tensor:
-    """RGB uint8 (N, 112, 112, 3) -> normalised NCHW tensor (the gateway's own ``network_input``)."""
-    pixels = np.asarray(pixels)
-    if flip is not None and flip.any():
-        pixels = pixels.copy()
-        pixels[flip] = pixels[flip][:, :, ::-1]
-    return torch.from_numpy(network_input(pixels, PREPROCESS)).contiguous(memory_format=torch.channels_last)
 
 
 @dataclass

@@ -23,7 +23,7 @@ from fiqa.data.celeba import CelebaIndex
 from fiqa.data.degrade import degraded_set, labelled_set
 from fiqa.evaluate.card_metrics import metrics_for
 from fiqa.evaluate.cost import diffiqa_multiply_adds, onnx_multiply_adds
-from fiqa.train.common import PREPROCESS, to_input
+from fiqa.models.served import PREPROCESS, to_input
 from fiqa.train.regressor import INPUT, OUTPUT, spearman, training_labels
 from service.registry import Registry, sha256_of
 

@@ -24,9 +24,9 @@ from fiqa.data.teacher import teacher_embeddings
 from fiqa.models import backbone
 from fiqa.models.mobilefacenet import resample_gdconv
 from fiqa.models.regressor import QualityRegressor
-from fiqa.models.served import load_served
+from fiqa.models.served import load_served, predict, to_input
 from fiqa.train.backbone import load_backbone
-from fiqa.train.common import Budget, RunLog, add_run_arguments, plot_curves, to_input
+from fiqa.train.common import Budget, RunLog, add_run_arguments, plot_curves
 
 INPUT, OUTPUT = "input", "quality"
 
@@ -125,14 +125,6 @@ def training_set(args: argparse.Namespace) -> tuple[np.ndarray, np.ndarray, np.n
 def spearman(a: np.ndarray, b: np.ndarray) -> float:
     """Rank correlation (ties averaged), the figure the regressors are judged by against their labels."""
     return float(spearmanr(a, b).statistic)
-
-
-def predict(model: torch.nn.Module, crops: np.ndarray, batch: int = 128) -> np.ndarray:
-    model.eval()
-    with torch.no_grad():
-        return np.concatenate(
-            [model(to_input(crops[s : s + batch]))[:, 0].numpy() for s in range(0, len(crops), batch)]
-        )
 
 
 def agreement(model: torch.nn.Module, args: argparse.Namespace, val: tuple[np.ndarray, np.ndarray]) -> dict:

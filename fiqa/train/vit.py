@@ -20,9 +20,9 @@ import torch.nn.functional as F
 from fiqa.data.celeba import CelebaIndex
 from fiqa.data.degrade import labelled_set
 from fiqa.losses import MarginSoftmax, certainty_ratio
-from fiqa.models.served import load_served
+from fiqa.models.served import load_served, predict, to_input
 from fiqa.models.vit import QualityOnly, vit_fiqa
-from fiqa.train.common import Budget, RunLog, add_run_arguments, plot_curves, to_input
+from fiqa.train.common import Budget, RunLog, add_run_arguments, plot_curves
 from fiqa.train.regressor import export, raw_labels, scale_labels, spearman, teacher_tensors, teacher_term
 
 
@@ -90,14 +90,7 @@ def train(args: argparse.Namespace) -> torch.nn.Module:
             sums["fr"] += float(loss_fr.detach())
             sums["fiq"] += float(loss_fiq.detach())
             sums["cr"] += float(target.mean())
-        served = QualityOnly(model).eval()
-        with torch.no_grad():
-            pred = torch.cat(
-                [
-                    served(to_input(crops[val_rows[s : s + 256]]).contiguous())[:, 0]
-                    for s in range(0, len(val_rows), 256)
-                ]
-            ).numpy()
+        pred = predict(QualityOnly(model), crops[val_rows], batch=256)
         log.add(
             epoch=epoch,
             steps=step,
@@ -124,17 +117,8 @@ def train(args: argparse.Namespace) -> torch.nn.Module:
         f"ViT-FIQA {args.preset}",
     )
     served = QualityOnly(model).eval()
-    with torch.no_grad():
-        plain_val = np.flatnonzero((split == "val") & ~degraded)
-        np.save(
-            args.out / "val_predictions.npy",
-            np.concatenate(
-                [
-                    served(to_input(crops[plain_val[s : s + 256]]).contiguous())[:, 0].numpy()
-                    for s in range(0, len(plain_val), 256)
-                ]
-            ),
-        )
+    plain_val = np.flatnonzero((split == "val") & ~degraded)
+    np.save(args.out / "val_predictions.npy", predict(served, crops[plain_val], batch=256))
     if args.onnx:
         export(served, args.onnx, crops[val_rows[:8]], args.out / "export.json")
     return model

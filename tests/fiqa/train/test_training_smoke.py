@@ -15,10 +15,10 @@ from fiqa.data.celeba import CelebaIndex, Detector, read_rgb, split_identities
 from fiqa.labels import diffiqa, mrfiqa
 from fiqa.models import backbone
 from fiqa.models.regressor import QualityRegressor
+from fiqa.models.served import to_input
 from fiqa.train import backbone as train_backbone
 from fiqa.train import regressor as train_regressor
 from fiqa.train import vit as train_vit
-from fiqa.train.common import to_input
 from service.align import align
 
 PHOTOS = {"obama.jpg": 1, "obama2.jpg": 1, "obama3.jpg": 1, "biden.jpg": 2, "grace_hopper_512x512.jpg": 3}

@@ -26,7 +26,8 @@ from fiqa.models.mobilefacenet import resample_gdconv
 from fiqa.models.regressor import QualityRegressor
 from fiqa.models.served import load_served, predict, to_input
 from fiqa.train.backbone import load_backbone
-from fiqa.train.common import Budget, RunLog, add_run_arguments, plot_curves
+from fiqa.train.common import RunLog, add_run_arguments, plot_curves
+from fiqa.train.loop import fit
 
 INPUT, OUTPUT = "input", "quality"
 
@@ -164,7 +165,6 @@ def initial_model(args: argparse.Namespace) -> QualityRegressor:
 def train(args: argparse.Namespace) -> QualityRegressor:
     torch.manual_seed(args.seed)
     torch.set_num_threads(args.threads)
-    rng = np.random.default_rng(args.seed)
     crops, labels, train_rows, val_rows = training_set(args)
 
     model = initial_model(args).to(memory_format=torch.channels_last)
@@ -173,69 +173,48 @@ def train(args: argparse.Namespace) -> QualityRegressor:
     measured = {"start": agreement(model, args, (crops[val_rows], labels[val_rows]))} if args.measure else {}
     optimiser = torch.optim.AdamW(
         [
-            {"params": model.backbone.parameters(), "base": args.lr_backbone},
-            {"params": model.head.parameters(), "base": args.lr_head},
+            {"params": model.backbone.parameters(), "lr": args.lr_backbone},
+            {"params": model.head.parameters(), "lr": args.lr_head},
         ],
         weight_decay=args.weight_decay,
     )
-    steps_per_epoch = len(train_rows) // args.batch
-    total = steps_per_epoch * args.epochs
     args.out.mkdir(parents=True, exist_ok=True)
     config = {k: str(v) for k, v in vars(args).items()}
     config["extra"] = [str(path) for path in args.extra]  # a list, so publish can rebuild the label scale
     log = RunLog(args.out / "history.json", config)
-    step = 0
-    budget = Budget(total, args.max_minutes)
     target = torch.from_numpy(labels)
     teacher = teacher_tensors([args.data, *args.extra]) if args.distill_weight > 0 else None
-    # the epoch with the best validation Spearman is kept: long CPU runs on 5k photos can start to overfit
-    best, checkpoint = (-np.inf, 0), args.out / "regressor.pt"
-    for epoch in range(1, args.epochs + 1):
-        model.train()
-        if args.freeze_bn:
-            for module in model.modules():
-                if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
-                    module.eval()
-        running = distilled = 0.0
-        order = rng.permutation(train_rows)
-        done = 0
-        for number in range(steps_per_epoch):
-            if budget.done(step):
-                break
-            rows = np.sort(order[number * args.batch : (number + 1) * args.batch])
-            flip = rng.random(len(rows)) < 0.5
-            x = to_input(crops[rows], flip)
-            embedding = model.backbone(x)
-            l1 = F.l1_loss(model.head(embedding)[:, 0], target[rows])
-            loss = l1
-            if teacher is not None:
-                distill = teacher_term(embedding, teacher, rows, flip)
-                loss = loss + args.distill_weight * distill
-                distilled += float(distill.detach())
-            for group in optimiser.param_groups:
-                group["lr"] = budget.lr(step, group["base"])
-            optimiser.zero_grad(set_to_none=True)
-            loss.backward()
-            optimiser.step()
-            step += 1
-            done += 1
-            running += float(l1.detach())
+    checkpoint = args.out / "regressor.pt"
+
+    def step(rows: np.ndarray, flip: np.ndarray) -> tuple[torch.Tensor, dict[str, float]]:
+        embedding = model.backbone(to_input(crops[rows], flip))
+        l1 = F.l1_loss(model.head(embedding)[:, 0], target[rows])
+        if teacher is None:
+            return l1, {"train_l1": float(l1.detach())}
+        distill = teacher_term(embedding, teacher, rows, flip)
+        return l1 + args.distill_weight * distill, {"train_l1": float(l1.detach()), "distill": float(distill.detach())}
+
+    def validate() -> tuple[dict[str, float], float]:
         pred = predict(model, crops[val_rows])
         rho = spearman(pred, labels[val_rows])
-        log.add(
-            epoch=epoch,
-            steps=step,
-            train_l1=round(running / max(1, done), 5),
-            distill=round(distilled / max(1, done), 5),
-            val_l1=round(float(np.abs(pred - labels[val_rows]).mean()), 5),
-            val_spearman=round(rho, 4),
-        )
-        if rho > best[0]:
-            best = rho, epoch
-            torch.save({"preset": args.preset, "state_dict": model.state_dict(), "epoch": epoch}, checkpoint)
-        if budget.done(step):
-            print(f"stopping after epoch {epoch}, step {step}/{total}: budget reached", flush=True)
-            break
+        return {"val_l1": round(float(np.abs(pred - labels[val_rows]).mean()), 5), "val_spearman": round(rho, 4)}, rho
+
+    def save(epoch: int) -> None:
+        torch.save({"preset": args.preset, "state_dict": model.state_dict(), "epoch": epoch}, checkpoint)
+
+    # the epoch with the best validation Spearman is kept: long CPU runs on 5k photos can start to overfit
+    best = fit(
+        model,
+        optimiser,
+        train_rows,
+        step,
+        validate,
+        save,
+        run=args,
+        log=log,
+        figures=("train_l1", "distill"),
+        freeze_bn=args.freeze_bn,
+    )
     print(f"keeping epoch {best[1]} (best validation Spearman {best[0]:.4f})", flush=True)
     model = load_served(checkpoint)
     if measured:

@@ -23,6 +23,7 @@ from fiqa.data.celeba import CelebaIndex
 from fiqa.data.degrade import degraded_set, labelled_set
 from fiqa.evaluate.card_metrics import metrics_for
 from fiqa.evaluate.cost import diffiqa_multiply_adds, onnx_multiply_adds
+from fiqa.labels.sources import SOURCES
 from fiqa.models.served import PREPROCESS, to_input
 from fiqa.train.regressor import INPUT, OUTPUT, spearman, training_labels
 from service.registry import Registry, sha256_of
@@ -80,19 +81,10 @@ SCALE_NOTES = {
     "minmax": "min-max to [0, 1] over all labelled samples",
     "rank": "trained on their rank: the empirical CDF over all labelled samples (ties averaged), uniform on [0, 1]",
 }
-LABEL_NOTES = {
-    "crfiqa": "CR-FIQA's offline certainty ratio CCS / (NNCCS + 1 + ε) of fr_feature's embeddings against the "
-    "training identities' centres (own centre leave-one-out)",
-    "diffiqa": "DifFIQA labels: the served score of the gateway's diffiqa scorer (n=4 noisy copies, t=10, all "
-    "passes) of every labelled sample",
-    "mrfiqa": "MR-FIQA labels (fiqa.labels.mrfiqa), lambda=0.5, v_l=0",
-    "distilled": "the teacher regressor's predictions, mean over each crop and its mirror (fiqa.labels.distilled); "
-    "the teacher learned DifFIQA labels (the gateway's diffiqa scorer, n=4 noisy copies, t=10)",
-}
 
 
 def label_note(source: str, facts: dict) -> str:
-    return f"{LABEL_NOTES[source]}; {SCALE_NOTES[facts['label_scale']]}"
+    return f"{SOURCES[source].note}; {SCALE_NOTES[facts['label_scale']]}"
 
 
 def extra_note(path: Path) -> str:
@@ -233,7 +225,7 @@ def backbone_kind(labels: str, config: dict) -> str:
     """``vit`` (ViT-FIQA, its own recognition branch), ``resampled`` (a trained regressor carried onto a
     lower-resolution preset, ``--init``), ``imported`` (the backbone checkpoint is import-teacher's
     copy of a served recognition network) or ``lrfr`` (our distilled resolution-robust backbone)."""
-    if labels == "crfiqa":
+    if not SOURCES[labels].regressor:
         return "vit"
     if config.get("init") not in (None, "None"):
         return "resampled"
@@ -284,7 +276,7 @@ def middle_steps(args: argparse.Namespace, facts: dict) -> str:
    val Spearman {train["val_spearman"]}. ![training curves](training_curves.png)"""
     distilled = args.labels == "distilled"  # a student: DifFIQA labels taught its teacher
     first = "diffiqa" if distilled else args.labels
-    note = LABEL_NOTES[first] if distilled else label_note(args.labels, facts)
+    note = SOURCES[first].note if distilled else label_note(args.labels, facts)
     labels = f"""2. `python -m fiqa label-{first} --data data/celeba_aligned` — {note}.
    Labelled set: {labelled}.{extras_step(facts)}"""
     if distilled:
@@ -411,7 +403,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--backbone-run", type=Path, default=Path("data/runs/backbone"))
     parser.add_argument(
         "--labels",
-        choices=["diffiqa", "mrfiqa", "crfiqa", "distilled"],
+        choices=list(SOURCES),
         required=True,
         help="crfiqa: a ViT-FIQA run; distilled: a student of --teacher-name",
     )

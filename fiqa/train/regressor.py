@@ -19,8 +19,9 @@ import torch.nn.functional as F
 from scipy.stats import rankdata, spearmanr
 
 from fiqa.data.celeba import CelebaIndex
-from fiqa.data.degrade import DEGRADED_SEED, labelled_set
-from fiqa.data.teacher import teacher_embeddings
+from fiqa.data.degrade import labelled_set
+from fiqa.data.teacher import teacher_targets
+from fiqa.labels.sources import SOURCES, raw_labels
 from fiqa.models import backbone
 from fiqa.models.mobilefacenet import resample_gdconv
 from fiqa.models.regressor import QualityRegressor
@@ -30,33 +31,6 @@ from fiqa.train.common import RunLog, add_run_arguments, plot_curves
 from fiqa.train.loop import fit
 
 INPUT, OUTPUT = "input", "quality"
-
-
-def raw_labels(source: str, data: Path, label_model: Path | None = None) -> np.ndarray:
-    """One label per sample of ``labelled_set(data)`` (crops, then the degraded copies), before scaling:
-    DifFIQA's raw served score, MR-FIQA's label (already min-max within its identities), CR-FIQA's offline
-    certainty ratio (fr_feature embeddings against the identity centres), or a trained regressor's predictions
-    (``distilled``, from the checkpoint ``label_model``)."""
-    if source == "diffiqa":
-        from fiqa.labels.diffiqa import labels
-
-        return labels(data)[0]
-    if source == "mrfiqa":
-        from fiqa.labels.mrfiqa import labels
-
-        return labels(data)["label"]
-    if source == "crfiqa":
-        from fiqa.labels.crfiqa import certainty_ratio
-
-        index = CelebaIndex.load(data / "index.npz")
-        return certainty_ratio(teacher_targets(data)[0], index.identity[labelled_set(data)[1]])
-    if source == "distilled":
-        from fiqa.labels.distilled import labels
-
-        if label_model is None:
-            raise ValueError("distilled labels need the teacher regressor's checkpoint (--label-model)")
-        return labels(data, label_model)
-    raise ValueError(f"unknown label source {source!r}")
 
 
 def scale_labels(values: np.ndarray, scale: str = "minmax") -> np.ndarray:
@@ -73,16 +47,6 @@ def scale_labels(values: np.ndarray, scale: str = "minmax") -> np.ndarray:
         raise ValueError(f"unknown label scale {scale!r}")
     low, high = float(values.min()), float(values.max())
     return np.clip((values - low) / max(high - low, 1e-12), 0.0, 1.0)
-
-
-def teacher_targets(data: Path) -> tuple[np.ndarray, np.ndarray]:
-    """Teacher (fr_feature) embeddings of ``labelled_set(data)``'s samples and of their mirrors, both (N, 512)
-    L2-normalised, from the caches the DifFIQA labelling wrote. A degraded copy's mirror embedding was never
-    computed: its own stands in (a recognition embedding barely moves under a mirror on a good face, and the
-    term only keeps the backbone a recognition network)."""
-    plain, mirror = teacher_embeddings(data)
-    degraded = np.load(data / f"teacher_degraded_s{DEGRADED_SEED}.npy")
-    return np.concatenate([plain, degraded]), np.concatenate([mirror, degraded])
 
 
 def teacher_tensors(sets: list[Path]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -103,7 +67,7 @@ def teacher_term(
 def training_labels(args: argparse.Namespace) -> np.ndarray:
     """Labels in [0, 1] of ``labelled_set(args.data)`` followed by each ``--extra`` set's, scaled over the union
     (so all sets share one scale)."""
-    if args.extra and args.labels not in ("diffiqa", "distilled"):
+    if args.extra and SOURCES[args.labels].identities:
         raise ValueError("--extra sets have no identities: only DifFIQA and distilled labels cover them")
     values = [raw_labels(args.labels, path, args.label_model) for path in (args.data, *args.extra)]
     return scale_labels(np.concatenate(values), args.label_scale).astype(np.float32)
@@ -244,7 +208,9 @@ def export(model: torch.nn.Module, path: Path, faces: np.ndarray, report_path: P
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--labels", choices=["diffiqa", "mrfiqa", "distilled"], default="diffiqa")
+    parser.add_argument(
+        "--labels", choices=[name for name, source in SOURCES.items() if source.regressor], default="diffiqa"
+    )
     parser.add_argument(
         "--label-model", type=Path, default=None, help="the teacher regressor's checkpoint, for --labels distilled"
     )

@@ -19,12 +19,13 @@ import torch.nn.functional as F
 
 from fiqa.data.celeba import CelebaIndex
 from fiqa.data.degrade import labelled_set
+from fiqa.labels.sources import raw_labels
 from fiqa.losses import MarginSoftmax, certainty_ratio
 from fiqa.models.served import load_served, predict, to_input
 from fiqa.models.vit import QualityOnly, vit_fiqa
 from fiqa.train.common import RunLog, add_run_arguments, plot_curves
 from fiqa.train.loop import fit
-from fiqa.train.regressor import export, raw_labels, scale_labels, spearman, teacher_tensors, teacher_term
+from fiqa.train.regressor import export, scale_labels, spearman, teacher_tensors, teacher_term
 
 
 def train(args: argparse.Namespace) -> torch.nn.Module:

@@ -172,9 +172,9 @@ def strength_correlation(scorer: Scorer, faces: AlignedFaces, kind: str) -> dict
 
 def calibrate(scorer: Scorer, data: Path, seed: int = 0) -> dict[str, float]:
     """Raw-score percentiles on the CelebA val identities (never trained on), as captured and BFR-degraded
-    (fiqa.ifqa.degrade at 64x64, the training degradation): the card maps degraded p5 -> 0, captured p99 -> 100."""
+    (fiqa.data.bfr_degrade at 64x64, the training degradation): the card maps degraded p5 -> 0, captured p99 -> 100."""
+    from fiqa.data import bfr_degrade as degrade
     from fiqa.data.celeba import load_crops
-    from fiqa.ifqa import degrade
     from service.quality.base import resize_crops
 
     index, crops = load_crops(data)

@@ -85,18 +85,8 @@ def train(args: argparse.Namespace) -> Path:
     def save(_epoch: int) -> None:
         torch.save({"preset": args.preset, "state_dict": model.state_dict()}, args.out / "backbone.pt")
 
-    fit(
-        model,
-        optimiser,
-        train_rows,
-        step,
-        validate,
-        save,
-        run=args,
-        log=log,
-        figures=("distill", "logexp", "cosface"),
-        digits=6,
-    )
+    figures = ("distill", "logexp", "cosface")
+    fit(model, optimiser, train_rows, step, validate, save, run=args, log=log, figures=figures, digits=6)
     plot_curves(
         log.path,
         ["distill", "logexp", "val_cos_teacher_hr", "val_cos_teacher_lr14"],

@@ -167,17 +167,9 @@ def train(args: argparse.Namespace) -> QualityRegressor:
         torch.save({"preset": args.preset, "state_dict": model.state_dict(), "epoch": epoch}, checkpoint)
 
     # the epoch with the best validation Spearman is kept: long CPU runs on 5k photos can start to overfit
+    figures = ("train_l1", "distill")
     best = fit(
-        model,
-        optimiser,
-        train_rows,
-        step,
-        validate,
-        save,
-        run=args,
-        log=log,
-        figures=("train_l1", "distill"),
-        freeze_bn=args.freeze_bn,
+        model, optimiser, train_rows, step, validate, save, run=args, log=log, figures=figures, freeze_bn=args.freeze_bn
     )
     print(f"keeping epoch {best[1]} (best validation Spearman {best[0]:.4f})", flush=True)
     model = load_served(checkpoint)

@@ -1,7 +1,7 @@
 """Fine-tune backbone + regression head on quality labels (DifFIQA(R), MR-FIQA regressor), then export ONNX.
 
 Data: ``fiqa.data.degrade.labelled_set`` (aligned CelebA crops, degraded copies of half of them), labels in
-[0, 1] from ``fiqa.labels.<source>``; identity-disjoint train/val split of ``fiqa.data.celeba``. L1 loss.
+[0, 1] from a source of ``fiqa.labels.sources``; identity-disjoint train/val split of ``fiqa.data.celeba``. L1 loss.
 
     python -m fiqa train-regressor --labels diffiqa --backbone data/runs/backbone/backbone.pt \
         --out data/runs/diffiqa_r --onnx models/diffiqa_r/model.onnx

@@ -1,22 +1,23 @@
 """Export and repository settings (env prefix ``FIQA_EXPORT_``), kept apart from the gateway's settings.
 
 The batch limit defaults to the gateway's own ``FIQA_MAX_BATCH_SIZE``: the gateway's micro-batches must fit
-what Triton accepts, and the Triton backend refuses to start when they would not.
+what Triton accepts, and the Triton backend refuses to start when they would not. The gateway's settings are read
+the one way the project builds them, ``Runtime.from_env``.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from service.settings import REPO_ROOT, Settings
+from service.runtime import Runtime
+from service.settings import REPO_ROOT
 
-
-def _gateway_max_batch() -> int:
-    return Settings().max_batch_size
+# export knob -> the gateway setting it defaults to
+GATEWAY_DEFAULTS = {"models_dir": "models_dir", "max_batch_size": "max_batch_size", "trt_max_batch": "max_batch_size"}
 
 
 class ExportSettings(BaseSettings):
@@ -24,11 +25,11 @@ class ExportSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="FIQA_EXPORT_", extra="ignore")
 
-    models_dir: Path = Field(default_factory=lambda: Settings().models_dir)
+    models_dir: Path
     repository_dir: Path = REPO_ROOT / "model_repository"
 
     # Triton scheduling
-    max_batch_size: int = Field(default_factory=_gateway_max_batch, ge=1)
+    max_batch_size: int = Field(ge=1)
     preferred_batch_sizes: list[int] = [16, 64]
     max_queue_delay_us: int = Field(2000, ge=0)
     instance_kind: Literal["KIND_GPU", "KIND_CPU"] = "KIND_GPU"
@@ -38,13 +39,23 @@ class ExportSettings(BaseSettings):
     trt_precision: Literal["fp16", "fp32", "int8"] = "fp16"
     trt_min_batch: int = Field(1, ge=1)
     trt_opt_batch: int = Field(16, ge=1)
-    trt_max_batch: int = Field(default_factory=_gateway_max_batch, ge=1)
+    trt_max_batch: int = Field(ge=1)
     # Spatial axes that are dynamic in the ONNX (the detector's H and W): the gateway letterboxes frames to
     # multiples of 32 with the long side at most FIQA_DET_MAX_SIDE (640).
     trt_min_side: int = 32
     trt_opt_side: int = 640
     trt_max_side: int = 640
     trt_workspace_mib: int = 4096
+
+    @model_validator(mode="before")
+    @classmethod
+    def _gateway_defaults(cls, values: Any) -> Any:
+        """Fill the knobs neither given nor set in the environment from the gateway's settings."""
+        missing = [key for key in GATEWAY_DEFAULTS if isinstance(values, dict) and values.get(key) is None]
+        if missing:
+            gateway = Runtime.from_env().settings
+            values = {**values, **{key: getattr(gateway, GATEWAY_DEFAULTS[key]) for key in missing}}
+        return values
 
     @model_validator(mode="after")
     def _consistent(self) -> ExportSettings:

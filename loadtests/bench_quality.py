@@ -4,8 +4,8 @@ One call = the method's ``prepare`` (normalisation; diffiqa's mirrors and noisy 
 networks' rows + ``postprocess``, for 1 face and for 32 faces in one batch, in the gateway's own onnxruntime
 sessions (``FIQA_ORT_INTRA_OP_THREADS`` etc. apply; ``--threads`` overrides). The methods are timed in interleaved
 rounds so that a change in the shared host's load hits all of them alike; a figure is the median over rounds of the
-mean per face. Multiply-adds per face (convolutions and linear layers) come from the PyTorch checkpoint a card
-ships (``model.pt``) and, for ``diffiqa``, from its 2 + 2n recognition passes: a cost that no host load moves.
+mean per face. Multiply-adds per face are counted from the card's ONNX graph (``fiqa.evaluate.cost``) and, for
+``diffiqa``, from its 2 + 2n recognition passes: a cost that no host load moves.
 
     python -m loadtests.bench_quality [--rounds 5] [--threads 1] [--section bench_quality]
 """
@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -45,14 +44,12 @@ def call_ms(raw: RawModels, method: QualityMethod, crops: np.ndarray, repeats: i
 
 
 def multiply_adds_per_face(name: str, raw: RawModels) -> int | None:
-    """From the card's PyTorch checkpoint, or diffiqa's recognition passes; None when neither exists."""
-    from fiqa.models.cost import diffiqa_multiply_adds, multiply_adds
-    from fiqa.models.served import load_served
+    """From the card's ONNX graph, or diffiqa's recognition passes; None for a card running others' networks."""
+    from fiqa.evaluate.cost import diffiqa_multiply_adds, own_multiply_adds
 
     if name == REFERENCE:
-        return diffiqa_multiply_adds()
-    checkpoint = Path(raw.runtime.settings.models_dir) / name / "model.pt"
-    return multiply_adds(load_served(checkpoint)) if checkpoint.exists() else None
+        return diffiqa_multiply_adds(raw.runtime.registry)
+    return own_multiply_adds(raw.runtime.registry, name)
 
 
 def measure(raw: RawModels, rounds: int, repeats: int, batches: tuple[int, ...] = BATCHES) -> list[dict[str, Any]]:

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from fiqa.data.celeba import CROP_SIZE, Detector, read_rgb
-from fiqa.evaluate.datasets import load_lfw_pairs
+from fiqa.data.lfw_pairs import read_pairs
 from service.align import align
 
 log = logging.getLogger(__name__)
@@ -32,7 +32,7 @@ log = logging.getLogger(__name__)
 
 def benchmark_identities(pairs_file: Path) -> set[str]:
     """Every person ``pairs.txt`` mentions, read by the evaluation's own parser."""
-    return {sample.identity for sample in load_lfw_pairs(pairs_file).samples}
+    return {person for pair in read_pairs(pairs_file)[1] for person, _ in (pair.first, pair.second)}
 
 
 def extra_photos(images: Path, excluded: set[str]) -> list[Path]:

@@ -42,9 +42,9 @@ import cv2
 import numpy as np
 from PIL import Image
 
+from fiqa.data.bfr_degrade import degrade as compound_degradation
+from fiqa.data.bfr_degrade import motion_kernel
 from fiqa.data.celeba import CelebaIndex
-from fiqa.ifqa.degrade import degrade as compound_degradation
-from fiqa.ifqa.degrade import motion_kernel
 
 log = logging.getLogger(__name__)
 

@@ -24,6 +24,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from fiqa.data.lfw_pairs import image_key, read_pairs
+
 # Enough non-mated comparisons for FMR 1e-4 to rest on 200 impostor scores.
 MAX_NON_MATED = 2_000_000
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".pgm", ".ppm", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
@@ -200,32 +202,22 @@ def load_lfw_pairs(pairs_file: Path, images: Path | None = None, name: str = "lf
     """LFW View-2 ``pairs.txt``: a ``folds n`` header, then ``Name i j`` (mated) or ``A i B j`` (non-mated)."""
     pairs_file = Path(pairs_file)
     images = Path(images) if images else pairs_file.parent / "images"
-    lines = pairs_file.read_text().split("\n")
-    header = lines[0].split()
-    per_fold = 2 * int(header[1]) if len(header) == 2 else None
+    per_fold, pairs = read_pairs(pairs_file)
     index: dict[str, int] = {}
     samples: list[Sample] = []
 
-    def sample(person: str, number: str) -> int:
-        key = f"{person}/{person}_{int(number):04d}.jpg"
+    def sample(person: str, number: int) -> int:
+        key = image_key(person, number)
         if key not in index:
             index[key] = len(samples)
             samples.append(Sample(key, person, _file_loader(images / key)))
         return index[key]
 
     first, second, mated = [], [], []
-    for line in lines[1:]:
-        parts = line.split()
-        if len(parts) == 3:
-            first.append(sample(parts[0], parts[1]))
-            second.append(sample(parts[0], parts[2]))
-            mated.append(True)
-        elif len(parts) == 4:
-            first.append(sample(parts[0], parts[1]))
-            second.append(sample(parts[2], parts[3]))
-            mated.append(False)
-        elif parts:
-            raise ValueError(f"{pairs_file}: unreadable line {line!r}")
+    for pair in pairs:
+        first.append(sample(*pair.first))
+        second.append(sample(*pair.second))
+        mated.append(pair.mated)
     fold = np.arange(len(first)) // per_fold + 1 if per_fold else None
     return Dataset(name, samples, np.asarray(first), np.asarray(second), np.asarray(mated, dtype=bool), "pairs", fold)
 

@@ -22,11 +22,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import onnx
-from onnx import helper
 
+from fiqa.evaluate.cost import diffiqa_multiply_adds, own_multiply_adds
 from fiqa.evaluate.report import load
-from service.quality.diffiqa import DifFIQAPerturbation
 from service.registry import Registry
 
 REPO = Path(__file__).resolve().parents[2]
@@ -35,49 +33,16 @@ METRIC = "pauc_0.2"
 COST_SHARE = 1 / 20
 
 
-def onnx_multiply_adds(path: Path) -> int:
-    """Multiply-adds of one face through every Conv, ConvTranspose, MatMul and Gemm of an ONNX graph: counts what
-    runs, products written into the graph (an in-graph resample as matrices) included. Shapes are read by running
-    the graph once on a zero input, since shape inference cannot follow shapes computed at run time."""
-    import onnxruntime as ort
-
-    model = onnx.load(str(path))
-    known = {output.name for output in model.graph.output}
-    for node in model.graph.node:
-        model.graph.output.extend(helper.make_empty_tensor_value_info(o) for o in node.output if o not in known)
-    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
-    feed = {
-        i.name: np.zeros([d if isinstance(d, int) else 1 for d in i.shape], dtype=np.float32)
-        for i in session.get_inputs()
-    }
-    names = [o.name for o in session.get_outputs()]
-    shapes = {name: list(value.shape) for name, value in zip(names, session.run(None, feed), strict=True)}
-    shapes.update({i.name: list(feed[i.name].shape) for i in session.get_inputs()})
-    shapes.update({init.name: list(init.dims) for init in model.graph.initializer})
-    total = 0
-    for node in model.graph.node:
-        if node.op_type in ("Conv", "ConvTranspose"):
-            weight = shapes[node.input[1]]  # (out, in/groups, kh, kw); transposed: (in, out/groups, kh, kw)
-            side = node.output[0] if node.op_type == "Conv" else node.input[0]
-            total += int(np.prod(shapes[side])) * int(np.prod(weight[1:]))
-        elif node.op_type in ("MatMul", "Gemm"):
-            left = shapes[node.input[0]]
-            transposed = node.op_type == "Gemm" and any(a.name == "transA" and a.i for a in node.attribute)
-            total += int(np.prod(shapes[node.output[0]])) * (left[-2] if transposed else left[-1])
-    return total
-
-
 def candidates(report: dict[str, Any], registry: Registry, dataset: str) -> list[dict[str, Any]]:
     """Every quality model in the validation report with its cost and its cross-model pAUCs."""
-    fr_feature = onnx_multiply_adds(registry.file_of("fr_feature"))
-    passes = DifFIQAPerturbation(registry["diffiqa"], registry).copies  # the crop, its mirror, n noisy copies of each
-    budget = COST_SHARE * passes * fr_feature
+    diffiqa = diffiqa_multiply_adds(registry)
+    budget = COST_SHARE * diffiqa
     rows = []
     for name, card in registry.cards.items():
         if card.kind != "quality":
             continue
-        single = bool(card.file) and not card.uses
-        cost = onnx_multiply_adds(registry.file_of(name)) if single else passes * fr_feature
+        own = own_multiply_adds(registry, name)
+        cost = diffiqa if own is None else own
         areas = {}
         for recognition, fr in report["datasets"][dataset]["recognition"].items():
             entry = fr["quality"].get(name)
@@ -90,8 +55,8 @@ def candidates(report: dict[str, Any], registry: Registry, dataset: str) -> list
             {
                 "model": name,
                 "multiply_adds": cost,
-                "share_of_diffiqa": cost / (passes * fr_feature),
-                "eligible": single and cost <= budget and not card.maps_only,  # a maps-only model gives no score
+                "share_of_diffiqa": cost / diffiqa,
+                "eligible": own is not None and cost <= budget and not card.maps_only,  # maps-only: no score
                 "pauc": areas,
                 "mean_pauc": float(np.mean(list(areas.values()))) if areas else None,
             }

@@ -178,9 +178,9 @@ def strength_correlation(scorer: Scorer, faces: AlignedFaces, kind: str) -> dict
 
 def calibrate(scorer: Scorer, data: Path, seed: int = 0) -> dict[str, float]:
     """Raw-score percentiles on the CelebA val identities (never trained on), as captured and BFR-degraded
-    (fiqa.ifqa.degrade at 64x64, the training degradation): the card maps degraded p5 -> 0, captured p99 -> 100."""
+    (fiqa.data.bfr_degrade at 64x64, the training degradation): the card maps degraded p5 -> 0, captured p99 -> 100."""
+    from fiqa.data import bfr_degrade as degrade
     from fiqa.data.celeba import load_crops
-    from fiqa.ifqa import degrade
     from service.quality.base import resize_crops
 
     index, crops = load_crops(data)
@@ -267,8 +267,9 @@ def score_mapping(calibration: dict[str, float]) -> dict[str, Any]:
         "fitted_on": (
             f"Raw scores (map means) of the {calibration['val_faces']:,} CelebA val-split photos (identities never "
             "trained on; fiqa.data.celeba split, seed 0) as captured and after one seeded draw of the training "
-            f"degradation (fiqa.ifqa.degrade): the degraded 5th percentile is {calibration['degraded_p5']:.4f}, the "
-            f"captured 99th percentile {calibration['captured_p99']:.3f} (captured median "
+            "degradation (fiqa.data.bfr_degrade): the degraded 5th percentile is "
+            f"{calibration['degraded_p5']:.4f}, the captured 99th percentile {calibration['captured_p99']:.3f} "
+            "(captured median "
             f"{calibration['captured_p50']:.3f}, degraded median {calibration['degraded_p50']:.3f}; AUC captured vs "
             f"degraded {calibration['auc_captured_vs_degraded']:.3f}). Linear between them, clipped to 0..100."
         ),

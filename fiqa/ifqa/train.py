@@ -26,7 +26,8 @@ import torch
 from insightface.utils.face_align import estimate_norm
 from torch.nn import functional as F
 
-from fiqa.ifqa import degrade, regions
+from fiqa.data import bfr_degrade as degrade
+from fiqa.ifqa import regions
 from fiqa.ifqa.networks import Generator, UNetDiscriminator
 from service.quality.base import resize_crops
 

@@ -15,8 +15,7 @@ import numpy as np
 import torch
 
 from fiqa.data.degrade import labelled_set
-from fiqa.models.served import load_served
-from fiqa.train.regressor import predict
+from fiqa.models.served import load_served, predict
 
 
 def checkpoint_key(model: Path) -> str:

@@ -23,6 +23,7 @@ from onnx import numpy_helper
 from torch import nn
 
 from fiqa.models.mobilefacenet import MobileFaceNet, mobilefacenet
+from fiqa.models.served import PREPROCESS
 from service.registry import Preprocess, Registry
 
 
@@ -105,8 +106,6 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    from fiqa.train.common import PREPROCESS
-
     registry = Registry(args.models_dir)
     card = registry[args.model]
     if card.preprocess is None:

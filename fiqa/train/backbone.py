@@ -22,18 +22,14 @@ from fiqa.data.celeba import CelebaIndex
 from fiqa.data.teacher import teacher_embeddings
 from fiqa.losses import MarginSoftmax, logexp
 from fiqa.models import backbone
-from fiqa.train.common import Budget, RunLog, add_run_arguments, plot_curves, to_input
+from fiqa.models.served import outputs, to_input
+from fiqa.train.common import RunLog, add_run_arguments, plot_curves
+from fiqa.train.loop import fit
 
 
 def embed(model: torch.nn.Module, crops: np.ndarray, size: int | None = None, batch: int = 128) -> torch.Tensor:
     """L2-normalised student embeddings of uint8 crops, optionally degraded to ``size`` px first."""
-    model.eval()
-    out = []
-    with torch.no_grad():
-        for start in range(0, len(crops), batch):
-            x = to_input(crops[start : start + batch])
-            out.append(F.normalize(model(degrade(x, size) if size else x)))
-    return torch.cat(out)
+    return F.normalize(outputs(model, crops, batch, (lambda x: degrade(x, size)) if size else None))
 
 
 def distill_loss(student: torch.Tensor, teacher: torch.Tensor) -> torch.Tensor:
@@ -44,7 +40,6 @@ def distill_loss(student: torch.Tensor, teacher: torch.Tensor) -> torch.Tensor:
 def train(args: argparse.Namespace) -> Path:
     torch.manual_seed(args.seed)
     torch.set_num_threads(args.threads)
-    rng = np.random.default_rng(args.seed)
     generator = torch.Generator().manual_seed(args.seed)
     index = CelebaIndex.load(args.data / "index.npz")
     crops = np.load(args.data / "crops112.npy")
@@ -58,59 +53,40 @@ def train(args: argparse.Namespace) -> Path:
     head = MarginSoftmax(512, len(classes), s=48.0, m=0.4) if args.cosface_weight > 0 else None
     params = list(model.parameters()) + (list(head.parameters()) if head else [])
     optimiser = torch.optim.AdamW(params, lr=args.lr, weight_decay=args.weight_decay)
-    steps_per_epoch = len(train_rows) // args.batch
-    total = steps_per_epoch * args.epochs
     args.out.mkdir(parents=True, exist_ok=True)
     log = RunLog(args.out / "history.json", {k: str(v) for k, v in vars(args).items()})
-    step = 0
-    budget = Budget(total, args.max_minutes)
-    for epoch in range(1, args.epochs + 1):
-        model.train()
-        sums = {"distill": 0.0, "logexp": 0.0, "cosface": 0.0}
-        order = rng.permutation(train_rows)
-        done = 0
-        for batch_number in range(steps_per_epoch):
-            if budget.done(step):
-                break
-            rows = np.sort(order[batch_number * args.batch : (batch_number + 1) * args.batch])
-            flip = rng.random(len(rows)) < 0.5
-            hr = to_input(crops[rows], flip)
-            lr_faces, _ = multi_resolution(hr, generator)
-            target = torch.where(torch.from_numpy(flip)[:, None], mirror[rows], plain[rows])
-            raw = model(torch.cat([hr, lr_faces]))
-            e_hr, e_lr = F.normalize(raw).chunk(2)
-            loss_distill = 0.5 * distill_loss(e_hr, target) + 0.5 * distill_loss(e_lr, target)
-            loss_logexp = logexp(e_hr, e_lr, p=1.0)
-            loss = loss_distill + args.logexp_weight * loss_logexp
-            if head is not None:
-                y = labels[rows]
-                loss_cls = 0.5 * head(raw[: len(rows)], y)[0] + 0.5 * head(raw[len(rows) :], y)[0]
-                loss = loss + args.cosface_weight * loss_cls
-                sums["cosface"] += float(loss_cls.detach())
-            for group in optimiser.param_groups:
-                group["lr"] = budget.lr(step, args.lr)
-            optimiser.zero_grad(set_to_none=True)
-            loss.backward()
-            optimiser.step()
-            step += 1
-            done += 1
-            sums["distill"] += float(loss_distill.detach())
-            sums["logexp"] += float(loss_logexp.detach())
+
+    def step(rows: np.ndarray, flip: np.ndarray) -> tuple[torch.Tensor, dict[str, float]]:
+        hr = to_input(crops[rows], flip)
+        lr_faces, _ = multi_resolution(hr, generator)
+        target = torch.where(torch.from_numpy(flip)[:, None], mirror[rows], plain[rows])
+        raw = model(torch.cat([hr, lr_faces]))
+        e_hr, e_lr = F.normalize(raw).chunk(2)
+        loss_distill = 0.5 * distill_loss(e_hr, target) + 0.5 * distill_loss(e_lr, target)
+        loss_logexp = logexp(e_hr, e_lr, p=1.0)
+        loss = loss_distill + args.logexp_weight * loss_logexp
+        figures = {"distill": float(loss_distill.detach()), "logexp": float(loss_logexp.detach())}
+        if head is not None:
+            y = labels[rows]
+            loss_cls = 0.5 * head(raw[: len(rows)], y)[0] + 0.5 * head(raw[len(rows) :], y)[0]
+            loss = loss + args.cosface_weight * loss_cls
+            figures["cosface"] = float(loss_cls.detach())
+        return loss, figures
+
+    def validate() -> tuple[dict[str, float], None]:
         val_hr = embed(model, crops[val_rows])
         val_lr = embed(model, crops[val_rows], size=14)
-        figures = {k: round(v / max(1, done), 6) for k, v in sums.items()}
-        log.add(
-            epoch=epoch,
-            steps=step,
-            **figures,
-            val_cos_teacher_hr=round(float((val_hr * plain[val_rows]).sum(1).mean()), 4),
-            val_cos_teacher_lr14=round(float((val_lr * plain[val_rows]).sum(1).mean()), 4),
-            val_cos_hr_lr14=round(float((val_hr * val_lr).sum(1).mean()), 4),
-        )
+        return {
+            "val_cos_teacher_hr": round(float((val_hr * plain[val_rows]).sum(1).mean()), 4),
+            "val_cos_teacher_lr14": round(float((val_lr * plain[val_rows]).sum(1).mean()), 4),
+            "val_cos_hr_lr14": round(float((val_hr * val_lr).sum(1).mean()), 4),
+        }, None
+
+    def save(_epoch: int) -> None:
         torch.save({"preset": args.preset, "state_dict": model.state_dict()}, args.out / "backbone.pt")
-        if budget.done(step):
-            print(f"stopping after epoch {epoch}, step {step}/{total}: budget reached", flush=True)
-            break
+
+    figures = ("distill", "logexp", "cosface")
+    fit(model, optimiser, train_rows, step, validate, save, run=args, log=log, figures=figures, digits=6)
     plot_curves(
         log.path,
         ["distill", "logexp", "val_cos_teacher_hr", "val_cos_teacher_lr14"],

@@ -1,56 +1,14 @@
-"""What every training command shares: the input normalisation, batches, schedules and run records."""
+"""What every training command shares besides its loop: run records, curves and run arguments."""
 
 from __future__ import annotations
 
 import argparse
 import json
-import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import torch
-
-from service.quality.base import network_input
-from service.registry import Preprocess
-
-# The normalisation every network trained here expects; cards state exactly this block.
-PREPROCESS = Preprocess(alignment="arcface", crop_size=112, channel_order="RGB", mean=127.5, scale=1 / 127.5)
-
-
-def to_input(pixels: np.ndarray, flip: np.ndarray | None = None) -> torch.Tensor:
-    """RGB uint8 (N, 112, 112, 3) -> normalised NCHW tensor (the gateway's own ``network_input``)."""
-    pixels = np.asarray(pixels)
-    if flip is not None and flip.any():
-        pixels = pixels.copy()
-        pixels[flip] = pixels[flip][:, :, ::-1]
-    return torch.from_numpy(network_input(pixels, PREPROCESS)).contiguous(memory_format=torch.channels_last)
-
-
-@dataclass
-class Budget:
-    """Training progress on [0, 1]: steps done or wall time used, whichever is further along.
-
-    On a shared CPU the wall-clock budget, not the epoch count, often ends a run; driving the cosine schedule
-    by this progress makes a cut-short run still finish its learning-rate decay.
-    """
-
-    total_steps: int
-    minutes: float
-    warmup: int = 20
-    start: float = field(default_factory=time.perf_counter)
-
-    def progress(self, step: int) -> float:
-        return max(step / max(1, self.total_steps), (time.perf_counter() - self.start) / (60 * self.minutes))
-
-    def lr(self, step: int, base: float) -> float:
-        if step < self.warmup:
-            return base * (step + 1) / self.warmup
-        return base * 0.5 * (1 + math.cos(math.pi * min(1.0, self.progress(step))))
-
-    def done(self, step: int) -> bool:
-        return self.progress(step) >= 1.0
 
 
 @dataclass

@@ -1,7 +1,7 @@
 """Fine-tune backbone + regression head on quality labels (DifFIQA(R), MR-FIQA regressor), then export ONNX.
 
 Data: ``fiqa.data.degrade.labelled_set`` (aligned CelebA crops, degraded copies of half of them), labels in
-[0, 1] from ``fiqa.labels.<source>``; identity-disjoint train/val split of ``fiqa.data.celeba``. L1 loss.
+[0, 1] from a source of ``fiqa.labels.sources``; identity-disjoint train/val split of ``fiqa.data.celeba``. L1 loss.
 
     python -m fiqa train-regressor --labels diffiqa --backbone data/runs/backbone/backbone.pt \
         --out data/runs/diffiqa_r --onnx models/diffiqa_r/model.onnx
@@ -19,43 +19,18 @@ import torch.nn.functional as F
 from scipy.stats import rankdata, spearmanr
 
 from fiqa.data.celeba import CelebaIndex
-from fiqa.data.degrade import DEGRADED_SEED, labelled_set
-from fiqa.data.teacher import teacher_embeddings
+from fiqa.data.degrade import labelled_set
+from fiqa.data.teacher import teacher_targets
+from fiqa.labels.sources import SOURCES, raw_labels
 from fiqa.models import backbone
 from fiqa.models.mobilefacenet import resample_gdconv
 from fiqa.models.regressor import QualityRegressor
-from fiqa.models.served import load_served
+from fiqa.models.served import load_served, predict, to_input
 from fiqa.train.backbone import load_backbone
-from fiqa.train.common import Budget, RunLog, add_run_arguments, plot_curves, to_input
+from fiqa.train.common import RunLog, add_run_arguments, plot_curves
+from fiqa.train.loop import fit
 
 INPUT, OUTPUT = "input", "quality"
-
-
-def raw_labels(source: str, data: Path, label_model: Path | None = None) -> np.ndarray:
-    """One label per sample of ``labelled_set(data)`` (crops, then the degraded copies), before scaling:
-    DifFIQA's raw served score, MR-FIQA's label (already min-max within its identities), CR-FIQA's offline
-    certainty ratio (fr_feature embeddings against the identity centres), or a trained regressor's predictions
-    (``distilled``, from the checkpoint ``label_model``)."""
-    if source == "diffiqa":
-        from fiqa.labels.diffiqa import labels
-
-        return labels(data)[0]
-    if source == "mrfiqa":
-        from fiqa.labels.mrfiqa import labels
-
-        return labels(data)["label"]
-    if source == "crfiqa":
-        from fiqa.labels.crfiqa import certainty_ratio
-
-        index = CelebaIndex.load(data / "index.npz")
-        return certainty_ratio(teacher_targets(data)[0], index.identity[labelled_set(data)[1]])
-    if source == "distilled":
-        from fiqa.labels.distilled import labels
-
-        if label_model is None:
-            raise ValueError("distilled labels need the teacher regressor's checkpoint (--label-model)")
-        return labels(data, label_model)
-    raise ValueError(f"unknown label source {source!r}")
 
 
 def scale_labels(values: np.ndarray, scale: str = "minmax") -> np.ndarray:
@@ -72,16 +47,6 @@ def scale_labels(values: np.ndarray, scale: str = "minmax") -> np.ndarray:
         raise ValueError(f"unknown label scale {scale!r}")
     low, high = float(values.min()), float(values.max())
     return np.clip((values - low) / max(high - low, 1e-12), 0.0, 1.0)
-
-
-def teacher_targets(data: Path) -> tuple[np.ndarray, np.ndarray]:
-    """Teacher (fr_feature) embeddings of ``labelled_set(data)``'s samples and of their mirrors, both (N, 512)
-    L2-normalised, from the caches the DifFIQA labelling wrote. A degraded copy's mirror embedding was never
-    computed: its own stands in (a recognition embedding barely moves under a mirror on a good face, and the
-    term only keeps the backbone a recognition network)."""
-    plain, mirror = teacher_embeddings(data)
-    degraded = np.load(data / f"teacher_degraded_s{DEGRADED_SEED}.npy")
-    return np.concatenate([plain, degraded]), np.concatenate([mirror, degraded])
 
 
 def teacher_tensors(sets: list[Path]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -102,7 +67,7 @@ def teacher_term(
 def training_labels(args: argparse.Namespace) -> np.ndarray:
     """Labels in [0, 1] of ``labelled_set(args.data)`` followed by each ``--extra`` set's, scaled over the union
     (so all sets share one scale)."""
-    if args.extra and args.labels not in ("diffiqa", "distilled"):
+    if args.extra and SOURCES[args.labels].identities:
         raise ValueError("--extra sets have no identities: only DifFIQA and distilled labels cover them")
     values = [raw_labels(args.labels, path, args.label_model) for path in (args.data, *args.extra)]
     return scale_labels(np.concatenate(values), args.label_scale).astype(np.float32)
@@ -125,14 +90,6 @@ def training_set(args: argparse.Namespace) -> tuple[np.ndarray, np.ndarray, np.n
 def spearman(a: np.ndarray, b: np.ndarray) -> float:
     """Rank correlation (ties averaged), the figure the regressors are judged by against their labels."""
     return float(spearmanr(a, b).statistic)
-
-
-def predict(model: torch.nn.Module, crops: np.ndarray, batch: int = 128) -> np.ndarray:
-    model.eval()
-    with torch.no_grad():
-        return np.concatenate(
-            [model(to_input(crops[s : s + batch]))[:, 0].numpy() for s in range(0, len(crops), batch)]
-        )
 
 
 def agreement(model: torch.nn.Module, args: argparse.Namespace, val: tuple[np.ndarray, np.ndarray]) -> dict:
@@ -172,7 +129,6 @@ def initial_model(args: argparse.Namespace) -> QualityRegressor:
 def train(args: argparse.Namespace) -> QualityRegressor:
     torch.manual_seed(args.seed)
     torch.set_num_threads(args.threads)
-    rng = np.random.default_rng(args.seed)
     crops, labels, train_rows, val_rows = training_set(args)
 
     model = initial_model(args).to(memory_format=torch.channels_last)
@@ -181,69 +137,40 @@ def train(args: argparse.Namespace) -> QualityRegressor:
     measured = {"start": agreement(model, args, (crops[val_rows], labels[val_rows]))} if args.measure else {}
     optimiser = torch.optim.AdamW(
         [
-            {"params": model.backbone.parameters(), "base": args.lr_backbone},
-            {"params": model.head.parameters(), "base": args.lr_head},
+            {"params": model.backbone.parameters(), "lr": args.lr_backbone},
+            {"params": model.head.parameters(), "lr": args.lr_head},
         ],
         weight_decay=args.weight_decay,
     )
-    steps_per_epoch = len(train_rows) // args.batch
-    total = steps_per_epoch * args.epochs
     args.out.mkdir(parents=True, exist_ok=True)
     config = {k: str(v) for k, v in vars(args).items()}
     config["extra"] = [str(path) for path in args.extra]  # a list, so publish can rebuild the label scale
     log = RunLog(args.out / "history.json", config)
-    step = 0
-    budget = Budget(total, args.max_minutes)
     target = torch.from_numpy(labels)
     teacher = teacher_tensors([args.data, *args.extra]) if args.distill_weight > 0 else None
-    # the epoch with the best validation Spearman is kept: long CPU runs on 5k photos can start to overfit
-    best, checkpoint = (-np.inf, 0), args.out / "regressor.pt"
-    for epoch in range(1, args.epochs + 1):
-        model.train()
-        if args.freeze_bn:
-            for module in model.modules():
-                if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
-                    module.eval()
-        running = distilled = 0.0
-        order = rng.permutation(train_rows)
-        done = 0
-        for number in range(steps_per_epoch):
-            if budget.done(step):
-                break
-            rows = np.sort(order[number * args.batch : (number + 1) * args.batch])
-            flip = rng.random(len(rows)) < 0.5
-            x = to_input(crops[rows], flip)
-            embedding = model.backbone(x)
-            l1 = F.l1_loss(model.head(embedding)[:, 0], target[rows])
-            loss = l1
-            if teacher is not None:
-                distill = teacher_term(embedding, teacher, rows, flip)
-                loss = loss + args.distill_weight * distill
-                distilled += float(distill.detach())
-            for group in optimiser.param_groups:
-                group["lr"] = budget.lr(step, group["base"])
-            optimiser.zero_grad(set_to_none=True)
-            loss.backward()
-            optimiser.step()
-            step += 1
-            done += 1
-            running += float(l1.detach())
+    checkpoint = args.out / "regressor.pt"
+
+    def step(rows: np.ndarray, flip: np.ndarray) -> tuple[torch.Tensor, dict[str, float]]:
+        embedding = model.backbone(to_input(crops[rows], flip))
+        l1 = F.l1_loss(model.head(embedding)[:, 0], target[rows])
+        if teacher is None:
+            return l1, {"train_l1": float(l1.detach())}
+        distill = teacher_term(embedding, teacher, rows, flip)
+        return l1 + args.distill_weight * distill, {"train_l1": float(l1.detach()), "distill": float(distill.detach())}
+
+    def validate() -> tuple[dict[str, float], float]:
         pred = predict(model, crops[val_rows])
         rho = spearman(pred, labels[val_rows])
-        log.add(
-            epoch=epoch,
-            steps=step,
-            train_l1=round(running / max(1, done), 5),
-            distill=round(distilled / max(1, done), 5),
-            val_l1=round(float(np.abs(pred - labels[val_rows]).mean()), 5),
-            val_spearman=round(rho, 4),
-        )
-        if rho > best[0]:
-            best = rho, epoch
-            torch.save({"preset": args.preset, "state_dict": model.state_dict(), "epoch": epoch}, checkpoint)
-        if budget.done(step):
-            print(f"stopping after epoch {epoch}, step {step}/{total}: budget reached", flush=True)
-            break
+        return {"val_l1": round(float(np.abs(pred - labels[val_rows]).mean()), 5), "val_spearman": round(rho, 4)}, rho
+
+    def save(epoch: int) -> None:
+        torch.save({"preset": args.preset, "state_dict": model.state_dict(), "epoch": epoch}, checkpoint)
+
+    # the epoch with the best validation Spearman is kept: long CPU runs on 5k photos can start to overfit
+    figures = ("train_l1", "distill")
+    best = fit(
+        model, optimiser, train_rows, step, validate, save, run=args, log=log, figures=figures, freeze_bn=args.freeze_bn
+    )
     print(f"keeping epoch {best[1]} (best validation Spearman {best[0]:.4f})", flush=True)
     model = load_served(checkpoint)
     if measured:
@@ -273,7 +200,9 @@ def export(model: torch.nn.Module, path: Path, faces: np.ndarray, report_path: P
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--labels", choices=["diffiqa", "mrfiqa", "distilled"], default="diffiqa")
+    parser.add_argument(
+        "--labels", choices=[name for name, source in SOURCES.items() if source.regressor], default="diffiqa"
+    )
     parser.add_argument(
         "--label-model", type=Path, default=None, help="the teacher regressor's checkpoint, for --labels distilled"
     )

@@ -19,17 +19,18 @@ import torch.nn.functional as F
 
 from fiqa.data.celeba import CelebaIndex
 from fiqa.data.degrade import labelled_set
+from fiqa.labels.sources import raw_labels
 from fiqa.losses import MarginSoftmax, certainty_ratio
-from fiqa.models.served import load_served
+from fiqa.models.served import load_served, predict, to_input
 from fiqa.models.vit import QualityOnly, vit_fiqa
-from fiqa.train.common import Budget, RunLog, add_run_arguments, plot_curves, to_input
-from fiqa.train.regressor import export, raw_labels, scale_labels, spearman, teacher_tensors, teacher_term
+from fiqa.train.common import RunLog, add_run_arguments, plot_curves
+from fiqa.train.loop import fit
+from fiqa.train.regressor import export, scale_labels, spearman, teacher_tensors, teacher_term
 
 
 def train(args: argparse.Namespace) -> torch.nn.Module:
     torch.manual_seed(args.seed)
     torch.set_num_threads(args.threads)
-    rng = np.random.default_rng(args.seed)
     index = CelebaIndex.load(args.data / "index.npz")
     crops, source, degraded = labelled_set(args.data)
     split = index.split[source]
@@ -51,71 +52,45 @@ def train(args: argparse.Namespace) -> torch.nn.Module:
     optimiser = torch.optim.AdamW(
         list(model.parameters()) + list(head.parameters()), lr=args.lr, weight_decay=args.weight_decay
     )
-    steps_per_epoch = len(train_rows) // args.batch
-    total = steps_per_epoch * args.epochs
-    budget = Budget(total, args.max_minutes)
     args.out.mkdir(parents=True, exist_ok=True)
     config = {k: str(v) for k, v in vars(args).items()}
     if offline is not None:
         config["label_scale"] = "rank"  # what publish-regressor compares the output with
     log = RunLog(args.out / "history.json", config)
-    step = 0
-    best, checkpoint = (-np.inf, 0), args.out / "vitfiqa.pt"
-    for epoch in range(1, args.epochs + 1):
-        model.train()
-        sums, done = {"fr": 0.0, "fiq": 0.0, "cr": 0.0, "distill": 0.0}, 0
-        order = rng.permutation(train_rows)
-        for number in range(steps_per_epoch):
-            if budget.done(step):
-                break
-            rows = np.sort(order[number * args.batch : (number + 1) * args.batch])
-            flip = rng.random(len(rows)) < 0.5
-            x = to_input(crops[rows], flip).contiguous()
-            y = labels[rows]
-            embedding, quality = model(x)
-            loss_fr, cosines = head(embedding, y)
-            target = certainty_ratio(cosines.detach(), y) if offline is None else offline[rows]
-            loss_fiq = F.smooth_l1_loss(quality[:, 0], target)
-            loss = loss_fr + args.fiq_weight * loss_fiq
-            if teacher is not None:
-                distill = teacher_term(embedding, teacher, rows, flip)
-                loss = loss + args.distill_weight * distill
-                sums["distill"] += float(distill.detach())
-            for group in optimiser.param_groups:
-                group["lr"] = budget.lr(step, args.lr)
-            optimiser.zero_grad(set_to_none=True)
-            loss.backward()
-            optimiser.step()
-            step, done = step + 1, done + 1
-            sums["fr"] += float(loss_fr.detach())
-            sums["fiq"] += float(loss_fiq.detach())
-            sums["cr"] += float(target.mean())
-        served = QualityOnly(model).eval()
-        with torch.no_grad():
-            pred = torch.cat(
-                [
-                    served(to_input(crops[val_rows[s : s + 256]]).contiguous())[:, 0]
-                    for s in range(0, len(val_rows), 256)
-                ]
-            ).numpy()
-        log.add(
-            epoch=epoch,
-            steps=step,
-            **{k: round(v / max(1, done), 5) for k, v in sums.items()},
+    checkpoint = args.out / "vitfiqa.pt"
+
+    def step(rows: np.ndarray, flip: np.ndarray) -> tuple[torch.Tensor, dict[str, float]]:
+        y = labels[rows]
+        embedding, quality = model(to_input(crops[rows], flip).contiguous())
+        loss_fr, cosines = head(embedding, y)
+        target = certainty_ratio(cosines.detach(), y) if offline is None else offline[rows]
+        loss_fiq = F.smooth_l1_loss(quality[:, 0], target)
+        loss = loss_fr + args.fiq_weight * loss_fiq
+        figures = {"fr": float(loss_fr.detach()), "fiq": float(loss_fiq.detach()), "cr": float(target.mean())}
+        if teacher is not None:
+            distill = teacher_term(embedding, teacher, rows, flip)
+            loss = loss + args.distill_weight * distill
+            figures["distill"] = float(distill.detach())
+        return loss, figures
+
+    def validate() -> tuple[dict[str, float], float | None]:
+        pred = predict(QualityOnly(model), crops[val_rows], batch=256)
+        figures = {
             # no labels on unseen identities: check the quality token ranks degraded copies below photos
-            val_degraded_mean=round(float(pred[degraded[val_rows]].mean()), 4),
-            val_plain_mean=round(float(pred[~degraded[val_rows]].mean()), 4),
-            val_spearman_plain_vs_degraded=round(spearman(pred, (~degraded[val_rows]).astype(float)), 4),
-            **({} if offline is None else {"val_spearman": round(spearman(pred, offline[val_rows]), 4)}),
-        )
+            "val_degraded_mean": round(float(pred[degraded[val_rows]].mean()), 4),
+            "val_plain_mean": round(float(pred[~degraded[val_rows]].mean()), 4),
+            "val_spearman_plain_vs_degraded": round(spearman(pred, (~degraded[val_rows]).astype(float)), 4),
+        }
+        if offline is None:
+            return figures, None
         # with offline labels, the epoch closest to them on unseen identities is kept (as train-regressor does)
-        rho = log.epochs[-1].get("val_spearman", 0.0)
-        if offline is None or rho > best[0]:
-            best = rho, epoch
-            torch.save({"preset": args.preset, "state_dict": model.state_dict(), "epoch": epoch}, checkpoint)
-        if budget.done(step):
-            print(f"stopping after epoch {epoch}, step {step}/{total}: budget reached", flush=True)
-            break
+        figures["val_spearman"] = round(spearman(pred, offline[val_rows]), 4)
+        return figures, figures["val_spearman"]
+
+    def save(epoch: int) -> None:
+        torch.save({"preset": args.preset, "state_dict": model.state_dict(), "epoch": epoch}, checkpoint)
+
+    fit(model, optimiser, train_rows, step, validate, save, run=args, log=log, figures=("fr", "fiq", "cr", "distill"))
     model = load_served(checkpoint).model
     plot_curves(
         log.path,
@@ -124,17 +99,8 @@ def train(args: argparse.Namespace) -> torch.nn.Module:
         f"ViT-FIQA {args.preset}",
     )
     served = QualityOnly(model).eval()
-    with torch.no_grad():
-        plain_val = np.flatnonzero((split == "val") & ~degraded)
-        np.save(
-            args.out / "val_predictions.npy",
-            np.concatenate(
-                [
-                    served(to_input(crops[plain_val[s : s + 256]]).contiguous())[:, 0].numpy()
-                    for s in range(0, len(plain_val), 256)
-                ]
-            ),
-        )
+    plain_val = np.flatnonzero((split == "val") & ~degraded)
+    np.save(args.out / "val_predictions.npy", predict(served, crops[plain_val], batch=256))
     if args.onnx:
         export(served, args.onnx, crops[val_rows[:8]], args.out / "export.json")
     return model

@@ -14,5 +14,5 @@ def test_every_quality_method_gets_a_time_per_face_and_a_share_of_diffiqas() -> 
     assert rows[REFERENCE]["share of diffiqa b1"] == "1/1.0" and rows[REFERENCE]["M multiply-adds"] == 2211.6
     for name, row in rows.items():
         assert row["ms/face b1"] > 0 and row["ms/face b2"] > 0, name
-    # a regressor ships its PyTorch checkpoint, so its multiply-adds are counted: one pass, a fraction of diffiqa's
+    # a regressor's own ONNX graph is counted: one pass, a fraction of diffiqa's
     assert 0 < rows["diffiqa_r"]["M multiply-adds"] < rows[REFERENCE]["M multiply-adds"] / 20

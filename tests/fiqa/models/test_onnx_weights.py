@@ -11,7 +11,7 @@ import torch
 from onnx import TensorProto, helper
 
 from fiqa.models.onnx_weights import folded_layers, input_change, mobilefacenet_from_onnx
-from fiqa.train.common import PREPROCESS, to_input
+from fiqa.models.served import PREPROCESS, to_input
 from service.quality.base import network_input
 from service.registry import Preprocess, Registry
 from service.settings import Settings

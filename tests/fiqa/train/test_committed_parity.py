@@ -7,8 +7,7 @@ import onnxruntime as ort
 import pytest
 import torch
 
-from fiqa.models.served import load_served
-from fiqa.train.common import PREPROCESS, to_input
+from fiqa.models.served import PREPROCESS, load_served, to_input
 from service.quality.base import network_input
 from service.registry import Registry
 from service.settings import Settings

@@ -9,16 +9,13 @@ import numpy as np
 import pytest
 import torch
 
-from fiqa.models.cost import diffiqa_multiply_adds
-from fiqa.train.publish import (
-    backbone_kind,
-    cost_line,
-    data_note,
-    description,
-    extra_note,
-    extras_step,
-    middle_steps,
-)
+from fiqa.evaluate.cost import diffiqa_multiply_adds
+from fiqa.train.card import cost_line, data_note, description, extras_step, middle_steps
+from fiqa.train.measure import backbone_kind, extra_note
+from fiqa.train.templates import render
+from service.registry import Registry
+
+REPO = Path(__file__).resolve().parents[3]
 
 
 def test_cards_name_each_extra_training_set_and_whether_lfw_photos_were_used(tmp_path: Path) -> None:
@@ -127,8 +124,14 @@ def test_backbone_kind_reads_the_runs_backbone_checkpoint(tmp_path: Path) -> Non
 
 
 def test_cost_line_compares_with_ten_recognition_passes() -> None:
-    diffiqa = diffiqa_multiply_adds()
+    diffiqa = diffiqa_multiply_adds(Registry(REPO / "models"))
     assert diffiqa == pytest.approx(10 * 221.16e6, rel=1e-3)  # default n = 4: 2 + 2n passes of the paper network
     line = cost_line({"multiply_adds": diffiqa // 30, "diffiqa_multiply_adds": diffiqa})
     assert "73.7 M multiply-adds" in line and "1/30 " in line and "2212 M" in line
     assert cost_line({"multiply_adds": None, "diffiqa_multiply_adds": diffiqa}) == ""
+
+
+def test_a_template_refuses_a_missing_figure() -> None:
+    """A renamed or forgotten figure fails loudly instead of leaving ``$name`` in a published README."""
+    with pytest.raises(KeyError, match="first"):
+        render("step_labels", note="n", labelled="l", extras="")

@@ -13,12 +13,13 @@ import torch
 
 from fiqa.data.celeba import CelebaIndex, Detector, read_rgb, split_identities
 from fiqa.labels import diffiqa, mrfiqa
+from fiqa.labels.sources import raw_labels
 from fiqa.models import backbone
 from fiqa.models.regressor import QualityRegressor
+from fiqa.models.served import to_input
 from fiqa.train import backbone as train_backbone
 from fiqa.train import regressor as train_regressor
 from fiqa.train import vit as train_vit
-from fiqa.train.common import to_input
 from service.align import align
 
 PHOTOS = {"obama.jpg": 1, "obama2.jpg": 1, "obama3.jpg": 1, "biden.jpg": 2, "grace_hopper_512x512.jpg": 3}
@@ -66,7 +67,7 @@ def test_labels_cover_crops_then_degraded_copies(data: Path) -> None:
 
 
 def test_rank_scaled_labels_keep_the_order_and_spread_it_evenly(data: Path) -> None:
-    raw = train_regressor.raw_labels("diffiqa", data)
+    raw = raw_labels("diffiqa", data)
     minmax = train_regressor.scale_labels(raw)
     ranked = train_regressor.scale_labels(raw, "rank")
     assert np.allclose(minmax, diffiqa.labels(data)[1])  # the label module's own normalisation

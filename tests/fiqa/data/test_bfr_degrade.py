@@ -1,11 +1,11 @@
-"""fiqa.ifqa.degrade: the seed's I_LQ = JPEG_q((I_HQ ⊗ k)↓r + n_σ) with its parameter ranges."""
+"""fiqa.data.bfr_degrade (IFQA's): the seed's I_LQ = JPEG_q((I_HQ ⊗ k)↓r + n_σ) with its parameter ranges."""
 
 from __future__ import annotations
 
 import cv2
 import numpy as np
 
-from fiqa.ifqa import degrade
+from fiqa.data import bfr_degrade as degrade
 
 
 def _textured(size: int = 64) -> np.ndarray:

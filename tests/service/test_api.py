@@ -320,7 +320,7 @@ def _batch_stats(model: str) -> tuple[float, float]:
 
 def test_concurrent_requests_share_inference_batches(samples):
     """Four requests in flight at once: their 4 x 10 rows (diffiqa) go through fewer than 4 model calls."""
-    settings = Settings(max_wait_ms=200.0, max_batch_size=64, default_models=["diffiqa"])
+    settings = Settings(max_wait_ms=200.0, max_batch_size=64, default_models=["diffiqa"], warmup=False)
     app = create_app(settings)
     jpeg = (samples / "obama3.jpg").read_bytes()
 
@@ -408,7 +408,7 @@ def test_a_model_whose_file_does_not_match_its_card_is_not_served(make_client, t
             if item.name in ("card.yaml", "model.onnx"):
                 (folder / item.name).write_bytes(item.read_bytes())
     (models / "mrfiqa_r" / "model.onnx").write_bytes((models / "diffiqa_r" / "model.onnx").read_bytes())
-    with make_client(models_dir=models, warmup=False) as gateway:
+    with make_client(models_dir=models) as gateway:
         listed = {entry["name"]: entry for entry in gateway.get("/v1/models").json()["models"]}
         assert listed["mrfiqa_r"]["runtime"]["loaded"] is False and listed["diffiqa_r"]["runtime"]["loaded"] is True
         assert (

@@ -229,7 +229,7 @@ def _png_bomb(width: int, height: int) -> bytes:
     [
         ("empty_body", 400, "empty_body"),
         ("not_an_image", 400, "not_an_image"),
-        ("truncated_jpeg", 400, "corrupt_image"),
+        ("truncated_jpeg", 400, "truncated_image"),
         ("decompression_bomb", 413, "too_many_pixels"),
         ("one_pixel", 400, "image_too_small"),
         ("unsupported_content_type", 415, "unsupported_media_type"),
@@ -286,6 +286,26 @@ def test_bad_image_among_good_ones_fails_only_itself(client, samples):
     good, bad = response.json()["images"]
     assert good["status"] == "ok" and len(good["faces"]) == 1
     assert bad["status"] == "error" and bad["error"]["code"] == "not_an_image" and bad["decision"] is None
+
+
+def test_truncated_image_among_good_ones_is_refused_and_not_scored(client, samples):
+    """Half a JPEG closed with an end-of-image marker decodes without a libjpeg error (its lower half mid-grey):
+    it must come back as that image's error, the good image beside it scored."""
+    jpeg = (samples / "obama.jpg").read_bytes()
+    payload = {
+        "images": [
+            {"id": "truncated", "data": _b64(jpeg[: len(jpeg) // 2] + b"\xff\xd9")},
+            {"id": "good", "data": _b64((samples / "biden.jpg").read_bytes())},
+        ]
+    }
+    response = client.post("/score", json=payload)
+    assert response.status_code == 200, response.text
+    truncated, good = response.json()["images"]
+    assert truncated["id"] == "truncated" and truncated["status"] == "error"
+    assert truncated["error"]["code"] == "truncated_image" and truncated["faces"] == []
+    assert truncated["decision"] is None and "truncated" in truncated["error"]["message"]
+    assert good["status"] == "ok" and len(good["faces"]) == 1
+    assert 0.0 <= good["faces"][0]["quality"]["score"] <= 100.0
 
 
 def test_body_and_byte_limits(make_client, samples):

@@ -21,6 +21,9 @@ from fiqa.train import vit as train_vit
 from fiqa.train.common import to_input
 from service.align import align
 
+# Every test here trains, computes labels over the crops or exports: each takes seconds even on its own.
+pytestmark = pytest.mark.slow
+
 PHOTOS = {"obama.jpg": 1, "obama2.jpg": 1, "obama3.jpg": 1, "biden.jpg": 2, "grace_hopper_512x512.jpg": 3}
 
 
@@ -54,7 +57,6 @@ def data(tmp_path_factory: pytest.TempPathFactory, samples: Path) -> Path:
     return out
 
 
-@pytest.mark.slow
 def test_labels_cover_crops_then_degraded_copies(data: Path) -> None:
     raw, label = diffiqa.labels(data)
     mr = mrfiqa.labels(data)
@@ -79,7 +81,6 @@ def test_rank_scaled_labels_keep_the_order_and_spread_it_evenly(data: Path) -> N
         train_regressor.scale_labels(raw, "zscore")
 
 
-@pytest.mark.slow
 def test_extra_sets_train_only_and_share_the_label_scale(data: Path, tmp_path: Path) -> None:
     extra = tmp_path / "extra"
     extra.mkdir()
@@ -108,7 +109,6 @@ def test_extra_sets_train_only_and_share_the_label_scale(data: Path, tmp_path: P
     assert 0.0 < epoch["distill"] <= 2.0 and 0.0 < epoch["train_l1"] < 1.0
 
 
-@pytest.mark.slow
 def test_measure_sets_are_held_out_and_reported_before_and_after(data: Path, tmp_path: Path) -> None:
     held_out = tmp_path / "held_out"
     held_out.mkdir()
@@ -137,7 +137,6 @@ def test_measure_sets_are_held_out_and_reported_before_and_after(data: Path, tmp
     assert all(-1.0 <= value <= 1.0 for figures in measured.values() for value in figures.values())
 
 
-@pytest.mark.slow
 def test_distilled_labels_cover_extra_sets_and_need_their_teacher(data: Path, tmp_path: Path) -> None:
     teacher = tmp_path / "teacher.pt"
     model = QualityRegressor(backbone("mobilefacenet_xs"))
@@ -154,7 +153,6 @@ def test_distilled_labels_cover_extra_sets_and_need_their_teacher(data: Path, tm
         train_regressor.training_labels(parser.parse_args(base))
 
 
-@pytest.mark.slow
 def test_freeze_bn_keeps_an_imported_backbones_statistics(data: Path, tmp_path: Path) -> None:
     """A BN-folded import (import-teacher) has identity BatchNorms: batch statistics would rewrite the network."""
     start = backbone("mobilefacenet_xs")
@@ -173,7 +171,6 @@ def test_freeze_bn_keeps_an_imported_backbones_statistics(data: Path, tmp_path: 
     assert any(not torch.equal(v, initial[k.removeprefix("backbone.")]) for k, v in stats[False].items())
 
 
-@pytest.mark.slow
 def test_backbone_regressor_export_and_vit(data: Path, tmp_path: Path) -> None:
     parser = argparse.ArgumentParser()
     train_backbone.configure(parser)
@@ -225,7 +222,6 @@ def test_backbone_regressor_export_and_vit(data: Path, tmp_path: Path) -> None:
     assert (tmp_path / "vit" / "vitfiqa.pt").exists()
 
 
-@pytest.mark.slow
 def test_init_carries_a_trained_regressor_onto_the_64_pixel_preset(data: Path, tmp_path: Path) -> None:
     """--init: every weight carries over as is but the final pooling, resampled to the 4x4 map; then it trains
     and exports like any regressor (the resampling inside the graph included)."""

@@ -1,4 +1,5 @@
-# Entry points: `make serve` (the gateway alone) and `make test` (everything, through the idempotent `make install`).
+# Entry points: `make serve` (the gateway alone), `make test` (everything, through the idempotent `make install`) and
+# `make test-fast` (the same without the tests marked slow or integration).
 PYTHON ?= python3.11
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
@@ -6,7 +7,7 @@ HOST   ?= 127.0.0.1
 PORT   ?= 8000
 export HOST PORT
 
-.PHONY: install models serve test lint bench clean triton-env tools convert-env
+.PHONY: install models serve test test-fast lint bench clean triton-env tools convert-env
 
 # `make serve` installs the gateway alone (its base dependencies and the model fetch); `make install` (and so
 # `make test`) adds the extras for tests, training, evaluation, Triton and benchmarks.
@@ -64,6 +65,12 @@ serve: $(VENV)/.installed-base models
 test: install
 	$(PY) -m ruff check .
 	$(PY) -m pytest -q
+
+# The quick loop: leaves out the markers pyproject.toml declares, `slow` (more than a few seconds: training and
+# export runs, the cost benchmark, locust) and `integration` (real tritonserver and Prometheus).
+test-fast: install
+	$(PY) -m ruff check .
+	$(PY) -m pytest -q -m "not slow and not integration"
 
 bench: install
 	$(PY) -m loadtests.bench_score

@@ -43,12 +43,15 @@ def samples(data_dir: Path) -> Path:
 
 
 def _make_client(**overrides) -> TestClient:
-    return TestClient(create_app(Settings(**overrides)), raise_server_exceptions=False)
+    """A TestClient over a fresh app; networks are not warmed up (a full batch through every network costs seconds
+    per app) unless a test about warm-up passes ``warmup=True``."""
+    return TestClient(create_app(Settings(**{"warmup": False, **overrides})), raise_server_exceptions=False)
 
 
 @pytest.fixture(scope="session")
 def make_client():
-    """Factory of TestClients over fresh apps with setting overrides; enter it (``with``) to load models."""
+    """Factory of TestClients over fresh apps with setting overrides (no warm-up unless ``warmup=True``); enter it
+    (``with``) to load models."""
     return _make_client
 
 

@@ -61,6 +61,7 @@ def test_parity_failure_is_an_error(tmp_path: Path) -> None:
         export_onnx(_Noisy(), torch.rand(2, 3, 8, 8), tmp_path / "noisy.onnx", ["image"], ["noisy"])
 
 
+@pytest.mark.slow
 def test_cli_exports_a_factory_module(tmp_path: Path) -> None:
     (tmp_path / "tiny_factory.py").write_text(
         textwrap.dedent(

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import pytest
+
 from loadtests.bench_models import RawModels
 from loadtests.bench_quality import REFERENCE, measure
 from service.runtime import Runtime
 
 
+@pytest.mark.slow
 def test_every_quality_method_gets_a_time_per_face_and_a_share_of_diffiqas() -> None:
     raw = RawModels(Runtime.from_env(backend="onnxruntime", ort_intra_op_threads=1))
     rows = {row["method"]: row for row in measure(raw, rounds=1, repeats=2, batches=(1, 2))}

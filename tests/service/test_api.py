@@ -209,7 +209,8 @@ def bad_inputs(samples):
     jpeg = (samples / "obama.jpg").read_bytes()
     tiny = io.BytesIO()
     Image.new("RGB", (1, 1)).save(tiny, format="PNG")
-    return {"jpeg": jpeg, "tiny": tiny.getvalue()}
+    # Built once: compressing 400 MB of zeros takes seconds, which every parametrised case paid before.
+    return {"jpeg": jpeg, "tiny": tiny.getvalue(), "bomb": _png_bomb(20_000, 20_000)}
 
 
 def _png_bomb(width: int, height: int) -> bytes:
@@ -229,7 +230,7 @@ def _png_bomb(width: int, height: int) -> bytes:
     [
         ("empty_body", 400, "empty_body"),
         ("not_an_image", 400, "not_an_image"),
-        ("truncated_jpeg", 400, "corrupt_image"),
+        ("truncated_jpeg", 400, "truncated_image"),
         ("decompression_bomb", 413, "too_many_pixels"),
         ("one_pixel", 400, "image_too_small"),
         ("unsupported_content_type", 415, "unsupported_media_type"),
@@ -252,7 +253,7 @@ def test_bad_input_is_a_clear_4xx(client, bad_inputs, case, status, code):
         "empty_body": {"content": b"", "headers": {"content-type": "image/jpeg"}},
         "not_an_image": {"content": b"hello, I am text", "headers": {"content-type": "image/png"}},
         "truncated_jpeg": {"content": jpeg[: len(jpeg) // 3], "headers": {"content-type": "image/jpeg"}},
-        "decompression_bomb": {"content": _png_bomb(20_000, 20_000), "headers": {"content-type": "image/png"}},
+        "decompression_bomb": {"content": bad_inputs["bomb"], "headers": {"content-type": "image/png"}},
         "one_pixel": {"content": bad_inputs["tiny"], "headers": {"content-type": "image/png"}},
         "unsupported_content_type": {"content": jpeg, "headers": {"content-type": "text/plain"}},
         "invalid_base64": {"json": {"images": [{"data": "not base64 at all!!"}]}},
@@ -288,6 +289,26 @@ def test_bad_image_among_good_ones_fails_only_itself(client, samples):
     assert bad["status"] == "error" and bad["error"]["code"] == "not_an_image" and bad["decision"] is None
 
 
+def test_truncated_image_among_good_ones_is_refused_and_not_scored(client, samples):
+    """Half a JPEG closed with an end-of-image marker decodes without a libjpeg error (its lower half mid-grey):
+    it must come back as that image's error, the good image beside it scored."""
+    jpeg = (samples / "obama.jpg").read_bytes()
+    payload = {
+        "images": [
+            {"id": "truncated", "data": _b64(jpeg[: len(jpeg) // 2] + b"\xff\xd9")},
+            {"id": "good", "data": _b64((samples / "biden.jpg").read_bytes())},
+        ]
+    }
+    response = client.post("/score", json=payload)
+    assert response.status_code == 200, response.text
+    truncated, good = response.json()["images"]
+    assert truncated["id"] == "truncated" and truncated["status"] == "error"
+    assert truncated["error"]["code"] == "truncated_image" and truncated["faces"] == []
+    assert truncated["decision"] is None and "truncated" in truncated["error"]["message"]
+    assert good["status"] == "ok" and len(good["faces"]) == 1
+    assert 0.0 <= good["faces"][0]["quality"]["score"] <= 100.0
+
+
 def test_body_and_byte_limits(make_client, samples):
     jpeg = (samples / "obama.jpg").read_bytes()
     with make_client(max_body_bytes=len(jpeg) - 1) as small:
@@ -320,7 +341,7 @@ def _batch_stats(model: str) -> tuple[float, float]:
 
 def test_concurrent_requests_share_inference_batches(samples):
     """Four requests in flight at once: their 4 x 10 rows (diffiqa) go through fewer than 4 model calls."""
-    settings = Settings(max_wait_ms=200.0, max_batch_size=64, default_models=["diffiqa"])
+    settings = Settings(max_wait_ms=200.0, max_batch_size=64, default_models=["diffiqa"], warmup=False)
     app = create_app(settings)
     jpeg = (samples / "obama3.jpg").read_bytes()
 
@@ -432,7 +453,7 @@ def test_a_model_whose_file_does_not_match_its_card_is_not_served(make_client, t
             if item.name in ("card.yaml", "model.onnx"):
                 (folder / item.name).write_bytes(item.read_bytes())
     (models / "mrfiqa_r" / "model.onnx").write_bytes((models / "diffiqa_r" / "model.onnx").read_bytes())
-    with make_client(models_dir=models, warmup=False) as gateway:
+    with make_client(models_dir=models) as gateway:
         listed = {entry["name"]: entry for entry in gateway.get("/v1/models").json()["models"]}
         assert listed["mrfiqa_r"]["runtime"]["loaded"] is False and listed["diffiqa_r"]["runtime"]["loaded"] is True
         assert (

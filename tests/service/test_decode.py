@@ -11,9 +11,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+import tifffile
 from PIL import Image
 
-from service.decode import decode_image
+from service.decode import ACCEPTED_FORMATS, decode_image
 from service.errors import BadImage, TooLarge
 
 LIMITS = {"max_bytes": 20 * 1024 * 1024, "max_pixels": 40_000_000, "min_side": 16}
@@ -200,6 +201,79 @@ def test_float_tiff_in_unit_range() -> None:
     assert np.all(np.diff(decoded.rgb[0, :, 1].astype(int)) >= 0)
 
 
+# --- every Pillow mode -------------------------------------------------------------------------------------
+
+GREY_RAMP = np.tile(np.linspace(0, 255, 64), (48, 1))  # dark on the left, bright on the right
+
+
+def grey_ramp(mode: str) -> Image.Image:
+    """The ramp in ``mode``; 16-bit modes hold it on their 0..65535 scale (``convert`` would clip it to 255)."""
+    if mode.startswith("I;16"):
+        dtype = {"I;16B": ">u2", "I;16N": "=u2"}.get(mode, "<u2")
+        return Image.frombytes(mode, (64, 48), (GREY_RAMP * 257).astype(dtype).tobytes())
+    return Image.fromarray(np.repeat(GREY_RAMP.astype(np.uint8)[:, :, None], 3, axis=2)).convert(mode)
+
+
+def _writable(mode: str, fmt: str) -> bool:
+    try:
+        encode(grey_ramp(mode), fmt)
+    except (OSError, ValueError):  # Pillow: cannot write this mode in this format
+        return False
+    return True
+
+
+# Every (mode, accepted format) pair Pillow can write, found by trying: the test follows Pillow's own list.
+WRITABLE = [(mode, fmt) for mode in Image.MODES for fmt in sorted(ACCEPTED_FORMATS) if _writable(mode, fmt)]
+# Pillow reads it (TIFF with associated alpha) but writes it in no format; made with tifffile below.
+READ_ONLY_MODES = {"La"}
+
+
+def test_every_pillow_mode_is_written_somewhere() -> None:
+    assert {mode for mode, _ in WRITABLE} | READ_ONLY_MODES == set(Image.MODES)
+
+
+@pytest.mark.parametrize(("mode", "fmt"), WRITABLE)
+def test_every_pillow_mode_decodes_to_grey_rgb(mode: str, fmt: str) -> None:
+    decoded = decode(encode(grey_ramp(mode), fmt))
+    rgb = decoded.rgb.astype(int)
+    assert decoded.rgb.dtype == np.uint8 and decoded.rgb.shape == (48, 64, 3) and decoded.rgb.flags["C_CONTIGUOUS"]
+    assert np.abs(rgb - rgb.mean(axis=2, keepdims=True)).max() <= 1  # grey in, grey out
+    if mode.startswith("I;16") and fmt in ("GIF", "WEBP"):
+        return  # these 8-bit writers clip 16-bit values to 255: the file holds no ramp to compare
+    left, right = rgb[:, :16].mean(), rgb[:, -16:].mean()
+    assert left < 40 and right > 215
+
+
+def test_grey_with_associated_alpha_tiff_is_composited_on_white() -> None:
+    """Pillow reads a grey TIFF with associated (premultiplied) alpha as mode La, which it cannot convert."""
+    stored = np.zeros((20, 24, 2), dtype=np.uint8)
+    stored[:, :8] = (0, 0)  # transparent
+    stored[:, 8:16] = (40, 255)  # opaque grey 40
+    stored[:, 16:] = (20, 128)  # grey 40 at half alpha, premultiplied: 40 * 128 / 255 ~ 20
+    buffer = io.BytesIO()
+    tifffile.imwrite(buffer, stored, photometric="minisblack", extrasamples=["assocalpha"])
+    data = buffer.getvalue()
+    assert Image.open(io.BytesIO(data)).mode == "La"
+    decoded = decode(data)
+    np.testing.assert_array_equal(decoded.rgb[5, 2], [255, 255, 255])
+    np.testing.assert_array_equal(decoded.rgb[5, 10], [40, 40, 40])
+    np.testing.assert_array_equal(decoded.rgb[5, 20], [147, 147, 147])  # 20 + 255 - 128 = 0.5 * 40 + 0.5 * 255
+
+
+def test_a_mode_that_cannot_become_rgb_is_a_typed_error(monkeypatch) -> None:
+    """Whatever mode a reader returns, an unconvertible one is a per-image 4xx, not a server error."""
+
+    def refuse(self: Image.Image, mode: str | None = None, *args, **kwargs) -> Image.Image:
+        raise ValueError(f"conversion from {self.mode} to {mode} not supported")
+
+    data = encode(Image.fromarray(quadrants()).convert("YCbCr"), "TIFF")
+    monkeypatch.setattr(Image.Image, "convert", refuse)
+    with pytest.raises(BadImage) as info:
+        decode(data)
+    assert info.value.code == "unsupported_image_mode" and info.value.status == 400
+    assert "YCbCr" in info.value.message and "conversion" not in info.value.message
+
+
 # --- limits and bad input --------------------------------------------------------------------------------
 
 
@@ -219,7 +293,119 @@ def test_truncated_jpeg(samples: Path) -> None:
     data = (samples / "obama.jpg").read_bytes()
     with pytest.raises(BadImage) as info:
         decode(data[: len(data) // 2])
-    assert info.value.code == "corrupt_image"
+    assert info.value.code == "truncated_image" and info.value.status == 400
+
+
+@pytest.fixture(scope="module")
+def photo(samples: Path) -> Image.Image:
+    return Image.open(samples / "obama.jpg").convert("RGB")
+
+
+def closed_early(data: bytes, fraction: float) -> bytes:
+    """The first ``fraction`` of a JPEG, then an end-of-image marker: libjpeg decodes it without an error."""
+    return data[: int(len(data) * fraction)] + b"\xff\xd9"
+
+
+def assert_truncated(data: bytes, **overrides: int) -> None:
+    with pytest.raises(BadImage) as info:
+        decode(data, **overrides)
+    assert info.value.code == "truncated_image" and info.value.status == 400
+    assert info.value.message == "image data ends early: the file is truncated"
+
+
+@pytest.mark.filterwarnings("ignore:Corrupt EXIF data:UserWarning")  # Pillow, reading a cut TIFF's header
+@pytest.mark.parametrize("fraction", [0.1, 0.5, 0.9])
+@pytest.mark.parametrize(
+    ("fmt", "params"),
+    [
+        ("JPEG", {"quality": 90}),
+        ("PNG", {}),
+        ("WEBP", {"quality": 90}),
+        ("WEBP", {"lossless": True}),
+        ("TIFF", {}),
+        ("TIFF", {"compression": "tiff_lzw"}),
+        ("GIF", {}),
+        ("BMP", {}),
+        ("PPM", {}),
+    ],
+)
+def test_data_cut_short_is_truncated_image(photo: Image.Image, fmt: str, params: dict, fraction: float) -> None:
+    data = encode(photo.reduce(4), fmt, **params)  # a quarter of the size: lossless WebP is slow to write
+    assert_truncated(data[: int(len(data) * fraction)])
+
+
+@pytest.mark.parametrize("fraction", [0.3, 0.5, 0.9, 0.99])
+@pytest.mark.parametrize("subsampling", [0, 1, 2])  # 4:4:4, 4:2:2, 4:2:0
+def test_jpeg_closed_with_an_end_marker_after_part_of_its_data(
+    photo: Image.Image, subsampling: int, fraction: float
+) -> None:
+    assert_truncated(closed_early(encode(photo, "JPEG", quality=90, subsampling=subsampling), fraction))
+
+
+@pytest.mark.parametrize("fraction", [0.02, 0.3, 0.5])  # within the first (DC) scan, then within later ones
+def test_progressive_jpeg_closed_before_its_last_scans(photo: Image.Image, fraction: float) -> None:
+    assert_truncated(closed_early(encode(photo, "JPEG", quality=90, progressive=True), fraction))
+
+
+@pytest.mark.parametrize("mode", ["L", "CMYK"])
+def test_grey_and_cmyk_jpeg_closed_early(photo: Image.Image, mode: str) -> None:
+    assert_truncated(closed_early(encode(photo.convert(mode), "JPEG", quality=90), 0.5))
+
+
+def test_mpo_whose_first_frame_is_closed_early(photo: Image.Image) -> None:
+    data = encode(photo, "MPO", save_all=True, append_images=[photo.rotate(90)], quality=90)
+    assert decode(data).format == "MPO"
+    end = data.index(b"\xff\xd9\xff\xd8")  # first frame's end marker, second frame's start
+    assert_truncated(closed_early(data[:end], 0.5) + data[end + 2 :])
+
+
+def test_reduced_decode_does_not_hide_a_jpeg_closed_early(photo: Image.Image) -> None:
+    data = encode(photo.resize((1820, 2274)), "JPEG", quality=90)
+    assert decode(data, reduce_to=200).detect_scale == 8
+    assert_truncated(closed_early(data, 0.5), reduce_to=200)
+
+
+@pytest.mark.parametrize("progressive", [False, True])
+@pytest.mark.parametrize(("mode", "colour"), [("RGB", (128, 128, 128)), ("L", 128), ("CMYK", (0, 0, 0, 127))])
+def test_a_truly_mid_grey_jpeg_is_not_taken_for_a_truncated_one(
+    mode: str, colour: tuple[int, ...] | int, progressive: bool
+) -> None:
+    """Zero coefficients decode to flat mid-grey: a frame that really is mid-grey must still decode."""
+    decoded = decode(encode(Image.new(mode, (200, 150), colour), "JPEG", quality=90, progressive=progressive))
+    assert decoded.rgb.shape == (150, 200, 3)
+    assert np.isin(decoded.rgb[-8:, -8:], (127, 128)).all()
+
+
+def test_photo_with_a_mid_grey_bottom_band(photo: Image.Image) -> None:
+    rgb = np.asarray(photo).copy()
+    rgb[-40:] = 128
+    data = encode(Image.fromarray(rgb), "JPEG", quality=90)
+    np.testing.assert_array_equal(decode(data).rgb[-8:, -8:], 128)
+    assert_truncated(closed_early(data, 0.6))
+
+
+def test_complete_files_still_decode(photo: Image.Image) -> None:
+    photo = photo.reduce(2)
+    expected = np.asarray(photo).astype(int)
+    jpeg = encode(photo, "JPEG", quality=90)
+    for data in (
+        jpeg,
+        jpeg + b"camera data after the end marker" * 4,
+        encode(photo, "JPEG", quality=90, progressive=True),
+        encode(photo, "PNG"),
+        encode(photo, "WEBP", quality=90),
+        encode(photo, "TIFF", compression="tiff_lzw"),
+    ):
+        assert np.abs(decode(data).rgb.astype(int) - expected).mean() < 3
+
+
+def test_corrupt_png_is_corrupt_image(photo: Image.Image) -> None:
+    data = bytearray(encode(photo.reduce(4), "PNG"))
+    data[len(data) // 2] ^= 0xFF  # one flipped byte inside the compressed pixels
+    with pytest.raises(BadImage) as info:
+        decode(bytes(data))
+    assert info.value.code == "corrupt_image" and info.value.status == 400
+    assert "Error" not in info.value.message
 
 
 def test_too_many_bytes() -> None:
@@ -244,6 +430,9 @@ def test_decompression_bomb_refused_from_header(side: int) -> None:
         tracemalloc.stop()
     assert info.value.code == "too_many_pixels"
     assert peak < 5 * 1024 * 1024  # decoding even 8000^2 grey pixels would take 64 MB
+    # The message names the service's limit, never Pillow's own (178956970 pixels) or its wording.
+    assert str(LIMITS["max_pixels"]) in info.value.message
+    assert "178956970" not in info.value.message and "bomb" not in info.value.message.lower()
 
 
 def test_max_pixels_setting() -> None:

@@ -13,6 +13,7 @@ from PIL import Image
 from service.backends.onnxruntime import OnnxRuntimeBackend
 from service.decode import decode_image
 from service.detect import DETECTOR, DetectorTensors, detect
+from service.errors import BadImage
 from service.registry import Registry
 from service.settings import Settings
 from service.timing import Timings
@@ -70,12 +71,12 @@ def test_exif_orientation_applies_to_both_frames(samples: Path) -> None:
     assert image.detect_rgb is not None and image.detect_rgb.shape == (1000, 750, 3)
 
 
-def test_truncated_large_jpeg_is_still_a_clear_error(samples: Path) -> None:
-    from service.errors import BadImage
-
+@pytest.mark.parametrize("end", [b"", b"\xff\xd9"])  # cut, or cut and closed with an end-of-image marker
+def test_truncated_large_jpeg_is_still_a_clear_error(samples: Path, end: bytes) -> None:
     data = _frame(samples, (4000, 3000))
-    with pytest.raises(BadImage):
-        decode_image(data[: len(data) // 2], **LIMITS, reduce_to=640)
+    with pytest.raises(BadImage) as info:
+        decode_image(data[: len(data) // 2] + end, **LIMITS, reduce_to=640)
+    assert info.value.code == "truncated_image" and info.value.status == 400
 
 
 SETTINGS = Settings()

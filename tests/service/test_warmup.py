@@ -41,6 +41,6 @@ def test_warm_up_runs_each_network_on_the_real_backend() -> None:
 
 
 def test_the_gateway_warms_up_before_it_is_ready(make_client, caplog) -> None:
-    with caplog.at_level("INFO", logger="service.warmup"), make_client(max_batch_size=8) as client:
+    with caplog.at_level("INFO", logger="service.warmup"), make_client(warmup=True, max_batch_size=8) as client:
         assert client.get("/readyz").status_code == 200
     assert any("warm-up at the largest input shapes" in record.getMessage() for record in caplog.records)

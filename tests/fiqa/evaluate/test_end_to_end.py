@@ -48,6 +48,7 @@ def models_dir(tmp_path, monkeypatch) -> Path:
     return target
 
 
+@pytest.mark.slow
 def test_evaluate_writes_report_and_plots(tiny, tmp_path):
     reports, cache = tmp_path / "reports", tmp_path / "cache"
     argv = [
@@ -111,6 +112,7 @@ def test_aligned_crops_are_taken_as_they_are(data_dir, tmp_path):
     runtime.shutdown()
 
 
+@pytest.mark.slow
 def test_calibrate_writes_the_card_the_gateway_serves(tiny, tmp_path, models_dir, make_client):
     reports = tmp_path / "reports"
     argv = [

@@ -65,6 +65,7 @@ def test_generator_loss_weights_and_perceptual_features(faces):
     assert T.generator_loss(d, batch, batch.hq)["perc"] == 0
 
 
+@pytest.mark.slow
 def test_short_training_run_is_seeded_and_learns(faces):
     _, d1, history = T.train(faces, steps=3, batch=4, seed=5, log_every=10)
     _, d2, _ = T.train(faces, steps=3, batch=4, seed=5, log_every=10)
@@ -85,6 +86,7 @@ def test_discriminator_outputs_a_probability_per_pixel_without_batch_statistics(
     assert not any(isinstance(module, norms) for module in d.modules())
 
 
+@pytest.mark.slow
 def test_export_has_dynamic_batch_parity_and_no_instance_norm(tmp_path):
     torch.manual_seed(0)
     d = UNetDiscriminator(8).eval()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
 
 from fiqa.data.degrade import labelled_set
@@ -21,6 +22,7 @@ def checkpoint(path: Path, seed: int) -> Path:
     return path
 
 
+@pytest.mark.slow
 def test_labels_are_mirror_invariant_cached_and_keyed_by_checkpoint(real_faces: np.ndarray, tmp_path: Path) -> None:
     data = tmp_path / "set"
     data.mkdir()

@@ -22,6 +22,9 @@ from fiqa.train import regressor as train_regressor
 from fiqa.train import vit as train_vit
 from service.align import align
 
+# Every test here trains, computes labels over the crops or exports: each takes seconds even on its own.
+pytestmark = pytest.mark.slow
+
 PHOTOS = {"obama.jpg": 1, "obama2.jpg": 1, "obama3.jpg": 1, "biden.jpg": 2, "grace_hopper_512x512.jpg": 3}
 
 

@@ -18,6 +18,7 @@ from prometheus_client.utils import floatToGoString
 
 from service import metrics
 from service.api import create_app
+from service.api.routes import router
 from service.settings import Settings
 
 REPO = Path(__file__).resolve().parents[2]
@@ -50,8 +51,10 @@ def bucket_bounds(series: str) -> set[str]:
 
 
 def app_routes() -> set[str]:
-    """Paths the gateway application serves (routes are declared without running the lifespan)."""
-    return {route.path for route in create_app(Settings()).routes}
+    """Paths the gateway application serves (routes are declared without running the lifespan): the app's own
+    (OpenAPI, docs) and those of the router it includes."""
+    own = {route.path for route in create_app(Settings()).routes if hasattr(route, "path")}
+    return own | {route.path for route in router.routes}
 
 
 def settings_env_names() -> set[str]:

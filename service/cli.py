@@ -49,6 +49,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "serve":
         import uvicorn
 
+        from service.server import DeadlineH11Protocol
+
         settings = get_settings()
         uvicorn.run(
             "service.api:create_app",
@@ -59,6 +61,9 @@ def main(argv: list[str] | None = None) -> int:
             log_config=logs.logging_config(settings.log_level, settings.log_format),
             access_log=False,
             server_header=False,  # no "server: uvicorn" advertised to clients
+            http=DeadlineH11Protocol,  # request headers within FIQA_HEADER_TIMEOUT_S
+            timeout_keep_alive=settings.keep_alive_timeout_s,
+            limit_concurrency=settings.max_connections,
         )
         return 0
     missing = [str(path) for path in args.images if not path.is_file()]

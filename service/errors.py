@@ -69,6 +69,21 @@ class RequestTimeout(ServiceError):
     code = "timeout"
 
 
+class BodyTimeout(ServiceError):
+    """The client did not send its whole body in time; the connection is closed after the answer."""
+
+    status = 408
+    code = "body_timeout"
+
+
+class ClientGone(ServiceError):
+    """The client closed the connection before its request was read: nobody reads the answer, the access log
+    records it (499, the status proxies use for it) and nothing else does."""
+
+    status = 499
+    code = "client_closed_request"
+
+
 class ModelMismatch(ServiceError):
     """A served model does not look like its card says: refuse rather than return wrong scores."""
 

@@ -32,9 +32,9 @@ class Settings(BaseSettings):
     # Idle onnxruntime threads busy-wait for work when spinning is on: a gain on a dedicated machine, a large loss
     # when the cores are shared (with the gateway's own threads or other processes), so it is off by default.
     ort_allow_spinning: bool = False
-    # The default is the single-pass regressor ahead of the analytic ``diffiqa`` scorer on LFW View-2 at a small
-    # share of its cost (reports/evaluation.md, reports/performance.md); ``diffiqa_r_large`` is the accurate single
-    # pass and ``diffiqa`` (10 recognition passes per face) the accurate mode, chosen per request (options.models).
+    # The default is the model the rule of fiqa/evaluate/select.py chose on CelebA validation identities
+    # (reports/validation/selection.md); others are chosen per request (options.models), e.g. ``diffiqa``, the
+    # analytic scorer at 10 recognition passes per face.
     default_models: list[str] = ["diffiqa_r64"]
     cpu_workers: int = 2
     # Run each network once at its largest input before reporting ready (see service/warmup.py)
@@ -54,6 +54,14 @@ class Settings(BaseSettings):
     max_queue_rows: int = 2048
     retry_after_s: int = 1
     request_timeout_s: float = 30.0
+
+    # Connections (``fiqa-service serve``): a request's headers must arrive within header_timeout_s of its first
+    # byte, its body within body_timeout_s (else 408); an idle keep-alive connection closes after
+    # keep_alive_timeout_s; beyond max_connections open connections uvicorn answers 503.
+    header_timeout_s: float = 10.0
+    body_timeout_s: float = 30.0
+    keep_alive_timeout_s: float = 5.0
+    max_connections: int = 512
 
     # Input limits
     max_body_bytes: int = 20 * 1024 * 1024

@@ -3,6 +3,7 @@ bounded while it streams. Image bytes that cannot be read (bad base64) become th
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import json
@@ -14,8 +15,18 @@ from pydantic import ValidationError
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.formparsers import MultiPartException
+from starlette.requests import ClientDisconnect
 
-from service.errors import BadImage, BadRequest, InvalidOptions, ServiceError, TooLarge, UnsupportedMediaType
+from service.errors import (
+    BadImage,
+    BadRequest,
+    BodyTimeout,
+    ClientGone,
+    InvalidOptions,
+    ServiceError,
+    TooLarge,
+    UnsupportedMediaType,
+)
 from service.pipeline import ImageInput
 from service.schemas import ScoreOptions, ScoreRequest
 from service.settings import Settings
@@ -69,17 +80,27 @@ def validation_details(error: ValidationError, prefix: tuple[str, ...] = ()) -> 
     ]
 
 
-async def read_body(request: Request, limit: int) -> bytes:
-    """The whole body, refused as soon as it passes ``limit`` bytes (declared or streamed)."""
+async def read_body(request: Request, settings: Settings) -> bytes:
+    """The whole body, refused as soon as it passes ``max_body_bytes`` (declared or streamed) or takes longer than
+    ``body_timeout_s`` to arrive; both answers close the connection, so the rest of a large body is never read."""
+    limit, close = settings.max_body_bytes, {"Connection": "close"}
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise TooLarge(f"request body of {declared} bytes exceeds the {limit}-byte limit", code="body_too_large")
+        raise TooLarge(
+            f"request body of {declared} bytes exceeds the {limit}-byte limit", code="body_too_large", headers=close
+        )
     chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise TooLarge(f"request body exceeds the {limit}-byte limit", code="body_too_large")
-        chunks.append(chunk)
+    try:
+        async with asyncio.timeout(settings.body_timeout_s):
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > limit:
+                    raise TooLarge(f"request body exceeds the {limit}-byte limit", code="body_too_large", headers=close)
+                chunks.append(chunk)
+    except TimeoutError as exc:
+        raise BodyTimeout(f"the body did not arrive within {settings.body_timeout_s} s", headers=close) from exc
+    except ClientDisconnect as exc:
+        raise ClientGone("the client closed the connection while sending its body") from exc
     body = b"".join(chunks)
     request._body = body  # lets Starlette's form parser read the body we already hold
     return body
@@ -167,7 +188,7 @@ async def parse_score_request(request: Request, settings: Settings) -> tuple[lis
             f"content type {kind or '(none)'!r} is not accepted; use multipart/form-data, "
             f"application/json or one of {sorted(RAW_IMAGE_TYPES)}"
         )
-    body = await read_body(request, settings.max_body_bytes)
+    body = await read_body(request, settings)
     if not body:
         raise BadRequest("request body is empty", code="empty_body")
     if kind in RAW_IMAGE_TYPES:

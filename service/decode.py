@@ -41,6 +41,18 @@ class DecodedImage:
         return int(self.rgb.shape[0])
 
 
+def header_pixels(data: bytes) -> int:
+    """Width x height as the image's header states it, read without decoding; 0 when the header cannot be read
+    (decoding will then give that image its own error)."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            width, height = Image.open(io.BytesIO(data)).size
+    except (Image.DecompressionBombError, UnidentifiedImageError, OSError, ValueError, SyntaxError):
+        return 0
+    return width * height
+
+
 def decode_image(
     data: bytes,
     *,

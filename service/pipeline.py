@@ -13,9 +13,9 @@ import numpy as np
 from service import metrics
 from service.align import AlignedFace, align
 from service.decision import FaceFacts, Policy, decide_face, decide_image
-from service.decode import DecodedImage, decode_image
+from service.decode import decode_image, header_pixels
 from service.detect import Face
-from service.errors import InvalidOptions, ServiceError, TooLarge
+from service.errors import InvalidOptions, Overloaded, ServiceError, TooLarge
 from service.quality.base import produces_maps
 from service.results import FaceQuality, ScoredFace, ScoredImage, ScoredRequest
 from service.runtime import Runtime
@@ -34,9 +34,10 @@ class ImageInput:
 
 @dataclass
 class _Analysed:
-    """An image after decode, detect and align."""
+    """An image after decode, detect and align: its size, faces and crops (the decoded frame itself is not kept)."""
 
-    image: DecodedImage
+    width: int
+    height: int
     faces: list[Face]
     detected: int
     aligned: list[AlignedFace]
@@ -77,6 +78,10 @@ class Pipeline:
         self.registry = runtime.registry
         self.backend = runtime.backend
         self.methods = runtime.methods
+        # Decoded frames held at once, over every request: a frame holds its slot from decode until its faces are
+        # cropped, so decoded memory stays under max_concurrent_decodes x max_pixels x ~4 bytes.
+        self._decode_slots = asyncio.Semaphore(self.settings.max_concurrent_decodes)
+        self._waiting_decodes = 0
 
     def threshold_of(self, model: str) -> tuple[float, str]:
         """The default accept threshold for ``model`` and where it came from."""
@@ -116,6 +121,7 @@ class Pipeline:
         """Every image's faces scored and decided; one image's failure is that image's error, unless all fail."""
         timings = Timings()
         models = self.resolve_models(options)
+        self._check_pixels(images)
         policy = self.policy(options, models[0])
         max_faces = options.max_faces or self.settings.max_faces
         analysed = await asyncio.gather(*(self._analyse(image, timings, max_faces) for image in images))
@@ -151,6 +157,19 @@ class Pipeline:
         versions = {name: self.registry[name].version for name in models}
         return ScoredRequest(images=results, models=versions, timings_ms=timing_ms, warnings=warnings)
 
+    def _check_pixels(self, images: list[ImageInput]) -> None:
+        """Refuse (413) a request whose images hold more pixels together than ``max_request_pixels``, from their
+        headers, before any decode. An image over the per-image limit is not counted: it gets its own error."""
+        s = self.settings
+        sizes = [0 if item.error else header_pixels(item.data) for item in images]
+        total = sum(pixels for pixels in sizes if pixels <= s.max_pixels)
+        if total > s.max_request_pixels:
+            raise TooLarge(
+                f"the request's images hold {total} pixels together, limit is {s.max_request_pixels}: "
+                "send fewer or smaller images per request",
+                code="request_too_many_pixels",
+            )
+
     def _check_fits(self, models: list[str], faces: int) -> None:
         """Refuse (413), before any inference, a request whose faces need more rows of a network than its whole
         queue holds: it could never be served, and retrying it after a 503 would not help."""
@@ -168,10 +187,29 @@ class Pipeline:
                 )
 
     async def _analyse(self, item: ImageInput, timings: Timings, max_faces: int) -> _Analysed | ServiceError:
+        """Decode, detect and align one image inside a decode slot; its error (a 4xx) is returned, not raised."""
+        if item.error is not None:
+            metrics.IMAGES.labels(status="error").inc()
+            return item.error
+        if self._decode_slots.locked() and self._waiting_decodes >= self.settings.max_waiting_decodes:
+            raise Overloaded(
+                f"{self._waiting_decodes} images are waiting to be decoded",
+                headers={"Retry-After": str(self.settings.retry_after_s)},
+            )
+        self._waiting_decodes += 1
+        try:
+            with timings.stage("decode_wait"):
+                await self._decode_slots.acquire()
+        finally:
+            self._waiting_decodes -= 1
+        try:
+            return await self._analyse_in_slot(item, timings, max_faces)
+        finally:
+            self._decode_slots.release()
+
+    async def _analyse_in_slot(self, item: ImageInput, timings: Timings, max_faces: int) -> _Analysed | ServiceError:
         s = self.settings
         try:
-            if item.error is not None:
-                raise item.error
             with timings.stage("decode"):
                 image = await asyncio.to_thread(
                     decode_image,
@@ -199,7 +237,7 @@ class Pipeline:
         kept = sorted(faces, key=lambda face: face.area, reverse=True)[:max_faces]
         with timings.stage("align"):
             aligned = await asyncio.to_thread(lambda: [align(image.rgb, face.landmarks) for face in kept])
-        return _Analysed(image=image, faces=kept, detected=len(faces), aligned=aligned)
+        return _Analysed(width=image.width, height=image.height, faces=kept, detected=len(faces), aligned=aligned)
 
     async def _quality(
         self, models: list[str], crops: list[np.ndarray], timings: Timings, want_maps: list[str]
@@ -251,8 +289,8 @@ class Pipeline:
         return ScoredImage(
             index=index,
             id=item.id,
-            width=result.image.width,
-            height=result.image.height,
+            width=result.width,
+            height=result.height,
             detected=result.detected,
             faces=faces,
             reasons=reasons,

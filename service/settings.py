@@ -67,6 +67,12 @@ class Settings(BaseSettings):
     max_body_bytes: int = 20 * 1024 * 1024
     max_images: int = 16
     max_pixels: int = 40_000_000
+    # Memory per request and per process: the pixels of a request's images together (from their headers, before any
+    # decode: beyond it 413), and how many frames are decoded and held at once across all requests (each holds
+    # ~3-4 bytes per pixel until its faces are cropped); beyond max_waiting_decodes frames waiting for a slot, 503.
+    max_request_pixels: int = 100_000_000
+    max_concurrent_decodes: int = 2
+    max_waiting_decodes: int = 64
     min_image_side: int = 16
 
     # Detection

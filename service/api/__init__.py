@@ -15,6 +15,7 @@ from service import logs, metrics
 from service.api import handlers
 from service.api.openapi import build_openapi
 from service.api.routes import router
+from service.memory import return_large_buffers
 from service.pipeline import Pipeline
 from service.runtime import Runtime
 from service.settings import Settings, get_settings
@@ -46,6 +47,7 @@ async def _request_context(request: Request, call_next):
 def create_app(settings: Settings | None = None) -> FastAPI:
     """The gateway application; models load in the lifespan, before the first request is accepted."""
     settings = settings or get_settings()
+    return_large_buffers()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):

@@ -4,16 +4,19 @@ that goes away mid-upload is one access line and no traceback, and the server an
 
 from __future__ import annotations
 
+import io
 import os
 import socket
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx2
 import pytest
+from PIL import Image
 
 from service.settings import REPO_ROOT
 
@@ -27,19 +30,11 @@ def _free_port() -> int:
         return probe.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, int, Path]]:
+@contextmanager
+def _serve(log: Path, **settings: str) -> Iterator[tuple[str, int, Path, int]]:
+    """``fiqa-service serve`` in a subprocess with ``settings`` (FIQA_* values), once ready: host, port, log, pid."""
     port = _free_port()
-    log = tmp_path_factory.mktemp("server") / "server.log"
-    env = {
-        **os.environ,
-        "FIQA_WARMUP": "false",
-        "FIQA_HEADER_TIMEOUT_S": str(TIMEOUT_S),
-        "FIQA_BODY_TIMEOUT_S": str(TIMEOUT_S),
-        "FIQA_KEEP_ALIVE_TIMEOUT_S": str(TIMEOUT_S),
-        "FIQA_MAX_BODY_BYTES": str(MAX_BODY),
-        "FIQA_LOG_FORMAT": "text",
-    }
+    env = {**os.environ, "FIQA_WARMUP": "false", "FIQA_LOG_FORMAT": "text", **settings}
     with log.open("w") as sink:
         process = subprocess.Popen(
             [sys.executable, "-m", "service.cli", "serve", "--port", str(port)],
@@ -59,14 +54,22 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, int,
                     time.sleep(0.3)
             else:
                 pytest.fail(f"the gateway did not get ready: {log.read_text()}")
-            yield "127.0.0.1", port, log
+            yield "127.0.0.1", port, log, process.pid
         finally:
             process.terminate()
             process.wait(timeout=30)
 
 
-def _connect(server: tuple[str, int, Path]) -> socket.socket:
-    host, port, _ = server
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, int, Path, int]]:
+    deadlines = {f"FIQA_{name}_S": str(TIMEOUT_S) for name in ("HEADER_TIMEOUT", "BODY_TIMEOUT", "KEEP_ALIVE_TIMEOUT")}
+    log = tmp_path_factory.mktemp("server") / "server.log"
+    with _serve(log, FIQA_MAX_BODY_BYTES=str(MAX_BODY), **deadlines) as running:
+        yield running
+
+
+def _connect(server: tuple[str, int, Path, int]) -> socket.socket:
+    host, port = server[:2]
     sock = socket.create_connection((host, port), timeout=10)
     return sock
 
@@ -79,8 +82,8 @@ def _read_all(sock: socket.socket) -> bytes:
     return b"".join(chunks)
 
 
-def _still_answers(server: tuple[str, int, Path]) -> None:
-    host, port, _ = server
+def _still_answers(server: tuple[str, int, Path, int]) -> None:
+    host, port = server[:2]
     response = httpx2.get(f"http://{host}:{port}/healthz", timeout=5)
     assert response.status_code == 200 and "server" not in response.headers
 
@@ -129,3 +132,33 @@ def test_a_client_leaving_mid_upload_is_one_line_and_no_traceback(server) -> Non
     written = log.read_text()[len(before) :]
     assert "Traceback" not in written and "ERROR" not in written
     assert sum(" 499" in line for line in written.splitlines()) == 1
+
+
+def _memory_kb(pid: int) -> dict[str, int]:
+    """Resident set now (VmRSS) and at its peak (VmHWM) of a process, from /proc."""
+    fields = dict(line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines() if ":" in line)
+    return {key: int(fields[key].split()[0]) for key in ("VmRSS", "VmHWM")}
+
+
+def test_memory_of_large_frames_is_bounded_per_request_and_per_process(tmp_path: Path) -> None:
+    """16 small JPEGs whose headers say 6000x6000 (the issue's attack): refused from their headers (413) with no
+    decode; 2 such frames, within the request budget, decoded one slot at a time: the peak stays under 1 GB above
+    the idle process, and the process returns near its size before the request."""
+    frame = io.BytesIO()
+    Image.new("RGB", (6000, 6000), (128, 128, 128)).save(frame, "JPEG", quality=5)
+    files = [("images", (f"{i}.jpg", frame.getvalue(), "image/jpeg")) for i in range(16)]
+    with _serve(tmp_path / "server.log") as (host, port, _, pid):
+        url = f"http://{host}:{port}/score"
+        for _ in range(3):  # first-use allocations (onnxruntime's arena, thread pools and their heaps) out of the way
+            assert httpx2.post(url, files=files[:2], timeout=120).status_code == 200
+        idle = _memory_kb(pid)["VmRSS"]
+        Path(f"/proc/{pid}/clear_refs").write_text("5")  # peak := now
+        refused = httpx2.post(url, files=files, timeout=120)
+        assert refused.status_code == 413 and refused.json()["error"]["code"] == "request_too_many_pixels"
+        assert _memory_kb(pid)["VmHWM"] - idle < 100_000
+        Path(f"/proc/{pid}/clear_refs").write_text("5")
+        answered = httpx2.post(url, files=files[:2], timeout=120)
+        assert answered.status_code == 200 and [i["status"] for i in answered.json()["images"]] == ["ok", "ok"]
+        after = _memory_kb(pid)
+    assert after["VmHWM"] - idle < 1_000_000
+    assert after["VmRSS"] < 1.1 * idle

@@ -61,24 +61,38 @@ def _access(request: Request) -> Access:
     return request.app.state.access
 
 
+def _address(request: Request) -> str:
+    """The client's address (the proxy's, unless uvicorn trusts it for ``X-Forwarded-For``: README, Security)."""
+    return f"address:{request.client.host if request.client else 'unknown'}"
+
+
+def _spend(limiter: RateLimiter | None, identity: str) -> None:
+    """Take one token from ``identity``'s bucket, or ``RateLimited`` when it is empty."""
+    if limiter is None:
+        return
+    wait_s = limiter.acquire(identity)
+    if wait_s:
+        raise RateLimited(
+            f"rate limit of {limiter.rate_per_s:g} requests/s (burst {limiter.burst}) reached; retry in {wait_s} s",
+            retry_after_s=wait_s,
+        )
+
+
 async def client(request: Request, bearer: BearerToken, header: HeaderKey) -> None:
     """Dependency of the protected routes: a valid key where keys are configured (its name goes to the access
-    line), then one token from the bucket of that key, or of the client's address where there are no keys."""
+    line), then one token from the bucket of that key, or of the client's address where there are no keys. A
+    refused key spends a token of the address's bucket, so guessing keys is throttled like any other traffic."""
     access = _access(request)
-    if access.keys:
+    if not access.keys:
+        _spend(access.limiter, _address(request))
+        return
+    try:
         name = _authenticate(access.keys, bearer.credentials if bearer else header)
-        request.state.api_key = name
-        identity = f"key:{name}"
-    else:
-        identity = f"address:{request.client.host if request.client else 'unknown'}"
-    if access.limiter is not None:
-        wait_s = access.limiter.acquire(identity)
-        if wait_s:
-            raise RateLimited(
-                f"rate limit of {access.limiter.rate_per_s:g} requests/s (burst {access.limiter.burst}) reached; "
-                f"retry in {wait_s} s",
-                retry_after_s=wait_s,
-            )
+    except Unauthorized:
+        _spend(access.limiter, _address(request))
+        raise
+    request.state.api_key = name
+    _spend(access.limiter, f"key:{name}")
 
 
 async def metrics_scraper(request: Request, bearer: BearerToken) -> None:

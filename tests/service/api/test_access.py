@@ -126,3 +126,11 @@ def test_docs_and_metrics_can_be_turned_off() -> None:
 def test_an_unreadable_keys_file_stops_the_app_before_it_serves(tmp_path) -> None:
     with pytest.raises(ValueError, match="FIQA_API_KEYS_FILE"):
         create_app(Settings(api_keys_file=tmp_path / "missing"))
+
+
+def test_refused_keys_spend_the_address_bucket_so_guessing_is_throttled() -> None:
+    limited = _client(api_key_hashes=[hash_key(KEY)], rate_limit_per_s=0.01, rate_limit_burst=2)
+    guesses = [limited.post("/score", headers={**NO_BODY, "X-API-Key": f"guess-{n}"}) for n in range(3)]
+    assert [guess.status_code for guess in guesses] == [401, 401, 429]
+    assert "retry-after" in guesses[2].headers
+    assert limited.post("/score", headers={**NO_BODY, "X-API-Key": KEY}).status_code == 415  # the key's own bucket

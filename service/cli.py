@@ -1,16 +1,19 @@
 """Command line: ``fiqa-service serve`` runs the gateway; ``fiqa-service score IMAGE...`` scores files
-in-process and prints the same JSON the API returns (for people trying it without a server)."""
+in-process and prints the same JSON the API returns (for people trying it without a server); ``fiqa-service
+hash-key`` prints the stored form of an API key read from standard input."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import getpass
 import json
 import sys
 import uuid
 from pathlib import Path
 
 from service import logs
+from service.api.keys import hash_key
 from service.api.responses import score_response
 from service.errors import ServiceError
 from service.pipeline import ImageInput, Pipeline
@@ -32,6 +35,20 @@ async def _score_files(paths: list[Path], options: ScoreOptions) -> int:
     return 0
 
 
+def _hash_key(name: str | None) -> int:
+    """Print the SHA-256 of the key on standard input (a prompt without echo on a terminal), as a line of
+    ``FIQA_API_KEYS_FILE`` when ``name`` is given. The key is never an argument, so it stays out of shell history
+    and process listings."""
+    key = getpass.getpass("API key: ") if sys.stdin.isatty() else sys.stdin.read().removesuffix("\n")
+    key = key.removesuffix("\r")
+    if not key:
+        print("no key on standard input", file=sys.stderr)
+        return 2
+    digest = hash_key(key)
+    print(f"{name}:{digest}" if name else digest)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="fiqa-service", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -44,7 +61,14 @@ def main(argv: list[str] | None = None) -> int:
     score.add_argument("--models", default=None, help="comma-separated quality models")
     score.add_argument("--threshold", type=float, default=None)
     score.add_argument("--max-faces", type=int, default=None)
+    hash_cmd = commands.add_parser(
+        "hash-key", help="print the SHA-256 of an API key read from stdin (for FIQA_API_KEY_HASHES or a keys file)"
+    )
+    hash_cmd.add_argument("--name", default=None, help="print 'NAME:HASH', a line of FIQA_API_KEYS_FILE")
     args = parser.parse_args(argv)
+
+    if args.command == "hash-key":
+        return _hash_key(args.name)
 
     if args.command == "serve":
         import uvicorn

@@ -89,3 +89,26 @@ class ModelMismatch(ServiceError):
 
     status = 500
     code = "model_mismatch"
+
+
+class Unauthorized(ServiceError):
+    """No API key, or one the gateway does not hold, where keys are configured. ``WWW-Authenticate`` tells the
+    client to send a bearer token (RFC 6750: ``error="invalid_token"`` when the one it sent is not accepted)."""
+
+    status = 401
+    code = "missing_api_key"
+
+    def __init__(self, message: str, *, code: str):
+        challenge = 'Bearer error="invalid_token"' if code == "invalid_api_key" else "Bearer"
+        super().__init__(message, code=code, headers={"WWW-Authenticate": challenge})
+
+
+class RateLimited(ServiceError):
+    """The client (API key, or address without one) spent its request budget; ``Retry-After`` says when one more
+    request fits."""
+
+    status = 429
+    code = "rate_limited"
+
+    def __init__(self, message: str, *, retry_after_s: int):
+        super().__init__(message, headers={"Retry-After": str(retry_after_s)})

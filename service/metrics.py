@@ -35,3 +35,6 @@ QUALITY_SCORE = Histogram(
     buckets=tuple(range(0, 101, 5)),
 )
 REJECTED = Counter("fiqa_rejected_requests_total", "Requests refused before scoring", ["reason"])
+# Refusals by access control (401: missing_api_key, invalid_api_key) and rate limits (429: rate_limited), apart
+# from REJECTED: those are load shedding (503) and page through FiqaLoadShedding, a client with a wrong key is not.
+DENIED = Counter("fiqa_denied_requests_total", "Requests refused by API-key checks or rate limits", ["reason"])

@@ -7,12 +7,15 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, StringConstraints
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+
+# The stored form of an API key: its SHA-256, 64 hex digits (``fiqa-service hash-key`` prints it).
+KeyHash = Annotated[str, StringConstraints(strip_whitespace=True, to_lower=True, pattern=r"^[0-9a-fA-F]{64}$")]
 
 
 class Settings(BaseSettings):
@@ -95,6 +98,22 @@ class Settings(BaseSettings):
     # Quality maps (return_maps): at most this many scored faces per request get maps, to bound the response
     # (per face and map model, measured on t1.jpg: overlay ~26 KB, png ~4.5 KB, array ~30 KB of JSON).
     max_map_faces: int = 8
+
+    # Access control (README "Security"). With no key configured (neither hashes nor a file) the gateway is open;
+    # with any, /score and /v1/models need one (``Authorization: Bearer <key>`` or ``X-API-Key: <key>``).
+    api_key_hashes: list[KeyHash] = []  # JSON list of SHA-256 hex digests of the accepted keys
+    api_keys_file: Path | None = None  # a mounted file: one hash per line, or ``name:hash``; '#' starts a comment
+    # Token bucket per API key (per client address where no keys are configured): refill rate and size. Per
+    # process: each replica (and each uvicorn worker) limits on its own. 0 requests/s: no limit.
+    rate_limit_per_s: float = Field(0.0, ge=0.0)
+    rate_limit_burst: int = Field(20, ge=1)
+    rate_limit_max_clients: int = Field(10_000, ge=1)  # buckets kept; the least recently used go first
+    # /metrics on the main port: off, or behind its own bearer token (Prometheus ``authorization`` in a scrape)
+    metrics_endpoint: bool = True
+    metrics_key_hash: KeyHash | None = None
+    # /docs (Swagger UI, served from a local copy, no CDN), /redoc and /openapi.json: on for development; turn them
+    # off in production (FIQA_DOCS=false).
+    docs: bool = True
 
     # Logs: "json" (one object per line, with request ids) or "text"
     log_level: str = "INFO"

@@ -34,6 +34,8 @@ async def _service_error(request: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, ServiceError)
     if error.status == 503:
         metrics.REJECTED.labels(reason=error.code).inc()
+    elif error.status in (401, 429):
+        metrics.DENIED.labels(reason=error.code).inc()
     request.state.log_fields = {"error": error.code}
     return error_response(error, _request_id(request))
 

@@ -44,10 +44,22 @@ def _multipart_body(settings: Settings) -> dict[str, Any]:
     }
 
 
-def build_openapi(app: FastAPI, settings: Settings) -> dict[str, Any]:
-    """The app's OpenAPI document with the request bodies described in full (built once, then cached)."""
+def _without_security(document: dict[str, Any]) -> None:
+    """Drop the key schemes from a document whose gateway has no keys configured: it asks for none."""
+    document.get("components", {}).pop("securitySchemes", None)
+    for operations in document["paths"].values():
+        for operation in operations.values():
+            operation.pop("security", None)
+            operation.get("responses", {}).pop("401", None)
+
+
+def build_openapi(app: FastAPI, settings: Settings, keys_configured: bool) -> dict[str, Any]:
+    """The app's OpenAPI document with the request bodies described in full, and the API-key schemes only where
+    keys are configured (built once, then cached)."""
     if app.openapi_schema is None:
         document = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
+        if not keys_configured:
+            _without_security(document)
         document.setdefault("components", {}).setdefault("schemas", {}).update(_json_body(settings))
         document["paths"]["/score"]["post"]["requestBody"] = {
             "required": True,

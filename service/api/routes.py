@@ -1,16 +1,18 @@
-"""The gateway's routes: score, health, readiness, the model list and the Prometheus endpoint. Each reads what it
-needs from the app state the lifespan filled (the pipeline) and the settings."""
+"""The gateway's routes: score, health, readiness, the model list and the Prometheus endpoint (its own router, which
+the app may leave out). Each reads what it needs from the app state the lifespan filled (the pipeline) and the
+settings; the protected ones depend on ``access``."""
 
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import Any, Literal
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from service import logs
+from service.api import access
 from service.api.parsing import parse_score_request
 from service.api.responses import score_response
 from service.errors import BackendUnavailable, RequestTimeout
@@ -19,18 +21,28 @@ from service.schemas import ErrorBody, ScoreResponse
 from service.settings import Settings
 
 router = APIRouter()
+metrics_router = APIRouter()
 
-ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
-    code: {"model": ErrorBody} for code in (400, 413, 415, 422, 500, 503, 504)
-}
 INTERNAL: dict[int | str, dict[str, Any]] = {500: {"model": ErrorBody}}
+ACCESS_RESPONSES: dict[int | str, dict[str, Any]] = {code: {"model": ErrorBody} for code in (401, 429)}
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    **ACCESS_RESPONSES,
+    **{code: {"model": ErrorBody} for code in (400, 413, 415, 422, 500, 503, 504)},
+}
+PROTECTED = [Depends(access.client)]
+# What /v1/models shows only with ?detail=full: how a model was trained (command lines with paths) and what
+# runtime versions and internal addresses serve it, which tell an attacker more than they tell a client.
+_TRAINING_DETAIL = "training_command"
+_RUNTIME_DETAIL = ("runtime", "url")
 
 
 def _settings(request: Request) -> Settings:
     return request.app.state.settings
 
 
-@router.post("/score", response_model=ScoreResponse, responses=ERROR_RESPONSES)  # body: service.api.openapi
+@router.post(  # its request body is described in service.api.openapi
+    "/score", response_model=ScoreResponse, responses=ERROR_RESPONSES, dependencies=PROTECTED
+)
 async def score(request: Request) -> ScoreResponse:
     """Score every face of one or more images (multipart files, base64 JSON, or a raw image body)."""
     settings = _settings(request)
@@ -63,16 +75,21 @@ async def readyz(request: Request) -> dict[str, Any]:
     return {"status": "ready", "backend": pipeline.backend.name}
 
 
-@router.get("/v1/models", responses=INTERNAL)
-async def models(request: Request) -> dict[str, Any]:
-    """Every model card, what really runs each network, and the decision defaults with their sources."""
+@router.get("/v1/models", responses={**ACCESS_RESPONSES, **INTERNAL}, dependencies=PROTECTED)
+async def models(request: Request, detail: Literal["summary", "full"] = "summary") -> dict[str, Any]:
+    """Every model card, what really runs each network, and the decision defaults with their sources. Training
+    command lines, runtime versions and backend addresses only with ``detail=full``."""
     settings = _settings(request)
     pipeline: Pipeline = request.app.state.pipeline
+    full = detail == "full"
     cards = []
     for name, card in pipeline.registry.cards.items():
         entry = card.model_dump(exclude_none=True)
+        if not full:
+            entry.get("source", {}).pop(_TRAINING_DETAIL, None)
         if card.file:
-            entry["runtime"] = pipeline.backend.describe(name)
+            runtime = pipeline.backend.describe(name)
+            entry["runtime"] = runtime if full else {k: v for k, v in runtime.items() if k not in _RUNTIME_DETAIL}
         if card.kind == "quality":
             entry["available"] = name in pipeline.methods
             if entry["available"] and not card.maps_only:
@@ -93,6 +110,7 @@ async def models(request: Request) -> dict[str, Any]:
     }
 
 
-@router.get("/metrics", include_in_schema=False)
+@metrics_router.get("/metrics", include_in_schema=False, dependencies=[Depends(access.metrics_scraper)])
 async def prometheus_metrics() -> Response:
+    """The Prometheus exposition (behind its own bearer token where ``FIQA_METRICS_KEY_HASH`` is set)."""
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

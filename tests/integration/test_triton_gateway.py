@@ -88,7 +88,7 @@ def test_scores_equal_embedded_backend(triton, make_client, samples: Path) -> No
 
 def test_models_listing_describes_triton(triton, make_client) -> None:
     with make_client(**_triton_settings(triton)) as client:
-        models = {entry["name"]: entry for entry in client.get("/v1/models").json()["models"]}
+        models = {entry["name"]: entry for entry in client.get("/v1/models?detail=full").json()["models"]}
     runtime = models["fr_feature"]["runtime"]
     assert runtime["runtime"] == "triton 2.51.0" and runtime["loaded"] is True
     assert runtime["platform"] == "python" and runtime["max_batch_size"] >= Settings().max_batch_size

@@ -62,14 +62,22 @@ def test_models_lists_cards_runtime_and_threshold_source(client):
     body = client.get("/v1/models").json()
     models = {entry["name"]: entry for entry in body["models"]}
     assert {"centerface", "fr_feature", "diffiqa", DEFAULT} <= set(models)
-    assert models["fr_feature"]["runtime"]["providers"] == ["CPUExecutionProvider"]
-    assert models["fr_feature"]["runtime"]["loaded"] is True
+    assert models["fr_feature"]["runtime"] == {"providers": ["CPUExecutionProvider"], "loaded": True}
+    assert "training_command" not in models[DEFAULT]["source"] and models[DEFAULT]["source"]["labels"]
     assert models["fr_feature"]["inputs"][0]["shape"] == [-1, 3, 112, 112]
     for name in ("diffiqa", DEFAULT):
         model = models[name]
         assert model["score_mapping"]["raw_high"] > model["score_mapping"]["raw_low"]
         assert model["decision_threshold"]["source"]
         assert model["default"] is (name == DEFAULT)
+
+
+def test_models_detail_full_adds_training_commands_and_runtime_versions(client):
+    """Shown only when asked for: they tell an attacker more than they tell a client."""
+    models = {entry["name"]: entry for entry in client.get("/v1/models?detail=full").json()["models"]}
+    assert models["fr_feature"]["runtime"]["runtime"].startswith("onnxruntime ")
+    assert models[DEFAULT]["source"]["training_command"].startswith("python -m fiqa ")
+    assert client.get("/v1/models?detail=everything").status_code == 422
 
 
 def test_openapi_documents_score_contract(client):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import io
 import json
 import os
 import subprocess
@@ -45,3 +47,12 @@ def test_score_prints_one_accepted_face_and_a_no_face_reject(samples: Path) -> N
 def test_score_refuses_a_missing_file(capsys, tmp_path: Path) -> None:
     assert main(["score", str(tmp_path / "missing.jpg")]) == 2
     assert "not a file" in capsys.readouterr().err
+
+
+def test_hash_key_prints_the_stored_form_of_the_key_on_stdin(capsys, monkeypatch) -> None:
+    monkeypatch.setattr("sys.stdin", io.StringIO("s3cret-key\n"))
+    assert main(["hash-key", "--name", "ci"]) == 0
+    assert capsys.readouterr().out == f"ci:{hashlib.sha256(b's3cret-key').hexdigest()}\n"
+    monkeypatch.setattr("sys.stdin", io.StringIO(""))
+    assert main(["hash-key"]) == 2
+    assert "no key" in capsys.readouterr().err

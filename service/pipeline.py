@@ -12,10 +12,12 @@ import numpy as np
 
 from service import metrics
 from service.align import AlignedFace, align
+from service.budget import PixelBudget
 from service.decision import FaceFacts, Policy, decide_face, decide_image
 from service.decode import decode_image, header_pixels
 from service.detect import Face
-from service.errors import InvalidOptions, Overloaded, ServiceError, TooLarge
+from service.errors import InvalidOptions, ServiceError, TooLarge
+from service.memory import trim_after
 from service.quality.base import produces_maps
 from service.results import FaceQuality, ScoredFace, ScoredImage, ScoredRequest
 from service.runtime import Runtime
@@ -78,10 +80,8 @@ class Pipeline:
         self.registry = runtime.registry
         self.backend = runtime.backend
         self.methods = runtime.methods
-        # Decoded frames held at once, over every request: a frame holds its slot from decode until its faces are
-        # cropped, so decoded memory stays under max_concurrent_decodes x max_pixels x ~4 bytes.
-        self._decode_slots = asyncio.Semaphore(self.settings.max_concurrent_decodes)
-        self._waiting_decodes = 0
+        s = self.settings
+        self._decoded = PixelBudget(s.max_decoded_pixels, s.max_waiting_decodes, s.retry_after_s)
 
     def threshold_of(self, model: str) -> tuple[float, str]:
         """The default accept threshold for ``model`` and where it came from."""
@@ -121,10 +121,13 @@ class Pipeline:
         """Every image's faces scored and decided; one image's failure is that image's error, unless all fail."""
         timings = Timings()
         models = self.resolve_models(options)
-        self._check_pixels(images)
+        sizes = self._check_pixels(images)
         policy = self.policy(options, models[0])
         max_faces = options.max_faces or self.settings.max_faces
-        analysed = await asyncio.gather(*(self._analyse(image, timings, max_faces) for image in images))
+        analysed = await asyncio.gather(
+            *(self._analyse(image, pixels, timings, max_faces) for image, pixels in zip(images, sizes, strict=True))
+        )
+        trim_after(sum(sizes))  # the frames are gone: give their memory back
         if all(isinstance(result, ServiceError) for result in analysed):
             raise next(result for result in analysed if isinstance(result, ServiceError))
 
@@ -157,18 +160,21 @@ class Pipeline:
         versions = {name: self.registry[name].version for name in models}
         return ScoredRequest(images=results, models=versions, timings_ms=timing_ms, warnings=warnings)
 
-    def _check_pixels(self, images: list[ImageInput]) -> None:
-        """Refuse (413) a request whose images hold more pixels together than ``max_request_pixels``, from their
-        headers, before any decode. An image over the per-image limit is not counted: it gets its own error."""
+    def _check_pixels(self, images: list[ImageInput]) -> list[int]:
+        """Each image's pixels from its header (0 when unreadable, or over the per-image limit: such an image gets
+        its own error); refuse (413) a request whose images hold more than ``max_request_pixels`` together, before
+        any decode."""
         s = self.settings
         sizes = [0 if item.error else header_pixels(item.data) for item in images]
-        total = sum(pixels for pixels in sizes if pixels <= s.max_pixels)
+        sizes = [pixels if pixels <= s.max_pixels else 0 for pixels in sizes]
+        total = sum(sizes)
         if total > s.max_request_pixels:
             raise TooLarge(
                 f"the request's images hold {total} pixels together, limit is {s.max_request_pixels}: "
                 "send fewer or smaller images per request",
                 code="request_too_many_pixels",
             )
+        return sizes
 
     def _check_fits(self, models: list[str], faces: int) -> None:
         """Refuse (413), before any inference, a request whose faces need more rows of a network than its whole
@@ -186,28 +192,22 @@ class Pipeline:
                     code="request_too_large",
                 )
 
-    async def _analyse(self, item: ImageInput, timings: Timings, max_faces: int) -> _Analysed | ServiceError:
-        """Decode, detect and align one image inside a decode slot; its error (a 4xx) is returned, not raised."""
+    async def _analyse(
+        self, item: ImageInput, pixels: int, timings: Timings, max_faces: int
+    ) -> _Analysed | ServiceError:
+        """Decode, detect and align one image while holding its ``pixels`` of the process's decode budget; its error
+        (a 4xx) is returned, not raised."""
         if item.error is not None:
             metrics.IMAGES.labels(status="error").inc()
             return item.error
-        if self._decode_slots.locked() and self._waiting_decodes >= self.settings.max_waiting_decodes:
-            raise Overloaded(
-                f"{self._waiting_decodes} images are waiting to be decoded",
-                headers={"Retry-After": str(self.settings.retry_after_s)},
-            )
-        self._waiting_decodes += 1
+        with timings.stage("decode_wait"):
+            held = await self._decoded.acquire(pixels)
         try:
-            with timings.stage("decode_wait"):
-                await self._decode_slots.acquire()
+            return await self._analyse_held(item, timings, max_faces)
         finally:
-            self._waiting_decodes -= 1
-        try:
-            return await self._analyse_in_slot(item, timings, max_faces)
-        finally:
-            self._decode_slots.release()
+            await self._decoded.release(held)
 
-    async def _analyse_in_slot(self, item: ImageInput, timings: Timings, max_faces: int) -> _Analysed | ServiceError:
+    async def _analyse_held(self, item: ImageInput, timings: Timings, max_faces: int) -> _Analysed | ServiceError:
         s = self.settings
         try:
             with timings.stage("decode"):

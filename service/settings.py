@@ -71,10 +71,10 @@ class Settings(BaseSettings):
     max_images: int = 16
     max_pixels: int = 40_000_000
     # Memory per request and per process: the pixels of a request's images together (from their headers, before any
-    # decode: beyond it 413), and how many frames are decoded and held at once across all requests (each holds
-    # ~3-4 bytes per pixel until its faces are cropped); beyond max_waiting_decodes frames waiting for a slot, 503.
+    # decode: beyond it 413), and the decoded pixels held at once over all requests (a frame holds its share from
+    # decode until its faces are cropped, ~4 bytes a pixel); beyond max_waiting_decodes frames waiting, 503.
     max_request_pixels: int = 100_000_000
-    max_concurrent_decodes: int = 2
+    max_decoded_pixels: int = 200_000_000
     max_waiting_decodes: int = 64
     min_image_side: int = 16
 

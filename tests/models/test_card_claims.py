@@ -10,6 +10,7 @@ import pytest
 import yaml
 
 from fiqa.evaluate.card_metrics import PREFIX, STALE, metrics_for
+from fiqa.evaluate.mapping import card_mapping
 from fiqa.ifqa.evaluate import card_lines, score_mapping
 
 REPO = Path(__file__).resolve().parents[2]
@@ -37,3 +38,14 @@ def test_ifqa_card_quotes_its_report() -> None:
     assert {key: card["metrics"][key] for key in lines} == lines
     mapping = score_mapping(report["calibration_celeba_val"])
     assert {key: card["score_mapping"][key] for key in mapping} == mapping
+
+
+@pytest.mark.parametrize(
+    "report", sorted((REPO / "reports" / "validation").glob("mapping-*.json")), ids=lambda p: p.stem
+)
+def test_a_fitted_mapping_is_the_one_its_report_holds(report: Path) -> None:
+    """``python -m fiqa fit-mapping`` wrote both the report and the card's score mapping; they must agree."""
+    fitted = json.loads(report.read_text())
+    card = yaml.safe_load((REPO / "models" / fitted["model"] / "card.yaml").read_text())
+    assert card["score_mapping"] == card_mapping(fitted)
+    assert (card.get("parameters") or {}) == fitted["card_parameters"]

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import platform
 
-from service.memory import return_large_buffers
+from service.memory import return_large_buffers, trim_after
 
 
 def test_the_allocator_settings_take_on_glibc() -> None:
     assert platform.libc_ver()[0] == "glibc"
     assert return_large_buffers()
+    trim_after(0)  # below the threshold: nothing to do
+    trim_after(10**9)  # a trim runs and returns

@@ -10,6 +10,7 @@ import json
 from pathlib import Path
 
 from fiqa.evaluate.card_metrics import metrics_for
+from fiqa.evaluate.mapping import card_mapping
 from fiqa.labels.sources import SOURCES
 from fiqa.models.served import PREPROCESS
 from fiqa.train.regressor import INPUT, OUTPUT
@@ -158,14 +159,7 @@ def write_card(args: argparse.Namespace, facts: dict, folder: Path) -> None:
         "inputs": [{"name": INPUT, "dtype": "float32", "shape": [-1, 3, 112, 112]}],
         "outputs": [{"name": OUTPUT, "dtype": "float32", "shape": [-1, 1]}],
         "preprocess": PREPROCESS.model_dump(),
-        "score_mapping": {
-            "kind": "linear",
-            "raw_low": facts["raw_low"],
-            "raw_high": facts["raw_high"],
-            "fitted_on": f"CelebA identity-disjoint validation split ({facts['val_photos']} photos, "
-            f"{facts['val_degraded']} degraded copies): raw_low = 5th percentile on the degraded copies, raw_high = "
-            "99th percentile on the photos; linear, clipped to 0..100. Not fitted on LFW.",
-        },
+        "score_mapping": card_mapping(facts),
         "threshold": {
             "value": 50.0,
             "source": "default: mid-scale of the CelebA-val mapping, not yet calibrated against FNMR targets",

@@ -16,6 +16,7 @@ import torch
 from fiqa.data.celeba import CelebaIndex
 from fiqa.data.degrade import degraded_set, labelled_set
 from fiqa.evaluate.cost import diffiqa_multiply_adds, onnx_multiply_adds
+from fiqa.evaluate.mapping import fit
 from fiqa.labels.sources import SOURCES
 from fiqa.models.served import PREPROCESS, to_input
 from fiqa.train.regressor import INPUT, OUTPUT, spearman, training_labels
@@ -104,7 +105,7 @@ def measure(args: argparse.Namespace, onnx_path: Path, registry: Registry) -> di
     )
     labels = scaled[: len(crops)][val]  # the run's own scale (over its extra sets too); CelebA rows come first
     plain_raw, degraded_raw = raw[~degraded[val]], raw[degraded[val]]
-    low, high = float(np.percentile(degraded_raw, 5)), float(np.percentile(plain_raw, 99))
+    low, high = fit(plain_raw, degraded_raw)
     timings = {f"batch{b}": round(per_face_ms(model, crops[:32], b), 3) for b in (1, 32)}
     export = json.loads((args.run / "export.json").read_text())
     kind = backbone_kind(args.labels, config)
@@ -118,8 +119,8 @@ def measure(args: argparse.Namespace, onnx_path: Path, registry: Registry) -> di
         "val_l1_vs_labels": round(float(np.abs(raw - labels).mean()), 4),
         "val_photos": int((~degraded[val]).sum()),
         "val_degraded": int(degraded[val].sum()),
-        "raw_low": round(low, 4),
-        "raw_high": round(high, 4),
+        "raw_low": low,
+        "raw_high": high,
         "per_face_ms": timings,
         "parity_max_abs_diff": export["max_abs_diff"],
         # the checkpoint the run kept: its best validation epoch

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from loadtests import bench_score, soak
+from loadtests import bench_score, performance_report, soak
 from loadtests.client import NotLoopback
 from loadtests.report import provenance, served_models
 from loadtests.server import Gateway, free_port
@@ -63,6 +63,9 @@ def test_bench_score_records_its_provenance(monkeypatch: pytest.MonkeyPatch) -> 
     _assert_provenance(record)
     assert record["settings_env"] is None  # a gateway it did not start: its settings are not known
     assert record["results"][0]["ok"] > 0
+    # and the report reads it back: a run of the default, with its commit
+    markdown = performance_report.render(sections, [*DEFAULT_MODELS], DEFAULT_MODELS)
+    assert "### `t` (current default)" in markdown and f"commit `{record['commit'][:12]}`" in markdown
 
 
 def test_soak_records_its_provenance(monkeypatch: pytest.MonkeyPatch) -> None:

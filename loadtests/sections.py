@@ -89,8 +89,9 @@ def is_default(name: str, section: dict[str, Any], cards: list[str], default: li
     return model(name, section, cards).names == default
 
 
-def card_names(models_dir: Path | None = None) -> list[str]:
-    return list(Registry(models_dir or Settings.model_fields["models_dir"].default).cards)
+def card_names() -> list[str]:
+    """The model cards in the code's models directory: the names a section's name may end with."""
+    return list(Registry(Settings.model_fields["models_dir"].default).cards)
 
 
 def _loadavg(values: list[str] | None) -> str:

@@ -72,8 +72,10 @@ test-fast: install
 	$(PY) -m ruff check .
 	$(PY) -m pytest -q -m "not slow and not integration"
 
+# Each benchmark adds its run to reports/performance.json; the report and the README block are rendered from it.
 bench: install
 	$(PY) -m loadtests.bench_score
+	$(PY) -m loadtests.performance_report
 
 clean:
 	rm -rf $(VENV) models/fr_feature/model.onnx models/centerface/model.onnx

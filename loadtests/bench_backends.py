@@ -24,7 +24,7 @@ from export.local_triton import LocalTriton
 from export.repository import build_repository
 from export.settings import ExportSettings
 from loadtests.bench_score import measure
-from loadtests.report import machine, markdown_table, update_performance
+from loadtests.report import machine, markdown_table, provenance, served_models, update_performance
 from loadtests.server import Gateway
 from loadtests.workload import Payload, one_face_jpeg
 
@@ -65,7 +65,10 @@ def main(argv: list[str] | None = None) -> int:
 
     payload = Payload(kind="face_vga", body=one_face_jpeg((640, 480)))
     os.environ["FIQA_TWIN_THREADS"] = str(args.twin_threads)
+    record = provenance()
     results: list[dict[str, Any]] = []
+    models: list[str] = []
+    settings_env: dict[str, dict[str, str]] = {}
     with tempfile.TemporaryDirectory(prefix="fiqa-bench-triton-") as tmp:
         repository = Path(tmp) / "repository"
         build_repository(ExportSettings(), out_dir=repository, python_twin=True)
@@ -81,6 +84,8 @@ def main(argv: list[str] | None = None) -> int:
             }
             for label, env in (("embedded (onnxruntime)", {"FIQA_BACKEND": "onnxruntime"}), ("triton", triton_env)):
                 with Gateway(env=env) as gateway:
+                    settings_env[label] = gateway.settings_env
+                    models += [name for name in served_models(gateway.url) or [] if name not in models]
                     for concurrency in args.concurrency:
                         result = asyncio.run(measure(gateway.url, payload, concurrency, args.duration, args.warmup))
                         results.append({"backend": label, **result})
@@ -88,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             server.stop()
 
-    info = machine()
+    info = record["machine"]
     path = f"triton {args.protocol}{' + shm' if args.shm else ''}, twin threads {args.twin_threads}"
     print(f"machine: {info['cpu']}, {info['cores']} cores; {path}; 640x480 one-face JPEG, {args.duration:g} s/level")
     rows = [
@@ -109,7 +114,15 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print("Triton statistics (whole run, warm-up included):")
     print(markdown_table(statistics, list(statistics[0])))
-    record = {"machine": info, "path": path, "duration_s": args.duration, "rows": rows, "triton": statistics}
+    record |= {
+        "models": models or None,
+        "settings_env": settings_env,
+        "path": path,
+        "duration_s": args.duration,
+        "rows": rows,
+        "triton": statistics,
+        "loadavg_after": machine()["loadavg"],
+    }
     update_performance("bench_backends", record)
     return 0
 

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from loadtests.bench_score import measure
-from loadtests.report import machine, markdown_table, update_performance
+from loadtests.report import machine, markdown_table, provenance, settings_record, update_performance
 from loadtests.server import Gateway
 from loadtests.workload import FRAME_SIZES, Payload, one_face_jpeg
 from service.decode import decode_image
@@ -189,17 +189,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     raw = RawModels(Runtime.from_env(backend="onnxruntime"))
     settings = raw.runtime.settings
-    out: dict[str, Any] = {
-        "machine": machine(),
-        "settings": {
-            "ort_intra_op_threads": settings.ort_intra_op_threads,
-            "ort_inter_op_threads": settings.ort_inter_op_threads,
-            "cpu_workers": settings.cpu_workers,
-            "max_batch_size": settings.max_batch_size,
-            "max_wait_ms": settings.max_wait_ms,
-            "models": settings.default_models,
-        },
-    }
+    # the gateways started below read the same environment as these in-process settings
+    out: dict[str, Any] = {**provenance(), "models": settings.default_models, "settings": settings_record(settings)}
 
     if "raw" not in args.skip:
         out["raw"] = raw_table(raw, args.repeats)

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from loadtests.bench_models import RawModels
-from loadtests.report import machine, markdown_table, update_performance
+from loadtests.report import machine, markdown_table, provenance, settings_record, update_performance
 from service.quality.base import QualityMethod
 from service.runtime import Runtime
 
@@ -89,10 +89,18 @@ def main(argv: list[str] | None = None) -> int:
     threads = {} if args.threads is None else {"ort_intra_op_threads": args.threads}
     raw = RawModels(Runtime.from_env(backend="onnxruntime", **threads))
     settings = raw.runtime.settings
+    record = provenance()
     rows = measure(raw, args.rounds, args.repeats)
     update_performance(
         args.section,
-        {"machine": machine(), "ort_intra_op_threads": settings.ort_intra_op_threads, "rows": rows},
+        {
+            **record,
+            "models": [row["method"] for row in rows],
+            "settings": settings_record(settings),
+            "ort_intra_op_threads": settings.ort_intra_op_threads,
+            "rows": rows,
+            "loadavg_after": machine()["loadavg"],
+        },
     )
     print(f"## Cost per face ({settings.ort_intra_op_threads} intra-op threads)\n")
     print(markdown_table(rows, list(rows[0])))

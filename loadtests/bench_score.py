@@ -16,7 +16,16 @@ import contextlib
 from typing import Any
 
 from loadtests.client import LoopbackClient, Record, closed_loop
-from loadtests.report import machine, markdown_table, percentiles, stage_means, summarize, update_performance
+from loadtests.report import (
+    machine,
+    markdown_table,
+    percentiles,
+    provenance,
+    served_models,
+    stage_means,
+    summarize,
+    update_performance,
+)
 from loadtests.server import Gateway
 from loadtests.workload import Payload, one_face_jpeg
 
@@ -90,9 +99,12 @@ def main(argv: list[str] | None = None) -> int:
     env = dict(item.split("=", 1) for item in args.env)
 
     payload = Payload(kind="face_vga", body=one_face_jpeg((640, 480)))
-    before = machine()
+    record = provenance()
+    before = record["machine"]
     with contextlib.ExitStack() as stack:
-        url = args.url or stack.enter_context(Gateway(env=env)).url
+        gateway = None if args.url else stack.enter_context(Gateway(env=env))
+        url = args.url or gateway.url
+        models = served_models(url)
         results = [asyncio.run(measure(url, payload, c, args.duration, args.warmup)) for c in args.concurrency]
     after = machine()
     print(
@@ -103,11 +115,12 @@ def main(argv: list[str] | None = None) -> int:
     update_performance(
         args.section,
         {
+            **record,
+            "models": models,
+            "settings_env": gateway.settings_env if gateway else None,  # None: a gateway this run did not start
             "image": "640x480 JPEG, one face (obama.jpg scaled into a grey canvas)",
-            "machine": before,
             "loadavg_after": after["loadavg"],
             "duration_s": args.duration,
-            "env": env,
             "results": results,
         },
     )

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from loadtests.client import LoopbackClient, NotLoopback, Record, timed_request
-from loadtests.report import machine, save, summarize, summary_markdown
+from loadtests.report import provenance, save, served_models, summarize, summary_markdown
 from loadtests.workload import Payload, named_mix
 
 
@@ -74,15 +74,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, default=None, help="write the results here as JSON")
     parser.add_argument("--md", type=Path, default=None, help="write the results here as Markdown")
     args = parser.parse_args(argv)
+    record = provenance()
     try:
         result = asyncio.run(_main(args))
     except NotLoopback as exc:
         parser.error(str(exc))
+    record["models"] = served_models(args.url)
     settings = {"url": args.url, "rate": args.rate, "duration": args.duration, "mix": args.mix, "seed": args.seed}
     markdown = summary_markdown("Open-loop load", result["summary"], settings)
     print(markdown)
     if args.json:
-        save(args.json, {"settings": settings, "machine": machine(), **result})
+        save(args.json, {**record, "settings": settings, **result})
     if args.md:
         args.md.parent.mkdir(parents=True, exist_ok=True)
         args.md.write_text(markdown + "\n")

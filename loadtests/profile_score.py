@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from loadtests.client import LoopbackClient, closed_loop
-from loadtests.report import machine, markdown_table, update_performance
+from loadtests.report import machine, markdown_table, provenance, served_models, update_performance
 from loadtests.server import Gateway
 from loadtests.workload import Payload, one_face_jpeg
 
@@ -87,6 +87,7 @@ def main(argv: list[str] | None = None) -> int:
     env = dict(item.split("=", 1) for item in args.env)
     payload = Payload(kind="face_vga", body=one_face_jpeg((640, 480)))
     with Gateway(env=env) as gateway, tempfile.TemporaryDirectory() as tmp:
+        record = provenance() | {"models": served_models(gateway.url), "settings_env": gateway.settings_env}
         out = Path(tmp) / "profile.txt"
 
         async def load() -> None:
@@ -114,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
         subprocess.run(command, check=True, capture_output=True)
         driver.join()
         result = analyse(out.read_text())
-    result |= {"concurrency": args.concurrency, "env": env, "machine": machine()}
+    result |= record | {"concurrency": args.concurrency, "loadavg_after": machine()["loadavg"]}
     print(
         f"busy samples: {result['samples']} (py-spy {args.rate} Hz, {args.duration} s, concurrency {args.concurrency})"
     )

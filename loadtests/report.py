@@ -6,16 +6,22 @@ import json
 import os
 import platform
 import subprocess
+import urllib.error
+import urllib.request
 from collections import Counter
 from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from loadtests.client import Record
+from loadtests.client import Record, loopback_target
+from service.settings import Settings
 
-REPORTS = Path(__file__).resolve().parent.parent / "reports"
+REPO = Path(__file__).resolve().parent.parent
+REPORTS = REPO / "reports"
 PERFORMANCE_JSON = REPORTS / "performance.json"
 
 
@@ -67,7 +73,54 @@ def machine() -> dict[str, Any]:
         "cpu": model or platform.processor(),
         "cores": os.cpu_count(),
         "python": platform.python_version(),
+        "onnxruntime": metadata.version("onnxruntime"),
         "loadavg": Path("/proc/loadavg").read_text().split()[:3] if Path("/proc/loadavg").exists() else [],
+    }
+
+
+def _git(*args: str) -> str | None:
+    try:
+        done = subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True, check=False)
+    except OSError:
+        return None
+    return done.stdout.strip() if done.returncode == 0 else None
+
+
+def provenance() -> dict[str, Any]:
+    """What every benchmark record starts with, so a report can say what was measured: the commit (and whether the
+    tree had uncommitted changes), the UTC date, and the machine with its load average at the start."""
+    status = _git("status", "--porcelain", "--untracked-files=no")
+    return {
+        "commit": _git("rev-parse", "HEAD"),
+        "dirty": None if status is None else bool(status),
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": machine(),
+    }
+
+
+def served_models(url: str) -> list[str] | None:
+    """The default models a running gateway scores with (its ``/v1/models``); None when it does not say (e.g. it
+    asks for an API key), so that a record never guesses the model. Like the load, asked of loopback only."""
+    loopback_target(url)
+    try:
+        with urllib.request.urlopen(f"{url}/v1/models", timeout=10) as reply:
+            models = json.loads(reply.read()).get("default_models")
+    except (urllib.error.URLError, OSError, ValueError):
+        return None
+    return list(models) if isinstance(models, list) else None
+
+
+def settings_record(settings: Settings) -> dict[str, Any]:
+    """The settings that move the figures of an in-process benchmark (the gateway's own sessions)."""
+    return {
+        "backend": settings.backend,
+        "ort_providers": settings.ort_providers,
+        "ort_intra_op_threads": settings.ort_intra_op_threads,
+        "ort_inter_op_threads": settings.ort_inter_op_threads,
+        "cpu_workers": settings.cpu_workers,
+        "max_batch_size": settings.max_batch_size,
+        "max_wait_ms": settings.max_wait_ms,
+        "models": settings.default_models,
     }
 
 

@@ -72,6 +72,11 @@ class Gateway:
         self.__exit__(None, None, None)
         raise RuntimeError(f"gateway not ready after {self.ready_timeout_s} s:\n{tail}")
 
+    @property
+    def settings_env(self) -> dict[str, str]:
+        """The ``FIQA_*`` variables the gateway starts with: with the commit, they fix every setting it runs."""
+        return {key: value for key, value in sorted(self.env.items()) if key.startswith("FIQA_")}
+
     def log_tail(self, chars: int = 3000) -> str:
         return self.log.read_text(errors="replace")[-chars:] if self.log.exists() else ""
 

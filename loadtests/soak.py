@@ -19,7 +19,16 @@ from typing import Any
 
 from loadtests.client import LoopbackClient, closed_loop
 from loadtests.openloop import open_loop
-from loadtests.report import machine, markdown_table, percentiles, save, summarize, update_performance
+from loadtests.report import (
+    machine,
+    markdown_table,
+    percentiles,
+    provenance,
+    save,
+    served_models,
+    summarize,
+    update_performance,
+)
 from loadtests.server import Gateway, rss_bytes
 from loadtests.workload import named_mix
 
@@ -112,13 +121,14 @@ def main(argv: list[str] | None = None) -> int:
 
     with contextlib.ExitStack() as stack:
         if args.url:
-            url, pid = args.url, args.pid
+            url, pid, settings_env = args.url, args.pid, None  # None: a gateway this run did not start
         else:
             gateway = stack.enter_context(Gateway())
-            url, pid = gateway.url, gateway.pid
-        before = machine()
+            url, pid, settings_env = gateway.url, gateway.pid, gateway.settings_env
+        record = provenance() | {"models": served_models(url), "settings_env": settings_env}
+        before = record["machine"]
         result = asyncio.run(soak(args, url, pid))
-    result |= {"machine": before, "loadavg_after": machine()["loadavg"], "duration_s": args.duration, "mix": args.mix}
+    result |= record | {"loadavg_after": machine()["loadavg"], "duration_s": args.duration, "mix": args.mix}
     summary = result["summary"]
     print(f"rate {result['rate_rps']} req/s for {args.duration:.0f} s ({args.mix} mix); probe: {result['probe']}")
     print(markdown_table(result["windows"], list(result["windows"][0])) if result["windows"] else "no requests")

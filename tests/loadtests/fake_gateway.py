@@ -9,13 +9,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections.abc import AsyncIterator
+import queue
+import threading
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
+
+DEFAULT_MODELS = ["fake_quality"]
 
 
 @dataclass
 class FakeGateway:
-    """Answers POST /score with a fixed body; ``?status=503`` answers that status; ``?chunked`` uses chunks."""
+    """Answers POST /score with a fixed body (GET /v1/models with ``default_models``); ``?status=503`` answers that
+    status; ``?chunked`` uses chunks."""
 
     url: str = ""
     connections: int = 0
@@ -39,9 +44,15 @@ async def _serve(state: FakeGateway, reader: asyncio.StreamReader, writer: async
             if state.delay_s:
                 await asyncio.sleep(state.delay_s)
             status = int(target.split("status=")[1].split("&")[0]) if "status=" in target else 200
-            payload = json.dumps(
-                {"images": [{"faces": [{"decision": "accept"}]}], "timings_ms": {"detect_infer": 1.0, "total": 2.0}}
-            ).encode()
+            body = (
+                {"default_models": DEFAULT_MODELS}
+                if target.startswith("/v1/models")
+                else {
+                    "images": [{"faces": [{"decision": "accept"}]}],
+                    "timings_ms": {"detect_infer": 1.0, "total": 2.0},
+                }
+            )
+            payload = json.dumps(body).encode()
             if "chunked" in target:
                 half = len(payload) // 2
                 chunks = b"".join(b"%x\r\n%s\r\n" % (len(part), part) for part in (payload[:half], payload[half:]))
@@ -64,3 +75,24 @@ async def fake_gateway(delay_s: float = 0.0) -> AsyncIterator[FakeGateway]:
     async with server:
         yield state
         server.close()
+
+
+@contextlib.contextmanager
+def fake_gateway_thread(delay_s: float = 0.0) -> Iterator[FakeGateway]:
+    """The same server on its own event loop in a thread, for code that runs ``asyncio.run`` itself (a CLI's main)."""
+    started: queue.Queue[FakeGateway] = queue.Queue()
+    stop = threading.Event()
+
+    async def serve() -> None:
+        async with fake_gateway(delay_s) as state:
+            started.put(state)
+            while not stop.is_set():
+                await asyncio.sleep(0.02)
+
+    thread = threading.Thread(target=asyncio.run, args=(serve(),), daemon=True)
+    thread.start()
+    try:
+        yield started.get(timeout=10)
+    finally:
+        stop.set()
+        thread.join(timeout=10)

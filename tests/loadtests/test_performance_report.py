@@ -1,0 +1,154 @@
+"""``reports/performance.md`` and the README's performance block are what ``python -m loadtests.performance_report``
+renders from ``reports/performance.json``; each run names what it was measured on, and the summary quotes only the
+current default's runs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from loadtests import performance_report, readme_block
+from loadtests.sections import summary
+
+REPO = Path(__file__).resolve().parents[2]
+CARDS = ["model_now", "model_before"]
+DEFAULT = ["model_now"]
+COMMIT = "0123456789abcdef0123456789abcdef01234567"
+
+
+def test_performance_md_is_what_the_command_renders_from_the_json() -> None:
+    assert performance_report.PERFORMANCE_MD.read_text() == performance_report.current(), (
+        "run `python -m loadtests.performance_report` after changing reports/performance.json"
+    )
+
+
+def test_readme_performance_block_is_what_the_command_renders_from_the_json() -> None:
+    readme = (REPO / "README.md").read_text()
+    block = readme[readme.index(readme_block.BEGIN) : readme.index(readme_block.END) + len(readme_block.END)]
+    assert block == readme_block.current(), "run `python -m loadtests.performance_report`"
+
+
+def _score(p50: float, **record: Any) -> dict[str, Any]:
+    """A ``bench_score`` section as the benchmark writes it, with ``record`` for its provenance."""
+    level = {
+        "concurrency": 1,
+        "requests": 100,
+        "ok": 100,
+        "throughput_rps": 9.5,
+        "latency_ms": {"p50": p50, "p95": p50 + 1, "p99": p50 + 2, "max": p50 + 3, "mean": p50},
+        "errors": 0,
+        "stages_ms": {"detect": 1.5, "total": 2.5},
+        "overhead_ratio": {"median": 0.1, "mean": 0.1},
+    }
+    return {"image": "a test frame", "duration_s": 5.0, "results": [level], **record}
+
+
+def _soak(**record: Any) -> dict[str, Any]:
+    summary = {"requests": 60, "ok": 60, "throughput_rps": 1.0, "errors": 0, "status": {"200": 60}}
+    summary["latency_ms"] = {"p50": 1.0, "p95": 2.0, "p99": 3.0, "max": 4.0, "mean": 1.5}
+    window = {"window s": "0-60", "sent": 60, "errors": 0, "p50 ms": 1.0, "RSS MiB": 100.0}
+    return {
+        "rate_rps": 1.0,
+        "fraction_of_max": 0.7,
+        "probe": None,
+        "summary": summary,
+        "windows": [window],
+        "rss_start_mib": 100.0,
+        "rss_end_mib": 101.0,
+        "rss_peak_mib": 102.0,
+        "rss_growth_percent": 1.0,
+        "duration_s": 60.0,
+        **record,
+    }
+
+
+NEW_RECORD = {
+    "commit": COMMIT,
+    "dirty": False,
+    "date": "2026-12-02T20:00:00+00:00",
+    "machine": {"cpu": "Test CPU", "cores": 3, "python": "3.11.7", "onnxruntime": "1.0", "loadavg": ["0.1"] * 3},
+    "loadavg_after": ["0.9", "0.5", "0.4"],
+    "settings_env": {"FIQA_MAX_WAIT_MS": "0"},
+}
+REPORT = {
+    "score_now": _score(11.11, models=DEFAULT, **NEW_RECORD),
+    "score_before": _score(22.22, models=["model_before"], **NEW_RECORD),
+    "score_old": _score(33.33, machine={"cpu": "Old CPU", "cores": 2, "loadavg": ["1", "2", "3"]}, env={}),
+    "soak_before": _soak(models=["model_before"], **NEW_RECORD),
+}
+
+
+def _section(markdown: str, name: str) -> str:
+    """The text of one run's subsection in the rendered report."""
+    start = markdown.index(f"### `{name}`")
+    following = [i for i in (markdown.find("\n## ", start), markdown.find("\n### ", start + 1)) if i >= 0]
+    return markdown[start : min(following)]
+
+
+def test_each_run_names_its_model_commit_date_machine_and_load() -> None:
+    markdown = performance_report.render(REPORT, CARDS, DEFAULT)
+    now = _section(markdown, "score_now")
+    assert "(current default)" in now.splitlines()[0]
+    for fact in ("model `model_now`", f"commit `{COMMIT[:12]}`", "date 2026-12-02T20:00:00+00:00", "Test CPU, 3 cores"):
+        assert fact in now
+    assert "load average 0.1 / 0.1 / 0.1 → 0.9 / 0.5 / 0.4" in now and "`FIQA_MAX_WAIT_MS=0`" in now
+    assert "| 1 | 100 | 9.5 | 11.11 | 12.11 | 13.11 |" in now
+
+
+def test_what_a_run_did_not_record_is_said_never_filled_in() -> None:
+    old = _section(performance_report.render(REPORT, CARDS, DEFAULT), "score_old")
+    assert "model not recorded" in old and "commit not recorded" in old and "date not recorded" in old
+    assert "load average 1 / 2 / 3 → not recorded" in old
+    assert "FIQA_* variables inherited from the shell not recorded" in old
+
+
+def test_the_model_comes_only_from_what_the_run_wrote() -> None:
+    report = {
+        "bench_score_model_now": _score(1.0),  # named with --section: said, and said where it comes from
+        "with_env": _score(2.0, env={"FIQA_DEFAULT_MODELS": '["model_before"]'}),
+        "bench_score_other": _score(3.0),  # no card of that name: not recorded
+    }
+    markdown = performance_report.render(report, CARDS, DEFAULT)
+    assert "model `model_now` (from the section's name" in _section(markdown, "bench_score_model_now")
+    assert "model `model_before` (from the `FIQA_DEFAULT_MODELS`" in _section(markdown, "with_env")
+    assert "model not recorded" in _section(markdown, "bench_score_other")
+
+
+def test_the_summary_quotes_only_runs_of_the_current_default() -> None:
+    quoted, missing = summary(REPORT, CARDS, DEFAULT)
+    assert {name for name, _ in quoted} == {"score_now"}
+    assert any(name.startswith("soak") for name in missing)
+    markdown = performance_report.render(REPORT, CARDS, DEFAULT)
+    head = markdown[: markdown.index("## 1.")]
+    assert "p50 11.11 ms" in head and "22.22" not in head and "33.33" not in head
+    # the former default's runs stay in their chapters, labelled with their model
+    assert "model `model_before`" in _section(markdown, "score_before")
+    assert "model `model_before`" in _section(markdown, "soak_before")
+
+
+def test_the_readme_block_quotes_the_default_with_its_model_and_commit() -> None:
+    block = readme_block.render(REPORT, CARDS, DEFAULT)
+    assert block.startswith(readme_block.BEGIN) and block.endswith(readme_block.END)
+    assert "run `score_now` (model `model_now`; commit `0123456789ab`" in block and "p50 11.11 ms" in block
+    assert "22.22" not in block and "33.33" not in block
+    assert "soak (§8)" in block
+
+
+def test_a_section_no_renderer_knows_fails_loudly() -> None:
+    with pytest.raises(ValueError, match="new_benchmark"):
+        performance_report.render({"new_benchmark": {"figures": [1, 2]}}, CARDS, DEFAULT)
+
+
+def test_the_command_writes_the_report_and_the_readme_block(tmp_path: Path) -> None:
+    (tmp_path / "performance.json").write_text(json.dumps(REPORT))
+    readme = tmp_path / "README.md"
+    readme.write_text(f"before\n{readme_block.BEGIN}\nold figures\n{readme_block.END}\nafter\n")
+    argv = ["--json", str(tmp_path / "performance.json"), "--md", str(tmp_path / "p.md"), "--readme", str(readme)]
+    assert performance_report.main(argv) == 0
+    assert (tmp_path / "p.md").read_text() == performance_report.current(tmp_path / "performance.json")
+    text = readme.read_text()
+    assert text.startswith("before\n") and text.endswith("\nafter\n") and "old figures" not in text
+    assert readme_block.current(tmp_path / "performance.json") in text

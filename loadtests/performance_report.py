@@ -14,6 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from fiqa.evaluate.summary import replaced
 from loadtests import readme_block
 from loadtests.report import PERFORMANCE_JSON, REPO, markdown_table
 from loadtests.sections import (
@@ -268,7 +269,8 @@ def main(argv: list[str] | None = None) -> int:
     configure(parser)
     args = parser.parse_args(argv)
     args.md.write_text(current(args.json))
-    args.readme.write_text(readme_block.replaced(args.readme.read_text(), readme_block.current(args.json)))
+    block = readme_block.current(args.json)
+    args.readme.write_text(replaced(args.readme.read_text(), block, readme_block.BEGIN, readme_block.END))
     print(f"wrote {args.md} and the performance block of {args.readme}")
     return 0
 

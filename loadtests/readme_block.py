@@ -59,11 +59,6 @@ def render(report: dict[str, dict[str, Any]], cards: list[str], default: list[st
     return "\n".join([*out, "", END])
 
 
-def replaced(readme: str, block: str) -> str:
-    start, end = readme.index(BEGIN), readme.index(END) + len(END)
-    return readme[:start] + block + readme[end:]
-
-
 def current(path: Path = PERFORMANCE_JSON) -> str:
     """The block the JSON at ``path`` calls for."""
     return render(load(path), card_names(), default_models())

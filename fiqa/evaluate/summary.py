@@ -101,9 +101,10 @@ def render(report: dict[str, Any], selection: dict[str, Any] | None, model: str)
     return "\n".join([*out, "", END])
 
 
-def replaced(readme: str, block: str) -> str:
-    start, end = readme.index(BEGIN), readme.index(END) + len(END)
-    return readme[:start] + block + readme[end:]
+def replaced(readme: str, block: str, begin: str = BEGIN, end: str = END) -> str:
+    """``readme`` with its generated block (from the ``begin`` marker through the ``end`` one) replaced by ``block``."""
+    start, stop = readme.index(begin), readme.index(end) + len(end)
+    return readme[:start] + block + readme[stop:]
 
 
 def current(repo: Path = REPO) -> str:

@@ -31,6 +31,7 @@ import numpy as np
 from scipy.stats import spearmanr
 
 from fiqa.data.embed import ort_runtime
+from fiqa.evaluate.summary import replaced
 from fiqa.ifqa import regions
 from service.align import align
 from service.quality.ifqa import IFQAMap
@@ -255,6 +256,8 @@ def main(args: argparse.Namespace) -> int:
         update_card(args.card, "metrics", card_lines(report))
         if args.calibrate is not None:
             update_card(args.card, "score_mapping", score_mapping(report["calibration_celeba_val"]))
+        readme = args.card.with_name("README.md")
+        readme.write_text(replaced(readme.read_text(), readme_block(report), BEGIN, END))
     print(json.dumps(report, indent=2))
     return 0
 
@@ -274,6 +277,67 @@ def score_mapping(calibration: dict[str, float]) -> dict[str, Any]:
             f"degraded {calibration['auc_captured_vs_degraded']:.3f}). Linear between them, clipped to 0..100."
         ),
     }
+
+
+BEGIN, END = "<!-- ifqa-evidence:begin -->", "<!-- ifqa-evidence:end -->"
+
+
+def readme_block(report: dict[str, Any]) -> str:
+    """The model README's evidence section, written from the ``ifqa-evaluate`` report (``tests/models`` checks it)."""
+    examples = report.get("examples", {})
+    lines = [
+        BEGIN,
+        "<!-- written by `python -m fiqa ifqa-evaluate` from reports/ifqa.json: edit neither by hand -->",
+        "",
+    ]
+    if examples:
+        lines += [
+            f"| original (score {examples['original']:.3f}) | eyes blurred ({examples['eyes_blurred']:.3f}) | "
+            f"mouth occluded ({examples['mouth_occluded']:.3f}) |",
+            "|---|---|---|",
+            "| ![original](examples/original.png) | ![eyes blurred](examples/eyes_blurred.png) | "
+            "![mouth occluded](examples/mouth_occluded.png) |",
+            "",
+        ]
+    lines += [
+        f"{report['lfw_faces']} LFW faces (first photo of seeded-random identities, seed {report['seed']}); local "
+        "damage, mean map value (0..1) inside the damaged region vs the rest of the face oval:",
+        "",
+        "| damage | original in / out | damaged in / out | drop in / out | faces with larger drop inside |"
+        " faces with damaged in < out |",
+        "|---|---|---|---|---|---|",
+    ]
+    names = {
+        "eyes_blur": f"blur on the eyes only (Gaussian σ {EYE_BLUR_SIGMA:g} px of {ALIGNED})",
+        "mouth_box": "grey box over the mouth",
+    }
+    for damage, name in names.items():
+        r = report[damage]
+        faces = r["faces"]
+        lines.append(
+            f"| {name} | {r['original_inside']:.3f} / {r['original_outside']:.3f} | {r['damaged_inside']:.3f} / "
+            f"{r['damaged_outside']:.3f} | **{r['drop_inside']:.3f} / {r['drop_outside']:.3f}** | "
+            f"**{round(r['share_drop_inside_above_outside'] * faces)} / {faces}** | "
+            f"{round(r['share_damaged_inside_below_outside'] * faces)} / {faces} |"
+        )
+    lines += [
+        "",
+        "Global degradation strength vs image score (Spearman; strength 0 = untouched):",
+        "",
+        "| degradation | levels | mean score per level | Spearman pooled | mean per-face Spearman |",
+        "|---|---|---|---|---|",
+    ]
+    for kind, name in (("blur", f"Gaussian blur σ (px of {ALIGNED})"), ("downscale", "down-scale then up")):
+        r = report[f"global_{kind}"]
+        levels = ", ".join(f"{level:g}" for level in r["levels"])
+        means = ", ".join(f"{value:.3f}" for value in r["mean_score_per_level"])
+        lines.append(
+            f"| {name} | {levels} | {means} | **{r['spearman_pooled']:.3f}** | {r['spearman_per_face_mean']:.3f} |"
+        )
+    calibration = report.get("calibration_celeba_val")
+    if calibration:
+        lines += ["", f"Score mapping (card): {score_mapping(calibration)['fitted_on']}"]
+    return "\n".join([*lines, "", END])
 
 
 def card_lines(report: dict[str, Any]) -> dict[str, str]:

@@ -15,7 +15,7 @@ ALLOWED = {
     "data": {"data"},
     "labels": {"labels", "data", "models"},
     "evaluate": {"evaluate", "data"},
-    "ifqa": {"ifqa", "data"},
+    "ifqa": {"ifqa", "data", "evaluate"},
     "train": {"train", "labels", "data", "models", "losses", "evaluate"},
     "checkpoints": {"models"},
 }

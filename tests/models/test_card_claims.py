@@ -11,7 +11,7 @@ import yaml
 
 from fiqa.evaluate.card_metrics import PREFIX, STALE, metrics_for
 from fiqa.evaluate.mapping import card_mapping
-from fiqa.ifqa.evaluate import card_lines, score_mapping
+from fiqa.ifqa.evaluate import card_lines, readme_block, score_mapping
 
 REPO = Path(__file__).resolve().parents[2]
 CARDS = sorted((REPO / "models").glob("*/card.yaml"))
@@ -38,6 +38,8 @@ def test_ifqa_card_quotes_its_report() -> None:
     assert {key: card["metrics"][key] for key in lines} == lines
     mapping = score_mapping(report["calibration_celeba_val"])
     assert {key: card["score_mapping"][key] for key in mapping} == mapping
+    readme = (REPO / "models" / "ifqa" / "README.md").read_text()
+    assert readme_block(report) in readme, "models/ifqa/README.md: rerun python -m fiqa ifqa-evaluate"
 
 
 @pytest.mark.parametrize(

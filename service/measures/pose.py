@@ -6,7 +6,9 @@ to be replaced by the FaceMesh-based estimate once that network is converted (is
 estimated: five points do not show it reliably.
 
 - Roll: the angle of the line through the eye centres against the image horizontal (positive: the eye on the
-  image right sits lower, i.e. the head leans to the image right).
+  image right sits lower, i.e. the head leans to the image right). The detector's landmarks lag behind a rotation:
+  an LFW photo rotated by 20..30° reads about 70% of the angle (tests/service/test_measures.py), so the roll is
+  underestimated, and the enrolment profile's threshold allows for it.
 - Yaw: the nose tip's offset from the eyes' midpoint along the eye line, divided by the inter-eye distance (the yaw
   index of fiqa/evaluate/pose.py, signed here). A nose tip about 0.55 inter-eye distances in front of the eye
   plane moves by 0.55·tan(yaw) of the projected eye distance, so yaw = atan(index / 0.55). The depth ratio is an

@@ -10,16 +10,11 @@ from __future__ import annotations
 from service.measures.base import NOT_ASSESSABLE, FaceView, Measure, MeasureResult
 from service.measures.colour import NaturalColour
 from service.measures.dynamic_range import DynamicRange
-from service.measures.exposure import OverExposurePrevention, UnderExposurePrevention
+from service.measures.exposure import EXPOSURE
 from service.measures.faces import SingleFacePresent
 from service.measures.illumination import IlluminationUniformity
 from service.measures.luminance import LuminanceMean, LuminanceVariance
-from service.measures.margins import (
-    LeftwardCropOfTheFaceImage,
-    MarginAboveOfTheFaceImage,
-    MarginBelowOfTheFaceImage,
-    RightwardCropOfTheFaceImage,
-)
+from service.measures.margins import MARGINS
 from service.measures.pose import HeadPoseRoll, HeadPoseYaw
 from service.measures.sharpness import Sharpness
 from service.measures.size import HeadSize, InterEyeDistance
@@ -32,8 +27,7 @@ MEASURES: dict[str, Measure] = {
         HeadPoseYaw(),
         HeadPoseRoll(),
         Sharpness(),
-        UnderExposurePrevention(),
-        OverExposurePrevention(),
+        *EXPOSURE,
         DynamicRange(),
         LuminanceMean(),
         LuminanceVariance(),
@@ -41,10 +35,7 @@ MEASURES: dict[str, Measure] = {
         NaturalColour(),
         InterEyeDistance(),
         HeadSize(),
-        LeftwardCropOfTheFaceImage(),
-        RightwardCropOfTheFaceImage(),
-        MarginAboveOfTheFaceImage(),
-        MarginBelowOfTheFaceImage(),
+        *MARGINS,
         SingleFacePresent(),
     )
 }

@@ -13,7 +13,6 @@ import math
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import ClassVar
 
 import numpy as np
 
@@ -90,13 +89,14 @@ def not_assessable(reason: str) -> MeasureResult:
 class Measure(ABC):
     """One component measure. ``name`` is OFIQ's (ISO/IEC 29794-5) name; ``raw_scale`` and ``mapping`` say what the
     raw value is and how it becomes 0..100 (shown by /v1/models); ``reason`` is the decision's rejection reason when
-    the component falls below its threshold; ``needs`` names what of the ``FaceView`` it reads."""
+    the component falls below its threshold; ``needs`` names what of the ``FaceView`` it reads. A family of
+    measures sharing one computation (the crop margins, the exposure tails) sets them per instance."""
 
-    name: ClassVar[str]
-    raw_scale: ClassVar[str]
-    mapping: ClassVar[str]
-    reason: ClassVar[str]
-    needs: ClassVar[frozenset[str]]
+    name: str
+    raw_scale: str
+    mapping: str
+    reason: str
+    needs: frozenset[str]
 
     def assess(self, view: FaceView) -> MeasureResult:
         """The measure on ``view``; a non-finite raw value becomes 'not assessable', never an exception."""

@@ -12,29 +12,24 @@ from __future__ import annotations
 
 from service.measures.base import FaceView, Measure, MeasureResult, sigmoid_component
 
-_MAPPING = dict(h=120.0, a=0.832, s=-1.0, x0=0.92, w=0.05)
-_MAPPING_TEXT = "120·(0.832 − sigmoid((raw − 0.92)/0.05)), clipped to 0..100 (OFIQ)"
 
+class ClippedShare(Measure):
+    """The share of face pixels with luminance in ``low..high``, mapped by OFIQ's sigmoid."""
 
-class UnderExposurePrevention(Measure):
-    name = "UnderExposurePrevention"
-    raw_scale = "share of face pixels with luminance 0..25 (0..1)"
-    mapping = _MAPPING_TEXT
-    reason = "underexposed"
+    mapping = "120·(0.832 − sigmoid((raw − 0.92)/0.05)), clipped to 0..100 (OFIQ)"
     needs = frozenset({"pixels"})
 
-    def _assess(self, view: FaceView) -> MeasureResult:
-        share = float((view.luminance[view.face_mask] <= 25.5).mean())
-        return MeasureResult(share, sigmoid_component(share, **_MAPPING))
-
-
-class OverExposurePrevention(Measure):
-    name = "OverExposurePrevention"
-    raw_scale = "share of face pixels with luminance 247..255 (0..1)"
-    mapping = _MAPPING_TEXT
-    reason = "overexposed"
-    needs = frozenset({"pixels"})
+    def __init__(self, name: str, low: int, high: int, reason: str):
+        self.name, self.low, self.high, self.reason = name, low, high, reason
+        self.raw_scale = f"share of face pixels with luminance {low}..{high} (0..1)"
 
     def _assess(self, view: FaceView) -> MeasureResult:
-        share = float((view.luminance[view.face_mask] >= 246.5).mean())
-        return MeasureResult(share, sigmoid_component(share, **_MAPPING))
+        luminance = view.luminance[view.face_mask]
+        share = float(((luminance >= self.low - 0.5) & (luminance <= self.high + 0.5)).mean())
+        return MeasureResult(share, sigmoid_component(share, h=120.0, a=0.832, s=-1.0, x0=0.92, w=0.05))
+
+
+EXPOSURE = (
+    ClippedShare("UnderExposurePrevention", 0, 25, "underexposed"),
+    ClippedShare("OverExposurePrevention", 247, 255, "overexposed"),
+)

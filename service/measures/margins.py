@@ -9,65 +9,37 @@ detector's landmarks, not OFIQ's ADNet ones.
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Literal
 
 from service.measures.base import FaceView, Measure, MeasureResult, not_assessable, sigmoid_component
 
+Border = Literal["left", "right", "top", "bottom"]
 
-class _Margin(Measure):
-    """A margin from the eye midpoint to one border; subclasses say which border and OFIQ's x0."""
+
+class CropMargin(Measure):
+    """The margin from the eye midpoint to one ``border``, mapped with OFIQ's ``x0`` for that border."""
 
     reason = "face_not_centred"
     needs = frozenset({"landmarks", "frame_size"})
-    x0: ClassVar[float]
+
+    def __init__(self, name: str, border: Border, x0: float):
+        self.name, self.border, self.x0 = name, border, x0
+        self.raw_scale = f"eye midpoint to the {border} image border, in inter-eye distances"
+        self.mapping = f"100·sigmoid((raw − {x0})/0.1) (OFIQ)"
 
     def _assess(self, view: FaceView) -> MeasureResult:
         distance = view.inter_eye_distance
         if distance < 1e-6:
             return not_assessable("the eye landmarks coincide")
         x, y = ((view.landmarks[0] + view.landmarks[1]) / 2.0).tolist()
-        margin = self._pixels(x, y, view) / distance
+        pixels = {"left": x, "right": view.width - x, "top": y, "bottom": view.height - y}[self.border]
+        margin = pixels / distance
         return MeasureResult(margin, sigmoid_component(margin, x0=self.x0, w=0.1))
 
-    def _pixels(self, x: float, y: float, view: FaceView) -> float:
-        raise NotImplementedError
 
-
-class LeftwardCropOfTheFaceImage(_Margin):
-    name = "LeftwardCropOfTheFaceImage"
-    raw_scale = "eye midpoint to the left image border, in inter-eye distances"
-    mapping = "100·sigmoid((raw − 0.9)/0.1) (OFIQ)"
-    x0 = 0.9
-
-    def _pixels(self, x: float, y: float, view: FaceView) -> float:
-        return x
-
-
-class RightwardCropOfTheFaceImage(_Margin):
-    name = "RightwardCropOfTheFaceImage"
-    raw_scale = "eye midpoint to the right image border, in inter-eye distances"
-    mapping = "100·sigmoid((raw − 0.9)/0.1) (OFIQ)"
-    x0 = 0.9
-
-    def _pixels(self, x: float, y: float, view: FaceView) -> float:
-        return view.width - x
-
-
-class MarginAboveOfTheFaceImage(_Margin):
-    name = "MarginAboveOfTheFaceImage"
-    raw_scale = "eye midpoint to the top image border, in inter-eye distances"
-    mapping = "100·sigmoid((raw − 1.4)/0.1) (OFIQ)"
-    x0 = 1.4
-
-    def _pixels(self, x: float, y: float, view: FaceView) -> float:
-        return y
-
-
-class MarginBelowOfTheFaceImage(_Margin):
-    name = "MarginBelowOfTheFaceImage"
-    raw_scale = "eye midpoint to the bottom image border, in inter-eye distances"
-    mapping = "100·sigmoid((raw − 1.8)/0.1) (OFIQ)"
-    x0 = 1.8
-
-    def _pixels(self, x: float, y: float, view: FaceView) -> float:
-        return view.height - y
+MARGINS = (
+    CropMargin("LeftwardCropOfTheFaceImage", "left", 0.9),
+    CropMargin("RightwardCropOfTheFaceImage", "right", 0.9),
+    CropMargin("MarginAboveOfTheFaceImage", "top", 1.4),
+    CropMargin("MarginBelowOfTheFaceImage", "bottom", 1.8),
+)

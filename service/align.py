@@ -43,12 +43,16 @@ def align(rgb: np.ndarray, landmarks: np.ndarray, size: int = 112) -> AlignedFac
 
 
 def _out_of_frame(transform: np.ndarray, size: int, shape: tuple[int, ...]) -> float:
+    return float(1.0 - inside_frame(transform, _GRID * (size - 1), shape).mean())
+
+
+def inside_frame(transform: np.ndarray, points: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """Which crop ``points`` (N, 2) came from inside a frame of ``shape`` under the frame -> crop ``transform``
+    (all false for a degenerate transform)."""
     matrix = np.vstack([transform, [0.0, 0.0, 1.0]])
     if not np.isfinite(matrix).all() or abs(np.linalg.det(matrix)) < 1e-12:
-        return 1.0
+        return np.zeros(len(points), dtype=bool)
     inverse = np.linalg.inv(matrix)[:2]
-    points = _GRID * (size - 1)
     source = points @ inverse[:, :2].T + inverse[:, 2]
     height, width = shape[:2]
-    inside = (source[:, 0] >= 0) & (source[:, 0] <= width - 1) & (source[:, 1] >= 0) & (source[:, 1] <= height - 1)
-    return float(1.0 - inside.mean())
+    return (source[:, 0] >= 0) & (source[:, 0] <= width - 1) & (source[:, 1] >= 0) & (source[:, 1] <= height - 1)

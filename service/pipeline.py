@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -13,10 +13,11 @@ import numpy as np
 from service import metrics
 from service.align import AlignedFace, align
 from service.budget import PixelBudget
-from service.decision import FaceFacts, Policy, decide_face, decide_image
+from service.decision import FaceFacts, Policy, decide_face, decide_image, hints, profile_thresholds
 from service.decode import decode_image, header_pixels
 from service.detect import Face
 from service.errors import InvalidOptions, ServiceError, TooLarge
+from service.measures import MEASURES, FaceView, MeasureResult, assess
 from service.memory import trim_after
 from service.quality.base import produces_maps
 from service.results import FaceQuality, ScoredFace, ScoredImage, ScoredRequest
@@ -36,13 +37,15 @@ class ImageInput:
 
 @dataclass
 class _Analysed:
-    """An image after decode, detect and align: its size, faces and crops (the decoded frame itself is not kept)."""
+    """An image after decode, detect, align and measure: its size, faces, crops and each face's component measures
+    (the decoded frame itself is not kept)."""
 
     width: int
     height: int
     faces: list[Face]
     detected: int
     aligned: list[AlignedFace]
+    measures: list[dict[str, MeasureResult]]
 
 
 @dataclass
@@ -82,6 +85,7 @@ class Pipeline:
         self.methods = runtime.methods
         s = self.settings
         self._decoded = PixelBudget(s.max_decoded_pixels, s.max_waiting_decodes, s.retry_after_s)
+        _check_measure_names(self.settings.measure_thresholds, ("settings", "measure_thresholds"))
 
     def threshold_of(self, model: str) -> tuple[float, str]:
         """The default accept threshold for ``model`` and where it came from."""
@@ -94,12 +98,28 @@ class Pipeline:
 
     def policy(self, options: ScoreOptions, primary: str) -> Policy:
         s = self.settings
+        requested = options.measure_thresholds or {}
+        _check_measure_names(requested, ("options", "measure_thresholds"))
         return Policy(
             threshold=self.threshold_of(primary)[0] if options.threshold is None else options.threshold,
             min_face_size=s.min_face_size if options.min_face_size is None else options.min_face_size,
             single_face=s.single_face if options.single_face is None else options.single_face,
             max_out_of_frame=s.max_out_of_frame,
+            measures=profile_thresholds(options.profile or s.profile, s.measure_thresholds, requested),
         )
+
+    @staticmethod
+    def returned_measures(options: ScoreOptions, policy: Policy) -> list[str]:
+        """The measures the response carries per face: none, those the policy checks, all, or the named ones."""
+        if options.measures == "none":
+            return []
+        if options.measures == "default":
+            return list(policy.measures)
+        if options.measures == "all":
+            return list(MEASURES)
+        names = list(dict.fromkeys(options.measures))
+        _check_measure_names(dict.fromkeys(names), ("options", "measures"))
+        return names
 
     def resolve_models(self, options: ScoreOptions) -> list[str]:
         names = list(dict.fromkeys(options.models or self.settings.default_models))
@@ -123,9 +143,14 @@ class Pipeline:
         models = self.resolve_models(options)
         sizes = self._check_pixels(images)
         policy = self.policy(options, models[0])
+        returned = self.returned_measures(options, policy)
+        measured = list(dict.fromkeys([*returned, *policy.measures]))
         max_faces = options.max_faces or self.settings.max_faces
         analysed = await asyncio.gather(
-            *(self._analyse(image, pixels, timings, max_faces) for image, pixels in zip(images, sizes, strict=True))
+            *(
+                self._analyse(image, pixels, timings, max_faces, measured)
+                for image, pixels in zip(images, sizes, strict=True)
+            )
         )
         trim_after(sum(sizes))  # the frames are gone: give their memory back
         if all(isinstance(result, ServiceError) for result in analysed):
@@ -143,7 +168,7 @@ class Pipeline:
         with timings.stage("decide"):
             per_face = quality.per_face(models[0], assessable)
             results = [
-                self._image(index, item, result, per_face, policy)
+                self._image(index, item, result, per_face, policy, returned)
                 for index, (item, result) in enumerate(zip(images, analysed, strict=True))
             ]
         warnings = []
@@ -193,21 +218,23 @@ class Pipeline:
                 )
 
     async def _analyse(
-        self, item: ImageInput, pixels: int, timings: Timings, max_faces: int
+        self, item: ImageInput, pixels: int, timings: Timings, max_faces: int, measures: list[str]
     ) -> _Analysed | ServiceError:
-        """Decode, detect and align one image while holding its ``pixels`` of the process's decode budget; its error
-        (a 4xx) is returned, not raised."""
+        """Decode, detect, align and measure one image while holding its ``pixels`` of the process's decode budget;
+        its error (a 4xx) is returned, not raised."""
         if item.error is not None:
             metrics.IMAGES.labels(status="error").inc()
             return item.error
         with timings.stage("decode_wait"):
             held = await self._decoded.acquire(pixels)
         try:
-            return await self._analyse_held(item, timings, max_faces)
+            return await self._analyse_held(item, timings, max_faces, measures)
         finally:
             await self._decoded.release(held)
 
-    async def _analyse_held(self, item: ImageInput, timings: Timings, max_faces: int) -> _Analysed | ServiceError:
+    async def _analyse_held(
+        self, item: ImageInput, timings: Timings, max_faces: int, measures: list[str]
+    ) -> _Analysed | ServiceError:
         s = self.settings
         try:
             with timings.stage("decode"):
@@ -237,7 +264,22 @@ class Pipeline:
         kept = sorted(faces, key=lambda face: face.area, reverse=True)[:max_faces]
         with timings.stage("align"):
             aligned = await asyncio.to_thread(lambda: [align(image.rgb, face.landmarks) for face in kept])
-        return _Analysed(width=image.width, height=image.height, faces=kept, detected=len(faces), aligned=aligned)
+        # Measured while the frame still holds its decode slot, so measures that read the frame can join them.
+        boxes = tuple(face.box for face in faces)
+        views = [
+            FaceView(image.width, image.height, face.box, face.landmarks, crop.crop, crop.transform, boxes)
+            for face, crop in zip(kept, aligned, strict=True)
+        ]
+        with timings.stage("measures"):
+            measured = await asyncio.to_thread(lambda: [assess(measures, view) for view in views]) if measures else []
+        return _Analysed(
+            width=image.width,
+            height=image.height,
+            faces=kept,
+            detected=len(faces),
+            aligned=aligned,
+            measures=measured or [{} for _ in kept],
+        )
 
     async def _quality(
         self, models: list[str], crops: list[np.ndarray], timings: Timings, want_maps: list[str]
@@ -274,15 +316,21 @@ class Pipeline:
         result: _Analysed | ServiceError,
         per_face: Iterator[tuple[FaceQuality, dict[str, np.ndarray]]],
         policy: Policy,
+        returned: list[str],
     ) -> ScoredImage:
         """One image's result: its faces decided in turn (consuming their quality from ``per_face``), then the
         image-level decision."""
         if isinstance(result, ServiceError):
             return ScoredImage(index=index, id=item.id, error=result)
         faces = []
-        for number, (face, crop) in enumerate(zip(result.faces, result.aligned, strict=True)):
+        for number, (face, crop, measures) in enumerate(
+            zip(result.faces, result.aligned, result.measures, strict=True)
+        ):
             quality, maps = next(per_face)
-            faces.append(self._face(number, face, crop, quality, maps, policy, result.detected))
+            facts = FaceFacts(quality.score, face.inter_eye_distance, crop.out_of_frame, measures)
+            reasons = decide_face(facts, policy, result.detected)
+            shown = {name: measures[name] for name in returned}
+            faces.append(self._face(number, face, crop, quality, maps, reasons, shown))
         reasons = decide_image([face.reasons for face in faces], result.detected, policy)
         for reason in reasons or ["none"]:
             metrics.IMAGE_DECISIONS.labels(decision="reject" if reasons else "accept", reason=reason).inc()
@@ -294,6 +342,7 @@ class Pipeline:
             detected=result.detected,
             faces=faces,
             reasons=reasons,
+            hints=hints(reasons),
         )
 
     @staticmethod
@@ -303,14 +352,32 @@ class Pipeline:
         crop: AlignedFace,
         quality: FaceQuality,
         maps: dict[str, np.ndarray],
-        policy: Policy,
-        detected: int,
+        reasons: list[str],
+        measures: dict[str, MeasureResult],
     ) -> ScoredFace:
-        """One face decided by the policy, counted in the decision and score metrics."""
-        reasons = decide_face(FaceFacts(quality.score, face.inter_eye_distance, crop.out_of_frame), policy, detected)
+        """One decided face, counted in the decision (every reason) and score metrics."""
         decision = "reject" if reasons else "accept"
         for reason in reasons or ["none"]:
             metrics.DECISIONS.labels(decision=decision, reason=reason).inc()
         if quality.scores:
             metrics.QUALITY_SCORE.labels(model=quality.model).observe(quality.score)
-        return ScoredFace(index=number, face=face, aligned=crop, quality=quality, reasons=reasons, maps=maps)
+        return ScoredFace(
+            index=number,
+            face=face,
+            aligned=crop,
+            quality=quality,
+            reasons=reasons,
+            hints=hints(reasons),
+            measures=measures,
+            maps=maps,
+        )
+
+
+def _check_measure_names(names: Mapping[str, object], where: tuple[str, ...]) -> None:
+    """Refuse (422) measure names that are not served; the message lists those that are."""
+    unknown = [name for name in names if name not in MEASURES]
+    if unknown:
+        raise InvalidOptions(
+            f"unknown measure(s) {unknown}; available: {sorted(MEASURES)}",
+            details=[{"loc": list(where), "unknown": unknown}],
+        )

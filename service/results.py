@@ -11,6 +11,7 @@ from service.align import AlignedFace
 from service.decision import NOT_ASSESSED
 from service.detect import Face
 from service.errors import ServiceError
+from service.measures import MeasureResult
 
 
 @dataclass(frozen=True)
@@ -26,14 +27,17 @@ class FaceQuality:
 
 @dataclass(frozen=True)
 class ScoredFace:
-    """One detected face: where it is, its aligned crop, its quality, the policy's reasons to reject it, and the
-    per-pixel maps (faces, in 0..1) of the map-producing models when they were asked for."""
+    """One detected face: where it is, its aligned crop, its quality, the policy's reasons to reject it and their
+    hints, the component measures asked for, and the per-pixel maps (faces, in 0..1) of the map-producing models when
+    they were asked for."""
 
     index: int
     face: Face
     aligned: AlignedFace
     quality: FaceQuality
     reasons: list[str]
+    hints: list[str] = field(default_factory=list)
+    measures: dict[str, MeasureResult] = field(default_factory=dict)
     maps: dict[str, np.ndarray] = field(default_factory=dict)
 
     @property
@@ -43,7 +47,8 @@ class ScoredFace:
 
 @dataclass(frozen=True)
 class ScoredImage:
-    """One image of the request: its error (nothing else is set then), or its size, faces and image-level reasons."""
+    """One image of the request: its error (nothing else is set then), or its size, faces, image-level reasons and
+    their hints."""
 
     index: int
     id: str
@@ -53,6 +58,7 @@ class ScoredImage:
     detected: int = 0
     faces: list[ScoredFace] = field(default_factory=list)
     reasons: list[str] = field(default_factory=list)
+    hints: list[str] = field(default_factory=list)
 
     @property
     def accepted(self) -> bool:

@@ -8,6 +8,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 Decision = Literal["accept", "reject"]
 MapFormat = Literal["none", "png", "overlay", "array"]
+MeasureSet = Literal["none", "default", "all"]
+Profile = Literal["access_control", "enrolment"]
 
 
 class ScoreOptions(BaseModel):
@@ -22,6 +24,15 @@ class ScoreOptions(BaseModel):
     threshold: float | None = Field(None, ge=0, le=100, description="Accept at or above this 0..100 score.")
     single_face: bool | None = Field(None, description="Reject captures that show more than one face.")
     return_maps: MapFormat = Field("none", description="Per-pixel quality maps (from map-producing models).")
+    measures: MeasureSet | list[str] = Field(
+        "none",
+        description="Component measures to return per face: none, default (those the policy profile checks), all, "
+        "or a list of names (GET /v1/models lists them).",
+    )
+    profile: Profile | None = Field(None, description="Decision policy profile (default: the profile setting).")
+    measure_thresholds: dict[str, float] | None = Field(
+        None, description="Minimum 0..100 component per measure name, over the profile's; 0 switches a check off."
+    )
 
 
 class ImageIn(BaseModel):
@@ -65,6 +76,12 @@ class QualityMap(BaseModel):
     values: list[list[float]] | None = Field(None, description="array: rows of map values in 0..1.")
 
 
+class MeasureValue(BaseModel):
+    raw: float = Field(..., description="The measure's raw value (scale in /v1/models); -1 when not assessable.")
+    score: float = Field(..., description="0..100 component, higher is better; -1 when not assessable.")
+    reason: str | None = Field(None, description="Why the measure could not be assessed.")
+
+
 class FaceResult(BaseModel):
     index: int
     box: Box
@@ -75,6 +92,10 @@ class FaceResult(BaseModel):
     quality: Quality
     decision: Decision
     reasons: list[str]
+    hints: list[str] = Field(default_factory=list, description="What the person can do, one per reason.")
+    measures: dict[str, MeasureValue] = Field(
+        default_factory=dict, description="Component measures (options.measures)."
+    )
     maps: dict[str, QualityMap] = Field(
         default_factory=dict, description="Quality maps per map-producing model (return_maps != none)."
     )
@@ -96,6 +117,7 @@ class ImageResult(BaseModel):
     faces: list[FaceResult] = Field(default_factory=list)
     decision: Decision | None = None
     reasons: list[str] = Field(default_factory=list)
+    hints: list[str] = Field(default_factory=list)
 
 
 class ModelRef(BaseModel):

@@ -94,6 +94,11 @@ class Settings(BaseSettings):
     min_face_size: float = 20.0
     single_face: bool = False
     max_out_of_frame: float = 0.35  # above it a face gets the face_out_of_frame reason; it is scored all the same
+    # Component measures (service/measures): the policy profile whose per-measure minimum components the decision
+    # applies (service/decision.py PROFILES), and overrides of single thresholds, e.g. '{"HeadPoseYaw": 90}'
+    # (0 switches a check off). The measures a profile checks are computed for every face.
+    profile: Literal["access_control", "enrolment"] = "access_control"
+    measure_thresholds: dict[str, Annotated[float, Field(ge=0, le=100)]] = {}
 
     # Quality maps (return_maps): at most this many scored faces per request get maps, to bound the response
     # (per face and map model, measured on t1.jpg: overlay ~26 KB, png ~4.5 KB, array ~30 KB of JSON).

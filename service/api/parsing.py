@@ -177,6 +177,8 @@ def _query_options(request: Request) -> ScoreOptions:
     raw: dict[str, Any] = dict(request.query_params)
     if "models" in raw:
         raw["models"] = [name for name in raw["models"].split(",") if name]
+    if raw.get("measures", "none") not in ("none", "default", "all"):
+        raw["measures"] = [name for name in raw["measures"].split(",") if name]
     return _options(raw, ("query",), strict=False)  # query values are text: "0.5" is read as 0.5
 
 

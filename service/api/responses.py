@@ -11,6 +11,7 @@ from service.schemas import (
     FaceResult,
     ImageResult,
     MapFormat,
+    MeasureValue,
     ModelRef,
     Quality,
     ScoreResponse,
@@ -45,6 +46,11 @@ def _face(scored: ScoredFace, map_format: MapFormat) -> FaceResult:
         ),
         decision=_decision(scored.accepted),
         reasons=scored.reasons,
+        hints=scored.hints,
+        measures={
+            name: MeasureValue(raw=result.raw, score=result.score, reason=result.reason)
+            for name, result in scored.measures.items()
+        },
         maps=maps,
     )
 
@@ -63,6 +69,7 @@ def _image(image: ScoredImage, map_format: MapFormat) -> ImageResult:
         faces=[_face(face, map_format) for face in image.faces],
         decision=_decision(image.accepted),
         reasons=image.reasons,
+        hints=image.hints,
     )
 
 

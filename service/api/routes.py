@@ -15,7 +15,9 @@ from service import logs
 from service.api import access
 from service.api.parsing import parse_score_request
 from service.api.responses import score_response
+from service.decision import HINTS, PROFILES, profile_thresholds
 from service.errors import BackendUnavailable, RequestTimeout
+from service.measures import MEASURES, NOT_PROVIDED
 from service.pipeline import Pipeline
 from service.schemas import ErrorBody, ScoreResponse
 from service.settings import Settings
@@ -77,7 +79,8 @@ async def readyz(request: Request) -> dict[str, Any]:
 
 @router.get("/v1/models", responses={**ACCESS_RESPONSES, **INTERNAL}, dependencies=PROTECTED)
 async def models(request: Request, detail: Literal["summary", "full"] = "summary") -> dict[str, Any]:
-    """Every model card, what really runs each network, and the decision defaults with their sources. Training
+    """Every model card, what really runs each network, the decision defaults with their sources, and the component
+    measures (raw scale, mapping, rejection reason), policy profiles and hints. Training
     command lines, runtime versions and backend addresses only with ``detail=full``."""
     settings = _settings(request)
     pipeline: Pipeline = request.app.state.pipeline
@@ -105,8 +108,14 @@ async def models(request: Request, detail: Literal["summary", "full"] = "summary
             "single_face": settings.single_face,
             "max_out_of_frame": settings.max_out_of_frame,
             "max_faces": settings.max_faces,
+            "profile": settings.profile,
+            "measure_thresholds": profile_thresholds(settings.profile, settings.measure_thresholds),
         },
         "models": cards,
+        "measures": [measure.describe() for measure in MEASURES.values()],
+        "measures_not_provided": NOT_PROVIDED,
+        "profiles": PROFILES,
+        "hints": HINTS,
     }
 
 

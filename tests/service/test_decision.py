@@ -1,10 +1,22 @@
-"""service.decision: each rejection reason on its own, their combinations, and the image-level verdict."""
+"""service.decision: each rejection reason on its own, their combinations, the image-level verdict, the measure
+thresholds of the policy profiles and the hints."""
 
 from __future__ import annotations
 
 import pytest
 
-from service.decision import NOT_ASSESSED, FaceFacts, Policy, decide_face, decide_image
+from service.decision import (
+    HINTS,
+    NOT_ASSESSED,
+    PROFILES,
+    FaceFacts,
+    Policy,
+    decide_face,
+    decide_image,
+    hints,
+    profile_thresholds,
+)
+from service.measures import MEASURES, MeasureResult
 
 POLICY = Policy(threshold=50.0, min_face_size=20.0, single_face=False, max_out_of_frame=0.35)
 SINGLE = Policy(threshold=50.0, min_face_size=20.0, single_face=True, max_out_of_frame=0.35)
@@ -80,3 +92,57 @@ def test_primary_face_decides_the_image() -> None:
     assert decide_image([[], ["face_too_small"]], detected=2, policy=POLICY) == []
     assert decide_image([["quality_below_threshold"], []], detected=2, policy=POLICY) == ["quality_below_threshold"]
     assert decide_image([["face_out_of_frame"]], detected=1, policy=SINGLE) == ["face_out_of_frame"]
+
+
+# --- component measures, profiles and hints --------------------------------------------------------------------
+
+
+def _with_measures(measures: dict[str, MeasureResult], thresholds: dict[str, float]) -> list[str]:
+    policy = Policy(50.0, 20.0, False, 0.35, measures=thresholds)
+    return decide_face(FaceFacts(80.0, 60.0, 0.0, measures), policy, 1)
+
+
+def test_a_measure_below_its_threshold_gives_its_reason_once() -> None:
+    thresholds = {"HeadPoseYaw": 90.0, "HeadPoseRoll": 90.0, "Sharpness": 50.0}
+    turned = MeasureResult(raw=40.0, score=58.0)
+    measures = {"HeadPoseYaw": turned, "HeadPoseRoll": turned, "Sharpness": MeasureResult(raw=5.0, score=49.0)}
+    assert _with_measures(measures, thresholds) == ["head_turned", "blurred"]
+    at_threshold = {**measures, "Sharpness": MeasureResult(raw=50.0, score=50.0)}
+    assert _with_measures(at_threshold, thresholds) == ["head_turned"]
+
+
+def test_two_sided_measures_say_which_side() -> None:
+    thresholds = {"LuminanceMean": 60.0, "HeadSize": 50.0}
+    dark = {"LuminanceMean": MeasureResult(0.1, 12.0), "HeadSize": MeasureResult(0.1, 1.0)}
+    bright = {"LuminanceMean": MeasureResult(0.9, 12.0), "HeadSize": MeasureResult(0.9, 1.0)}
+    assert _with_measures(dark, thresholds) == ["underexposed", "face_too_small"]
+    assert _with_measures(bright, thresholds) == ["overexposed", "face_too_close"]
+
+
+def test_a_measure_the_policy_checks_but_cannot_assess_rejects() -> None:
+    unknown = MeasureResult(-1.0, -1.0, "too little of the face lies inside the frame")
+    assert _with_measures({"Sharpness": unknown}, {"Sharpness": 10.0}) == ["measure_not_assessed"]
+
+
+def test_profiles_and_overrides() -> None:
+    assert profile_thresholds("enrolment") == PROFILES["enrolment"]
+    overridden = profile_thresholds("access_control", {"HeadPoseYaw": 90.0}, {"Sharpness": 0.0, "DynamicRange": 70})
+    assert overridden["HeadPoseYaw"] == 90.0 and overridden["DynamicRange"] == 70
+    assert "Sharpness" not in overridden  # 0 switches a check off
+    # the request's override comes last
+    assert profile_thresholds("enrolment", {"HeadPoseYaw": 50.0}, {"HeadPoseYaw": 80.0})["HeadPoseYaw"] == 80.0
+    # enrolment is at least as strict as access control wherever both check a measure
+    for name, minimum in PROFILES["access_control"].items():
+        assert PROFILES["enrolment"][name] >= minimum
+
+
+def test_every_reason_has_a_hint() -> None:
+    reasons = {"no_face", "multiple_faces", "face_too_small", "face_out_of_frame", "quality_not_assessed"}
+    reasons |= {"quality_below_threshold", "measure_not_assessed"}
+    for measure in MEASURES.values():
+        reasons.add(measure.reason)
+        for raw in (0.0, 0.01, 0.5, 1.0, 100.0):
+            reasons.add(measure.reason_for(MeasureResult(raw, 0.0)))
+    assert reasons <= set(HINTS)
+    assert all(name in MEASURES for profile in PROFILES.values() for name in profile)
+    assert hints(["underexposed", "face_too_small", "underexposed"]) == [HINTS["underexposed"], HINTS["face_too_small"]]

@@ -23,7 +23,7 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from loadtests.report import machine, markdown_table, update_performance
+from loadtests.report import markdown_table, provenance, update_performance
 from service.align import align
 from service.decision import PROFILES
 from service.measures import MEASURES, FaceView, assess
@@ -79,7 +79,8 @@ def main(argv: list[str] | None = None) -> int:
         {"measures": name, "count": len(names), "ms/face b1": round(statistics.median(times[name]), 3)}
         for name, names in sets.items()
     ]
-    update_performance(args.section, {"machine": machine(), "threads": args.threads, "faces": len(faces), "rows": rows})
+    record = {**provenance(), "threads": args.threads, "faces": len(faces), "rows": rows}
+    update_performance(args.section, record)
     print(f"## Component measures, cost per face (batch 1, {args.threads} OpenCV threads, {len(faces)} faces)\n")
     print(markdown_table(rows, list(rows[0])))
     return 0

@@ -181,6 +181,11 @@ CHAPTER_TEXT: dict[str, tuple[str, Callable[[dict[str, Any]], list[str]]]] = {
         "the warm-up to the end.",
         _soak,
     ),
+    "measures": (
+        "`python -m loadtests.bench_measures`: the component measures of `service/measures` on real aligned faces, "
+        "per face at batch 1, each set (a profile's defaults, all) timed whole.",
+        _quality,
+    ),
 }
 
 NOT_REGENERATED = (
@@ -204,6 +209,7 @@ python -m loadtests.bench_models --duration 20 --repeats 10   # raw vs /score, b
 python -m loadtests.bench_backends --duration 20              # embedded vs Triton (needs `make triton-env`)
 python -m loadtests.profile_score --duration 20 --concurrency 8
 python -m loadtests.soak --duration 600 --fraction 0.7 --warmup 60 --window 60
+python -m loadtests.bench_measures                            # component measures per face
 python -m loadtests.performance_report                        # then: this file and the README block
 ```"""
 

@@ -23,6 +23,7 @@ from service.settings import Settings
 NOT_RECORDED = "not recorded"
 # kind -> (keys whose presence makes a section that kind), checked in this order
 KINDS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("measures", ("faces",)),  # before "quality": both hold rows
     ("score", ("results",)),
     ("profile", ("parts_percent",)),
     ("soak", ("windows",)),
@@ -257,6 +258,7 @@ CHAPTERS = (
     Chapter("backends", "Backends: embedded onnxruntime vs Triton", "backends", (), _backends),
     Chapter("profile", "Hot path profile", "profile"),
     Chapter("soak", "Soak", "soak", (), _soak),
+    Chapter("measures", "Component measures: cost per face", "measures"),
 )
 
 

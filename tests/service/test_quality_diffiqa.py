@@ -124,7 +124,9 @@ def test_postprocess_is_the_mean_cosine_to_the_original() -> None:
 
 def test_to_score_follows_the_card() -> None:
     scorer = method()
-    np.testing.assert_allclose(scorer.to_score(np.array([1.0, 0.99, 0.895, 0.5])), [100.0, 100.0, 50.0, 0.0])
+    low, high = scorer.mapping.raw_low, scorer.mapping.raw_high
+    raw = np.array([1.0, high, (low + high) / 2, low, 0.5])
+    np.testing.assert_allclose(scorer.to_score(raw), [100.0, 100.0, 50.0, 0.0, 0.0])
 
 
 # --- with the real networks ------------------------------------------------------------------------------

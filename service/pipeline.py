@@ -264,7 +264,7 @@ class Pipeline:
         kept = sorted(faces, key=lambda face: face.area, reverse=True)[:max_faces]
         with timings.stage("align"):
             aligned = await asyncio.to_thread(lambda: [align(image.rgb, face.landmarks) for face in kept])
-        # Measured while the frame still holds its decode slot, so measures that read the frame can join them.
+        # Measured while the frame is still held (decode budget), so measures that read the frame can join them.
         boxes = tuple(face.box for face in faces)
         views = [
             FaceView(image.width, image.height, face.box, face.landmarks, crop.crop, crop.transform, boxes)

@@ -48,8 +48,10 @@ convert-env: $(CONVERT_VENV)/.installed
 $(CONVERT_VENV)/.installed: pyproject.toml
 	test -x $(CONVERT_VENV)/bin/python || $(PYTHON) -m venv $(CONVERT_VENV)
 	$(CONVERT_VENV)/bin/python -m pip install -q --upgrade pip
-	$(CONVERT_VENV)/bin/python -m pip install -q $$($(PYTHON) -c 'import tomllib; \
-	  print(" ".join(repr(d) for d in tomllib.load(open("pyproject.toml", "rb"))["project"]["optional-dependencies"]["convert"]))')
+	# One requirement a line, passed as whole words (quotes inside a command substitution are not shell syntax).
+	$(PYTHON) -c 'import tomllib; \
+	  print("\n".join(tomllib.load(open("pyproject.toml", "rb"))["project"]["optional-dependencies"]["convert"]))' \
+	  | xargs -d '\n' $(CONVERT_VENV)/bin/python -m pip install -q
 	touch $@
 
 # Validators the deploy tests run (tests/deploy): docker-compose (compose file) and promtool (Prometheus).

@@ -135,6 +135,8 @@ def cmd_strip_metadata(args: argparse.Namespace) -> int:
 
     for path in args.paths:
         print(f"{path}: removed {strip_build_metadata(path)} metadata entries")
+
+
 def cmd_convert_tfjs(args: argparse.Namespace) -> int:
     from export.tfjs import CONVERT_PYTHON, HUMAN_MODELS, HUMAN_MODELS_INTEGRITY, ParityError, convert, convert_card
     from service.registry import Registry
@@ -159,7 +161,8 @@ def cmd_convert_tfjs(args: argparse.Namespace) -> int:
         return 5
     print(
         f"{done.path}: {done.path.stat().st_size} bytes, sha256 {done.sha256}; outputs {', '.join(done.outputs)}; "
-        f"parity on {done.faces} faces: max |onnxruntime - {done.tools}| = {done.max_abs_diff:.3g}"
+        f"parity on {done.inputs} crops ({done.crops}) of {done.photos} photos: "
+        f"max |onnxruntime - {done.tools}| = {done.max_abs_diff:.3g}"
     )
     return 0
 

@@ -17,6 +17,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np
 
+FLOAT = {"type": "DT_FLOAT"}  # TF.js leaves out an attribute at its default, the element type T among them
+
 # tf2onnx 1.17 still calls numpy.product, removed in numpy 2.
 np.product = np.prod  # type: ignore[attr-defined]
 
@@ -61,40 +63,76 @@ def graph_def(model_json: Path):
                 tf.make_tensor_proto(weights[node["name"]].astype(dtype.as_numpy_dtype))
             )
             continue
-        if node["op"] == "FusedDepthwiseConv2dNative":
-            # TF.js's fusion has no CPU kernel in TensorFlow: run its definition, conv -> BiasAdd [-> activation].
-            graph.node.extend(_unfused_depthwise(node))
+        if node["op"] == "FusedDepthwiseConv2dNative" or _fuses_prelu(node):
+            # TF.js fusions with no CPU kernel in TensorFlow: run their definition, conv -> BiasAdd [-> activation].
+            graph.node.extend(_unfused_conv(node))
+            continue
+        if node["op"] == "Prelu":  # a TF.js op, not a TensorFlow one
+            graph.node.extend(_prelu(node["name"], *node["input"], attr.get("T", FLOAT)))
             continue
         node["attr"] = attr
         ParseDict(node, graph.node.add())
     return graph
 
 
-def _unfused_depthwise(node: dict) -> list:
-    """``FusedDepthwiseConv2dNative`` as DepthwiseConv2dNative, BiasAdd and its activation, under the same name."""
+def _fused_ops(node: dict) -> list[str]:
     import base64
 
+    return [base64.b64decode(op).decode() for op in node["attr"]["fused_ops"]["list"]["s"]]
+
+
+def _fuses_prelu(node: dict) -> bool:
+    return node["op"] == "_FusedConv2D" and "Prelu" in _fused_ops(node)
+
+
+def _unfused_conv(node: dict) -> list:
+    """A fused TF.js convolution as its convolution, BiasAdd and activation (Prelu spelled out), under the same name."""
     from google.protobuf.json_format import ParseDict
     from tensorflow.core.framework import node_def_pb2
 
     attr = node["attr"]
-    fused = [base64.b64decode(op).decode() for op in attr["fused_ops"]["list"]["s"]]
-    if fused[0] != "BiasAdd" or len(fused) > 2 or int(attr["num_args"]["i"]) != 1:
+    fused = _fused_ops(node)
+    prelu = fused[1:] == ["Prelu"]
+    if fused[0] != "BiasAdd" or len(fused) > 2 or int(attr["num_args"]["i"]) != 1 + prelu:
         raise NotImplementedError(f"{node['name']}: fused_ops {fused}")
     keep = {key: attr[key] for key in ("T", "strides", "padding", "data_format", "dilations") if key in attr}
-    name, (source, kernel, bias) = node["name"], node["input"]
-    steps = [{"name": f"{name}/conv", "op": "DepthwiseConv2dNative", "input": [source, kernel], "attr": keep}]
+    if node["op"] == "_FusedConv2D":
+        keep.update({key: attr[key] for key in ("explicit_paddings", "use_cudnn_on_gpu") if key in attr})
+    conv = "Conv2D" if node["op"] == "_FusedConv2D" else "DepthwiseConv2dNative"
+    name, (source, kernel, bias, *alpha) = node["name"], node["input"]
+    steps = [{"name": f"{name}/conv", "op": conv, "input": [source, kernel], "attr": keep}]
     steps.append(
         {
             "name": f"{name}/bias",
             "op": "BiasAdd",
             "input": [f"{name}/conv", bias],
-            "attr": {"T": attr["T"], "data_format": attr.get("data_format", {"s": "TkhXQw=="})},
+            "attr": {"T": attr.get("T", FLOAT), "data_format": attr.get("data_format", {"s": "TkhXQw=="})},
         }
     )
+    if prelu:
+        protos = [ParseDict(step, node_def_pb2.NodeDef()) for step in steps]
+        return protos + _prelu(name, f"{name}/bias", alpha[0], attr.get("T", FLOAT))
     if len(fused) == 2:
-        steps.append({"name": f"{name}/act", "op": fused[1], "input": [f"{name}/bias"], "attr": {"T": attr["T"]}})
-    steps.append({"name": name, "op": "Identity", "input": [steps[-1]["name"]], "attr": {"T": attr["T"]}})
+        steps.append(
+            {"name": f"{name}/act", "op": fused[1], "input": [f"{name}/bias"], "attr": {"T": attr.get("T", FLOAT)}}
+        )
+    steps.append({"name": name, "op": "Identity", "input": [steps[-1]["name"]], "attr": {"T": attr.get("T", FLOAT)}})
+    return [ParseDict(step, node_def_pb2.NodeDef()) for step in steps]
+
+
+def _prelu(name: str, source: str, alpha: str, dtype: dict) -> list:
+    """TF.js's ``Prelu`` (x where x >= 0, alpha * x below) as Relu(x) - alpha * Relu(-x), named ``name``."""
+    from google.protobuf.json_format import ParseDict
+    from tensorflow.core.framework import node_def_pb2
+
+    t = {"T": dtype}
+    steps = [
+        {"name": f"{name}/pos", "op": "Relu", "input": [source], "attr": t},
+        {"name": f"{name}/negx", "op": "Neg", "input": [source], "attr": t},
+        {"name": f"{name}/neg", "op": "Relu", "input": [f"{name}/negx"], "attr": t},
+        {"name": f"{name}/scaled", "op": "Mul", "input": [alpha, f"{name}/neg"], "attr": t},
+        {"name": name, "op": "Sub", "input": [f"{name}/pos", f"{name}/scaled"], "attr": t},
+    ]
     return [ParseDict(step, node_def_pb2.NodeDef()) for step in steps]
 
 
@@ -109,7 +147,9 @@ def run_tensorflow(model_json: Path, inputs: np.ndarray, outputs: list[str]) -> 
         tf.graph_util.import_graph_def(graph_def(model_json), name="")
         with tf.compat.v1.Session(graph=graph) as session:
             fetches = [graph.get_tensor_by_name(name if ":" in name else f"{name}:0") for name in outputs]
-            return session.run(fetches, {f"{placeholder}:0": inputs})
+            # One face at a time: some graphs fix batch-1 shapes in constants (selfie's transposed convolution).
+            rows = [session.run(fetches, {f"{placeholder}:0": row[None]}) for row in inputs]
+            return [np.concatenate([row[k] for row in rows]) for k in range(len(fetches))]
 
 
 def main() -> int:

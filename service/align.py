@@ -5,8 +5,11 @@ from __future__ import annotations
 import warnings
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 from insightface.utils import face_align
+
+from service.registry import Preprocess
 
 # insightface 2.1 calls a scikit-image API deprecated in 0.26; the result is the same, the warning is noise.
 warnings.filterwarnings("ignore", message="`estimate` is deprecated", category=FutureWarning)
@@ -56,3 +59,43 @@ def inside_frame(transform: np.ndarray, points: np.ndarray, shape: tuple[int, ..
     source = points @ inverse[:, :2].T + inverse[:, 2]
     height, width = shape[:2]
     return (source[:, 0] >= 0) & (source[:, 0] <= width - 1) & (source[:, 1] >= 0) & (source[:, 1] <= height - 1)
+
+
+# The ArcFace template (112 pixels) the wider crops are cut from: centre, side and eye centres.
+_TEMPLATE_SIDE = 112.0
+_TEMPLATE_EYES = face_align.arcface_dst[:2].astype(np.float64)
+
+
+def network_crops(rgb: np.ndarray, landmarks: np.ndarray, preprocess: Preprocess) -> tuple[np.ndarray, np.ndarray]:
+    """The crops a card's ``preprocess`` asks for, (K, S, S, 3) uint8 RGB, and each one's 2x3 frame -> crop transform
+    (K = 2 for ``eyes``: the image-left eye, then the image-right eye; 1 otherwise). Pixels outside the frame are
+    black, as in the ArcFace crop. The ArcFace crop stays at 112 (``network_input`` resizes it, as for every
+    quality network); the others are cut at ``crop_size`` directly, from the frame's own pixels."""
+    size = preprocess.crop_size
+    if preprocess.alignment == "frame":
+        height, width = rgb.shape[:2]
+        shrink = size < min(height, width)
+        crop = cv2.resize(rgb, (size, size), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
+        return crop[None], np.array([[[size / width, 0.0, 0.0], [0.0, size / height, 0.0]]])
+    if preprocess.alignment == "arcface":
+        aligned = align(rgb, landmarks)
+        return aligned.crop[None], aligned.transform[None]
+    to_template = face_align.estimate_norm(np.asarray(landmarks, dtype=np.float32), image_size=int(_TEMPLATE_SIDE))
+    if preprocess.alignment == "face_box":
+        windows = [(np.full(2, _TEMPLATE_SIDE / 2), _TEMPLATE_SIDE * preprocess.crop_scale)]
+    elif preprocess.alignment == "eyes":
+        side = float(np.linalg.norm(_TEMPLATE_EYES[1] - _TEMPLATE_EYES[0])) * preprocess.crop_scale
+        windows = [(eye, side) for eye in _TEMPLATE_EYES]
+    else:
+        raise ValueError(f"no crop for alignment {preprocess.alignment!r}")
+    crops, transforms = [], []
+    for centre, side in windows:
+        transform = _then(to_template, size / side, size / 2 - centre * size / side)
+        crops.append(cv2.warpAffine(rgb, transform, (size, size), flags=cv2.INTER_LINEAR, borderValue=0.0))
+        transforms.append(transform)
+    return np.stack(crops), np.stack(transforms)
+
+
+def _then(transform: np.ndarray, scale: float, offset: np.ndarray) -> np.ndarray:
+    """``transform`` followed by x -> scale * x + offset."""
+    return np.hstack([transform[:, :2] * scale, transform[:, 2:] * scale + offset[:, None]])

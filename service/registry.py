@@ -36,14 +36,21 @@ class TensorSpec(BaseModel):
 
 
 class Preprocess(BaseModel):
-    """How an aligned crop becomes the network input: the gateway's 112x112 crop resized to ``crop_size`` when
-    that differs, then (pixel - mean) * scale in channel order, laid out NCHW (PyTorch exports) or NHWC
-    (TensorFlow and TF.js graphs)."""
+    """How a face becomes the network input: a crop of ``crop_size`` pixels taken as ``alignment`` says, then
+    (pixel - mean) * scale in channel order, laid out NCHW (PyTorch exports) or NHWC (TensorFlow and TF.js graphs).
+
+    ``alignment``: ``arcface``, the gateway's 112x112 crop (resized to ``crop_size`` when that differs);
+    ``face_box``, the same similarity transform zoomed out so the crop's side is ``crop_scale`` times the ArcFace
+    crop's (a face with margin, as landmark networks read it); ``eyes``, one square crop per eye centred on its
+    landmark, side ``crop_scale`` times the inter-eye distance, turned with the eye line; ``frame``, the whole
+    frame resized; ``none``, the detector's own frame handling. ``GREY`` is one luma channel (ITU-R BT.601
+    weights)."""
 
     model_config = ConfigDict(extra="forbid")
     alignment: str = "arcface"
     crop_size: int = 112
-    channel_order: Literal["RGB", "BGR"] = "RGB"
+    crop_scale: float = 1.0
+    channel_order: Literal["RGB", "BGR", "GREY"] = "RGB"
     mean: float | tuple[float, float, float] = 0.0  # per channel: in the network's channel order (Keras "caffe")
     scale: float = 1.0
     layout: Literal["NCHW", "NHWC"] = "NCHW"
@@ -78,7 +85,9 @@ class ModelCard(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str
     version: str
-    kind: Literal["detector", "face_recognition", "quality"]
+    # ``landmarks``, ``segmentation`` and ``classifier``: networks the component measures read (served like any
+    # other network, never a quality method).
+    kind: Literal["detector", "face_recognition", "quality", "landmarks", "segmentation", "classifier"]
     description: str = ""
     licence: str = ""
     file: str | None = None

@@ -90,6 +90,10 @@ def produces_maps(method: QualityMethod) -> bool:
     return callable(getattr(method, "maps", None))
 
 
+# ITU-R BT.601 luma (MATLAB's rgb2gray): how the human library greys faces for its expression network.
+LUMA = np.array([0.2989, 0.5870, 0.1140], dtype=np.float32)
+
+
 def resize_crops(crops: np.ndarray, size: int) -> np.ndarray:
     """Aligned uint8 crops (N, S, S, 3) -> (N, size, size, 3): area interpolation to shrink (as IFQA trains),
     bilinear to enlarge (area would repeat pixels); the same array when already that size."""
@@ -100,7 +104,8 @@ def resize_crops(crops: np.ndarray, size: int) -> np.ndarray:
 
 
 def network_input(pixels: np.ndarray, preprocess: Preprocess) -> np.ndarray:
-    """RGB pixel values (N, H, W, 3) on 0..255 -> the network's normalised float32 tensor, NCHW or NHWC.
+    """RGB pixel values (N, H, W, 3) on 0..255 -> the network's normalised float32 tensor, NCHW or NHWC (one
+    channel for ``GREY``).
 
     Crops of another size than the card's ``crop_size`` are resized to it first (the gateway aligns at 112;
     some networks read 64 or 224 pixels)."""
@@ -108,6 +113,8 @@ def network_input(pixels: np.ndarray, preprocess: Preprocess) -> np.ndarray:
         pixels = resize_crops(np.asarray(pixels), preprocess.crop_size)
     if preprocess.channel_order == "BGR":
         pixels = pixels[..., ::-1]
+    elif preprocess.channel_order == "GREY":
+        pixels = (pixels.astype(np.float32) @ LUMA)[..., None]
     # One cast-and-transpose copy, then in place: the same float32 operations, without three temporaries.
     if preprocess.layout == "NHWC":
         out = pixels.astype(np.float32)  # a copy even when float32 already: the in-place steps must not write back

@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 from insightface.utils.face_align import arcface_dst
 
-from service.align import AlignedFace, align
+from service.align import AlignedFace, align, network_crops
 from service.backends.onnxruntime import OnnxRuntimeBackend
 from service.decode import decode_image
 from service.detect import DETECTOR, DetectorTensors, detect
-from service.registry import Registry
+from service.registry import Preprocess, Registry
 from service.settings import Settings
 from service.timing import Timings
 
@@ -131,3 +131,46 @@ def test_crop_wholly_outside_the_frame_is_not_assessable(obama: tuple[np.ndarray
     rgb, landmarks = obama
     face = align(rgb, landmarks + np.array([rgb.shape[1] * 3, 0]))
     assert face.out_of_frame == 1.0 and not face.assessable
+
+
+def test_face_box_crop_zooms_the_template_out() -> None:
+    """``face_box``: the ArcFace similarity, zoomed out by ``crop_scale`` about the crop's centre."""
+    landmarks = similarity(arcface_dst.astype(np.float64), 2.0, 15.0, (150.0, 90.0))
+    frame = np.full((500, 500, 3), 60, dtype=np.uint8)
+    preprocess = Preprocess(alignment="face_box", crop_size=192, crop_scale=1.5)
+    crops, transforms = network_crops(frame, landmarks, preprocess)
+    assert crops.shape == (1, 192, 192, 3) and transforms.shape == (1, 2, 3)
+    expected = (arcface_dst - 56) / 1.5 * (192 / 112) + 96
+    np.testing.assert_allclose(landmarks @ transforms[0][:, :2].T + transforms[0][:, 2], expected, atol=0.02)
+
+
+def test_eye_crops_are_centred_on_each_eye() -> None:
+    landmarks = similarity(arcface_dst.astype(np.float64), 2.5, -10.0, (100.0, 150.0))
+    frame = np.zeros((600, 600, 3), dtype=np.uint8)
+    for x, y in landmarks[:2]:
+        cv2.circle(frame, (round(x), round(y)), 6, (255, 255, 255), -1)
+    crops, transforms = network_crops(frame, landmarks, Preprocess(alignment="eyes", crop_size=64, crop_scale=1.0))
+    assert crops.shape == (2, 64, 64, 3)
+    distance = np.linalg.norm(landmarks[1] - landmarks[0])
+    for eye, (crop, transform) in enumerate(zip(crops, transforms, strict=True)):
+        np.testing.assert_allclose(landmarks[eye] @ transform[:, :2].T + transform[:, 2], (32, 32), atol=0.02)
+        # side = crop_scale inter-eye distances: the other eye sits on the crop's edge, 64 pixels away
+        other = landmarks[1 - eye] @ transform[:, :2].T + transform[:, 2]
+        assert abs(np.linalg.norm(other - 32) - 64) < 0.1 and np.isclose(
+            np.linalg.det(transform[:, :2]), (64 / distance) ** 2
+        )
+        assert crop[32, 32].min() == 255 and crop[2, 2].max() == 0  # the eye's disc in the middle
+
+
+def test_frame_and_arcface_crops(obama: tuple[np.ndarray, np.ndarray]) -> None:
+    rgb, landmarks = obama
+    frames, transforms = network_crops(rgb, landmarks, Preprocess(alignment="frame", crop_size=256))
+    assert frames.shape == (1, 256, 256, 3)
+    corner = np.array([rgb.shape[1], rgb.shape[0]]) @ transforms[0][:, :2].T + transforms[0][:, 2]
+    np.testing.assert_allclose(corner, (256, 256))
+    crops, transforms = network_crops(rgb, landmarks, Preprocess(crop_size=64))  # ArcFace: at 112, resized later
+    face = align(rgb, landmarks)
+    np.testing.assert_array_equal(crops[0], face.crop)
+    np.testing.assert_array_equal(transforms[0], face.transform)
+    with pytest.raises(ValueError, match="no crop"):
+        network_crops(rgb, landmarks, Preprocess(alignment="none"))

@@ -42,3 +42,18 @@ def test_per_channel_mean_is_in_the_network_channel_order() -> None:
         tensor = network_input(CROPS, Preprocess(channel_order="BGR", mean=vgg, layout=layout))
         pixel = tensor[0, :, 5, 7] if layout == "NCHW" else tensor[0, 5, 7]
         np.testing.assert_allclose(pixel, CROPS[0, 5, 7, ::-1] - np.array(vgg), rtol=1e-6)
+
+
+def test_grey_is_one_luma_channel_in_either_layout() -> None:
+    primaries = np.zeros((3, 64, 64, 3), dtype=np.uint8)
+    for channel in range(3):
+        primaries[channel, ..., channel] = 255
+    expression = Preprocess(crop_size=64, channel_order="GREY", mean=127.5, scale=1 / 127.5, layout="NHWC")
+    nhwc = network_input(primaries, expression)
+    nchw = network_input(primaries, expression.model_copy(update={"layout": "NCHW"}))
+    assert nhwc.shape == (3, 64, 64, 1) and nchw.shape == (3, 1, 64, 64)
+    np.testing.assert_array_equal(nhwc, nchw.transpose(0, 2, 3, 1))
+    # pure red, green, blue weigh 0.2989, 0.5870, 0.1140 (BT.601), then -1..1
+    np.testing.assert_allclose(nhwc[:, 0, 0, 0], np.array([0.2989, 0.5870, 0.1140]) * 2 - 1, atol=1e-5)
+    white = network_input(np.full((1, 112, 112, 3), 255, dtype=np.uint8), expression)
+    np.testing.assert_allclose(white, 0.9999, atol=1e-4)  # resized from the 112 crop; the weights sum to 0.9999

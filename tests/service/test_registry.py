@@ -105,7 +105,7 @@ def test_minimal_card_in_tmp_dir(tmp_path: Path) -> None:
 
 def test_card_validation_of_enums() -> None:
     with pytest.raises(pydantic.ValidationError):
-        ModelCard.model_validate({**MINIMAL, "kind": "classifier"})
+        ModelCard.model_validate({**MINIMAL, "kind": "tokenizer"})
     with pytest.raises(pydantic.ValidationError):
         ModelCard.model_validate({**MINIMAL, "inputs": [{"name": "x", "dtype": "float64", "shape": [1]}]})
 

@@ -265,11 +265,8 @@ class Pipeline:
         with timings.stage("align"):
             aligned = await asyncio.to_thread(lambda: [align(image.rgb, face.landmarks) for face in kept])
         # Measured while the frame is still held (decode budget), so measures that read the frame can join them.
-        boxes = tuple(face.box for face in faces)
-        views = [
-            FaceView(image.width, image.height, face.box, face.landmarks, crop.crop, crop.transform, boxes)
-            for face, crop in zip(kept, aligned, strict=True)
-        ]
+        size = (image.width, image.height)
+        views = [FaceView.of(face, crop, size, faces) for face, crop in zip(kept, aligned, strict=True)]
         with timings.stage("measures"):
             measured = await asyncio.to_thread(lambda: [assess(measures, view) for view in views]) if measures else []
         return _Analysed(

@@ -1,13 +1,16 @@
 """LFW View-2's ``pairs.txt``: a ``folds n`` header, then ``Name i j`` (mated) or ``A i B j`` (non-mated) lines.
 
 Read in one place, so that the evaluation (which compares the pairs) and the extra training set (which must leave
-out every person the benchmark names) agree on what the file says.
+out every person the benchmark names) agree on what the file says. Also the seeded sample of LFW photos the
+evaluation-only commands (IFQA's maps, the component measures' validation) damage and measure.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+
+import numpy as np
 
 
 @dataclass(frozen=True)
@@ -39,3 +42,10 @@ def read_pairs(pairs_file: Path) -> tuple[int | None, list[Pair]]:
 def image_key(person: str, number: int) -> str:
     """A photo's path under the LFW image folder."""
     return f"{person}/{person}_{number:04d}.jpg"
+
+
+def lfw_paths(lfw: Path, count: int, seed: int) -> list[Path]:
+    """First image of ``count`` randomly chosen (seeded) LFW identities."""
+    people = sorted(path for path in (lfw / "images").iterdir() if path.is_dir())
+    chosen = np.random.default_rng(seed).choice(len(people), size=min(count, len(people)), replace=False)
+    return [sorted(people[i].glob("*.jpg"))[0] for i in sorted(chosen)]

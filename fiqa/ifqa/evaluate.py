@@ -31,6 +31,7 @@ import numpy as np
 from scipy.stats import spearmanr
 
 from fiqa.data.embed import ort_runtime
+from fiqa.data.lfw_pairs import lfw_paths
 from fiqa.evaluate.summary import replaced
 from fiqa.ifqa import regions
 from service.align import align
@@ -72,13 +73,6 @@ def detect_and_align(paths: list[Path]) -> AlignedFaces:
         landmarks.append(points @ aligned.transform[:, :2].T + aligned.transform[:, 2])
         names.append(path.name)
     return AlignedFaces(np.stack(crops), np.stack(landmarks).astype(np.float32), names)
-
-
-def lfw_paths(lfw: Path, count: int, seed: int) -> list[Path]:
-    """First image of ``count`` randomly chosen (seeded) LFW identities."""
-    people = sorted(path for path in (lfw / "images").iterdir() if path.is_dir())
-    chosen = np.random.default_rng(seed).choice(len(people), size=min(count, len(people)), replace=False)
-    return [sorted(people[i].glob("*.jpg"))[0] for i in sorted(chosen)]
 
 
 def blur_eyes(crop: np.ndarray, landmarks: np.ndarray, sigma: float = EYE_BLUR_SIGMA) -> np.ndarray:

@@ -16,7 +16,8 @@ from functools import cached_property
 
 import numpy as np
 
-from service.align import inside_frame
+from service.align import AlignedFace, inside_frame
+from service.detect import Face
 
 NOT_ASSESSABLE = -1.0
 # Below this many face pixels of the 112x112 crop inside the frame, pixel statistics say nothing.
@@ -36,6 +37,12 @@ class FaceView:
     crop: np.ndarray  # (112, 112, 3) uint8 RGB
     transform: np.ndarray  # (2, 3) frame -> crop
     boxes: tuple[np.ndarray, ...] = field(default_factory=tuple)
+
+    @classmethod
+    def of(cls, face: Face, aligned: AlignedFace, size: tuple[int, int], faces: list[Face]) -> FaceView:
+        """The view of ``face`` (one of the frame's detected ``faces``) in a frame of ``size`` (width, height)."""
+        boxes = tuple(other.box for other in faces)
+        return cls(size[0], size[1], face.box, face.landmarks, aligned.crop, aligned.transform, boxes)
 
     @cached_property
     def luminance(self) -> np.ndarray:

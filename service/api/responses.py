@@ -7,15 +7,21 @@ from service.quality.maps import render
 from service.results import ScoredFace, ScoredImage, ScoredRequest
 from service.schemas import (
     Box,
+    Chosen,
     ErrorInfo,
     FaceResult,
+    FrameResult,
     ImageResult,
     MapFormat,
     MeasureValue,
     ModelRef,
     Quality,
     ScoreResponse,
+    SelectResponse,
+    TrackResult,
+    Why,
 )
+from service.select import Pick, Selection, Win
 
 
 def _decision(accepted: bool) -> str:
@@ -55,10 +61,13 @@ def _face(scored: ScoredFace, map_format: MapFormat) -> FaceResult:
     )
 
 
+def _error(image: ScoredImage) -> ErrorInfo | None:
+    return None if image.error is None else ErrorInfo(code=image.error.code, message=image.error.message)
+
+
 def _image(image: ScoredImage, map_format: MapFormat) -> ImageResult:
     if image.error is not None:
-        error = ErrorInfo(code=image.error.code, message=image.error.message)
-        return ImageResult(index=image.index, id=image.id, status="error", error=error)
+        return ImageResult(index=image.index, id=image.id, status="error", error=_error(image))
     return ImageResult(
         index=image.index,
         id=image.id,
@@ -73,12 +82,80 @@ def _image(image: ScoredImage, map_format: MapFormat) -> ImageResult:
     )
 
 
+def _models(scored: ScoredRequest) -> list[ModelRef]:
+    return [ModelRef(name=name, version=version) for name, version in scored.models.items()]
+
+
 def score_response(scored: ScoredRequest, request_id: str, map_format: MapFormat) -> ScoreResponse:
     """The ``POST /score`` answer for a scored request; maps are rendered in ``map_format``."""
     return ScoreResponse(
         request_id=request_id,
         images=[_image(image, map_format) for image in scored.images],
         timings_ms=scored.timings_ms,
-        models=[ModelRef(name=name, version=version) for name, version in scored.models.items()],
+        models=_models(scored),
+        warnings=scored.warnings,
+    )
+
+
+def _frame(image: ScoredImage) -> FrameResult:
+    if image.error is not None:
+        return FrameResult(index=image.index, id=image.id, status="error", error=_error(image))
+    return FrameResult(
+        index=image.index,
+        id=image.id,
+        status="ok",
+        decision=_decision(image.accepted),
+        reasons=image.reasons,
+        hints=image.hints,
+        score=round(image.faces[0].quality.score, 3) if image.faces else None,
+    )
+
+
+_WON_BY = {
+    "only_candidate": "the only accepted face",
+    "quality": "the highest quality",
+    "measures": "quality within a tie of frame {runner}'s, better component measures",
+    "size": "quality within a tie of frame {runner}'s, the larger face",
+    "earliest": "as good as frame {runner}'s and earlier",
+}
+
+
+def _why(win: Win) -> Why:
+    runner = None if win.runner_up is None else win.runner_up.frame.index
+    message = _WON_BY[win.decided_by].format(runner=runner)
+    if win.margin is not None:
+        message += f" (+{win.margin:g} {win.decided_by} over frame {runner})"
+    return Why(
+        decided_by=win.decided_by, candidates=win.candidates, runner_up_frame=runner, margin=win.margin, message=message
+    )
+
+
+def _chosen(pick: Pick, map_format: MapFormat) -> Chosen | None:
+    if pick.chosen is None or pick.why is None:
+        return None
+    frame = pick.chosen.frame
+    return Chosen(frame=frame.index, id=frame.id, face=_face(pick.chosen.face, map_format), why=_why(pick.why))
+
+
+def select_response(
+    scored: ScoredRequest, selection: Selection, request_id: str, map_format: MapFormat
+) -> SelectResponse:
+    """The ``POST /select`` answer: the chosen frame (and one per track), every frame in short."""
+    return SelectResponse(
+        request_id=request_id,
+        chosen=_chosen(selection.best, map_format),
+        reasons=selection.best.reasons,
+        tracks=[
+            TrackResult(
+                track=track.number,
+                frames=track.frames,
+                chosen=_chosen(track.pick, map_format),
+                reasons=track.pick.reasons,
+            )
+            for track in selection.tracks
+        ],
+        frames=[_frame(image) for image in scored.images],
+        timings_ms=scored.timings_ms,
+        models=_models(scored),
         warnings=scored.warnings,
     )

@@ -59,11 +59,11 @@ def obama(samples: Path) -> Image.Image:
 
 def test_the_good_frame_of_a_degraded_burst_is_chosen(client, obama: Image.Image) -> None:
     burst = [_blurred(obama), _darkened(obama), obama, _downscaled(obama)]
-    answer = _select(client, [_jpeg(frame) for frame in burst])
+    answer = _select(client, [_jpeg(frame) for frame in burst], measures="all")
     frames = answer["frames"]
     assert [frame["status"] for frame in frames] == ["ok"] * 4
     assert answer["chosen"]["frame"] == 2 and answer["chosen"]["id"] == "frame-2.jpg"
-    assert answer["chosen"]["face"]["decision"] == "accept"
+    assert answer["chosen"]["face"]["decision"] == "accept" and answer["chosen"]["face"]["measures"]
     assert answer["chosen"]["face"]["quality"]["score"] == frames[2]["score"] == max(f["score"] for f in frames)
     why = answer["chosen"]["why"]
     assert why["decided_by"] in {"quality", "only_candidate"} and why["message"]

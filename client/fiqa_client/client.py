@@ -54,13 +54,25 @@ def _answer(response: httpx2.Response, model: type[Answer]) -> Answer:
 
 
 class _Base:
-    """What both clients share: where to send, the key, the time limits and the retry rule."""
+    """What both clients share: where to send, the key, the time limits and the retry rule. ``http_options`` go to
+    the httpx2 client (``transport``, ``event_hooks``, ``verify``, ...)."""
 
-    def __init__(self, base_url: str, api_key: str | None, timeout_s: float, retry: Retry):
+    http_client: type[httpx2.Client] | type[httpx2.AsyncClient]
+
+    def __init__(
+        self,
+        base_url: str = DEFAULT_URL,
+        *,
+        api_key: str | None = None,
+        timeout_s: float = 30.0,
+        retry: Retry | None = None,
+        **http_options: Any,
+    ):
         self.base_url = base_url.rstrip("/")
         self.headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self.timeout_s = timeout_s
-        self.retry = retry
+        self.retry = retry or Retry()
+        self.http = self.http_client(base_url=self.base_url, headers=self.headers, **http_options)
 
     def _request(
         self, images: tuple[ImageLike, ...], options: BaseModel | Mapping[str, Any] | None, model: type[BaseModel]
@@ -73,19 +85,10 @@ class _Base:
 
 
 class Client(_Base):
-    """Blocking client; use as a context manager (or call ``close``). ``http_options`` go to ``httpx2.Client``."""
+    """Blocking client; use as a context manager (or call ``close``)."""
 
-    def __init__(
-        self,
-        base_url: str = DEFAULT_URL,
-        *,
-        api_key: str | None = None,
-        timeout_s: float = 30.0,
-        retry: Retry | None = None,
-        **http_options: Any,
-    ):
-        super().__init__(base_url, api_key, timeout_s, retry or Retry())
-        self.http = httpx2.Client(base_url=self.base_url, headers=self.headers, **http_options)
+    http: httpx2.Client
+    http_client = httpx2.Client
 
     def score(self, *images: ImageLike, options: ScoreOptions | Mapping[str, Any] | None = None) -> ScoreResponse:
         """Every face of every image scored and decided."""
@@ -119,17 +122,8 @@ class Client(_Base):
 class AsyncClient(_Base):
     """The same calls for asyncio; ``async with`` it (or ``await aclose()``)."""
 
-    def __init__(
-        self,
-        base_url: str = DEFAULT_URL,
-        *,
-        api_key: str | None = None,
-        timeout_s: float = 30.0,
-        retry: Retry | None = None,
-        **http_options: Any,
-    ):
-        super().__init__(base_url, api_key, timeout_s, retry or Retry())
-        self.http = httpx2.AsyncClient(base_url=self.base_url, headers=self.headers, **http_options)
+    http: httpx2.AsyncClient
+    http_client = httpx2.AsyncClient
 
     async def score(self, *images: ImageLike, options: ScoreOptions | Mapping[str, Any] | None = None) -> ScoreResponse:
         """Every face of every image scored and decided."""

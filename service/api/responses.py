@@ -3,6 +3,8 @@ so the pipeline never builds an HTTP answer. The CLI prints the same response.""
 
 from __future__ import annotations
 
+from typing import Any
+
 from service.quality.maps import render
 from service.results import ScoredFace, ScoredImage, ScoredRequest
 from service.schemas import (
@@ -61,24 +63,24 @@ def _face(scored: ScoredFace, map_format: MapFormat) -> FaceResult:
     )
 
 
-def _error(image: ScoredImage) -> ErrorInfo | None:
-    return None if image.error is None else ErrorInfo(code=image.error.code, message=image.error.message)
+def _outcome(image: ScoredImage) -> dict[str, Any]:
+    """What an image's answer and a frame's short result share: which image, and its error or its decision."""
+    if image.error is not None:
+        error = ErrorInfo(code=image.error.code, message=image.error.message)
+        return {"index": image.index, "id": image.id, "status": "error", "error": error}
+    decision = {"decision": _decision(image.accepted), "reasons": image.reasons, "hints": image.hints}
+    return {"index": image.index, "id": image.id, "status": "ok", **decision}
 
 
 def _image(image: ScoredImage, map_format: MapFormat) -> ImageResult:
     if image.error is not None:
-        return ImageResult(index=image.index, id=image.id, status="error", error=_error(image))
+        return ImageResult(**_outcome(image))
     return ImageResult(
-        index=image.index,
-        id=image.id,
-        status="ok",
+        **_outcome(image),
         width=image.width,
         height=image.height,
         faces_detected=image.detected,
         faces=[_face(face, map_format) for face in image.faces],
-        decision=_decision(image.accepted),
-        reasons=image.reasons,
-        hints=image.hints,
     )
 
 
@@ -98,17 +100,8 @@ def score_response(scored: ScoredRequest, request_id: str, map_format: MapFormat
 
 
 def _frame(image: ScoredImage) -> FrameResult:
-    if image.error is not None:
-        return FrameResult(index=image.index, id=image.id, status="error", error=_error(image))
-    return FrameResult(
-        index=image.index,
-        id=image.id,
-        status="ok",
-        decision=_decision(image.accepted),
-        reasons=image.reasons,
-        hints=image.hints,
-        score=round(image.faces[0].quality.score, 3) if image.faces else None,
-    )
+    score = round(image.faces[0].quality.score, 3) if image.faces else None
+    return FrameResult(**_outcome(image), score=score)
 
 
 _WON_BY = {

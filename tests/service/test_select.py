@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image, ImageEnhance, ImageFilter
+from prometheus_client import REGISTRY
 
 from service.align import AlignedFace
 from service.detect import Face
@@ -111,10 +112,19 @@ def test_when_no_frame_passes_the_best_candidates_reasons_are_given(client, obam
     assert all(frame["decision"] == "reject" for frame in answer["frames"])
 
 
-def test_a_raw_frame_and_the_json_form(client, obama: Image.Image) -> None:
+def _count(name: str, **labels: str) -> float:
+    return REGISTRY.get_sample_value(name, labels) or 0.0
+
+
+def test_a_raw_frame_and_the_json_form_counted_as_score_requests_are(client, obama: Image.Image) -> None:
     frame = _jpeg(obama)
+    requests = _count("fiqa_http_requests_total", route="/select", method="POST", status="200")
+    images = _count("fiqa_images_total", status="ok")
     raw = client.post("/select?track=true", content=frame, headers={"content-type": "image/jpeg"})
     assert raw.status_code == 200 and raw.json()["chosen"]["frame"] == 0 and len(raw.json()["tracks"]) == 1
+    assert _count("fiqa_http_requests_total", route="/select", method="POST", status="200") == requests + 1
+    assert _count("fiqa_images_total", status="ok") == images + 1
+    assert _count("fiqa_stage_duration_seconds_count", stage="detect") > 0
     body = {"images": [{"id": "a", "data": base64.b64encode(frame).decode()}], "options": {"track": False}}
     answer = client.post("/select", json=body).json()
     assert answer["chosen"]["id"] == "a" and answer["chosen"]["why"]["decided_by"] == "only_candidate"

@@ -35,6 +35,16 @@ class ScoreOptions(BaseModel):
     )
 
 
+class SelectOptions(ScoreOptions):
+    """``POST /select`` options: those of ``/score``, and whether to follow each person through the burst."""
+
+    track: bool = Field(
+        False,
+        description="Link faces across frames by position (box overlap between frames) and choose a best frame "
+        "for each track (person); off: each frame is judged by its largest face.",
+    )
+
+
 class ImageIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     id: str | None = Field(None, max_length=256)
@@ -47,6 +57,14 @@ class ScoreRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     images: list[ImageIn] = Field(..., min_length=1)
     options: ScoreOptions = Field(default_factory=ScoreOptions)
+
+
+class SelectRequest(BaseModel):
+    """JSON form of ``POST /select``: the images are consecutive frames of one capture."""
+
+    model_config = ConfigDict(extra="forbid")
+    images: list[ImageIn] = Field(..., min_length=1)
+    options: SelectOptions = Field(default_factory=SelectOptions)
 
 
 class Box(BaseModel):
@@ -128,6 +146,63 @@ class ModelRef(BaseModel):
 class ScoreResponse(BaseModel):
     request_id: str
     images: list[ImageResult]
+    timings_ms: dict[str, float]
+    models: list[ModelRef]
+    warnings: list[str] = Field(default_factory=list)
+
+
+class FrameResult(BaseModel):
+    """One frame of a burst, in short: its largest face's decision and quality score, or its error."""
+
+    index: int
+    id: str
+    status: Literal["ok", "error"]
+    decision: Decision | None = None
+    reasons: list[str] = Field(default_factory=list)
+    hints: list[str] = Field(default_factory=list, description="What the person can do, one per reason.")
+    score: float | None = Field(None, description="quality.score of the frame's largest face; null without one.")
+    error: ErrorInfo | None = None
+
+
+class Why(BaseModel):
+    """Why a frame won: the first criterion (quality, then component measures, then face size) that separates
+    it from the runner-up, with the margin on that criterion."""
+
+    decided_by: Literal["only_candidate", "quality", "measures", "size", "earliest"]
+    candidates: int = Field(..., description="Accepted faces it was chosen from.")
+    runner_up_frame: int | None = None
+    margin: float | None = Field(None, description="Its lead on ``decided_by`` over the runner-up.")
+    message: str
+
+
+class Chosen(BaseModel):
+    """The chosen frame (index and id in the request), its face and why it won."""
+
+    frame: int
+    id: str
+    face: FaceResult
+    why: Why
+
+
+class TrackResult(BaseModel):
+    """One person followed through the burst (``options.track``): the frames showing them and their best one."""
+
+    track: int
+    frames: list[int]
+    chosen: Chosen | None = None
+    reasons: list[str] = Field(
+        default_factory=list, description="Without an accepted face: the reasons that rejected the best candidate."
+    )
+
+
+class SelectResponse(BaseModel):
+    request_id: str
+    chosen: Chosen | None = Field(..., description="The best accepted frame; null when no frame is accepted.")
+    reasons: list[str] = Field(
+        default_factory=list, description="When chosen is null: the reasons that rejected the best candidate."
+    )
+    tracks: list[TrackResult] = Field(default_factory=list, description="One per person with options.track.")
+    frames: list[FrameResult]
     timings_ms: dict[str, float]
     models: list[ModelRef]
     warnings: list[str] = Field(default_factory=list)

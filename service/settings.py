@@ -69,6 +69,8 @@ class Settings(BaseSettings):
     # Input limits
     max_body_bytes: int = 20 * 1024 * 1024
     max_images: int = 16
+    # POST /select: the most frames of one burst (about a second of a 30 fps camera); beyond it 413
+    max_select_frames: int = Field(32, ge=1)
     max_pixels: int = 40_000_000
     # Memory per request and per process: the pixels of a request's images together (from their headers, before any
     # decode: beyond it 413), and the decoded pixels held at once over all requests (a frame holds its share from

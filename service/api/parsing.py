@@ -1,5 +1,6 @@
-"""A ``POST /score`` request -> images and options: raw image bodies, base64 JSON or multipart, with the body size
-bounded while it streams. Image bytes that cannot be read (bad base64) become that image's error, not the request's."""
+"""A ``POST /score`` (or ``POST /select``) request -> images and options: raw image bodies, base64 JSON or
+multipart, with the body size bounded while it streams. Image bytes that cannot be read (bad base64) become that
+image's error, not the request's."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import base64
 import binascii
 import json
 import re
+from dataclasses import dataclass
 from typing import Any
 
 from fastapi import Request
@@ -28,13 +30,38 @@ from service.errors import (
     UnsupportedMediaType,
 )
 from service.pipeline import ImageInput
-from service.schemas import ScoreOptions, ScoreRequest
+from service.schemas import ScoreOptions, ScoreRequest, SelectRequest
 from service.settings import Settings
 
 RAW_IMAGE_TYPES = frozenset({"image/jpeg", "image/png", "image/webp"})
 _DATA_URL = re.compile(r"^data:[\w/+.-]+;base64,")
 _WHITESPACE = re.compile(rb"[ \t\r\n]+")
 MAX_JSON_DEPTH = 32  # the deepest a valid request nests is 4 (body, images, image, options.models)
+
+
+@dataclass(frozen=True)
+class BodyForm:
+    """What a route's body holds: its JSON request model (whose ``options`` field gives the options model), the
+    most images it takes and what they are called in its errors."""
+
+    model: type[ScoreRequest] | type[SelectRequest]
+    limit: int
+    noun: str = "images"
+
+    @property
+    def options(self) -> type[ScoreOptions]:
+        return self.model.model_fields["options"].annotation  # type: ignore[return-value]
+
+    def too_many(self, message: str) -> TooLarge:
+        return TooLarge(message, code=f"too_many_{self.noun}")
+
+
+def score_form(settings: Settings) -> BodyForm:
+    return BodyForm(ScoreRequest, settings.max_images)
+
+
+def select_form(settings: Settings) -> BodyForm:
+    return BodyForm(SelectRequest, settings.max_select_frames, "frames")
 
 
 def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -106,10 +133,10 @@ async def read_body(request: Request, settings: Settings) -> bytes:
     return body
 
 
-def _options(raw: Any, where: tuple[str, ...], strict: bool = True) -> ScoreOptions:
+def _options(form: BodyForm, raw: Any, where: tuple[str, ...], strict: bool = True) -> ScoreOptions:
     """Options as sent; JSON values must have their declared types (no "50" for 50, no true for 1)."""
     try:
-        return ScoreOptions.model_validate(raw, strict=strict)
+        return form.options.model_validate(raw, strict=strict)
     except ValidationError as exc:
         raise InvalidOptions("invalid options", details=validation_details(exc, where)) from exc
 
@@ -122,15 +149,15 @@ def _decode_base64(text: str) -> bytes:
         raise BadImage("image data is not valid base64", code="invalid_base64") from exc
 
 
-def _parse_json(body: bytes) -> tuple[list[ImageInput], ScoreOptions]:
+def _parse_json(body: bytes, form: BodyForm) -> tuple[list[ImageInput], ScoreOptions]:
     payload = load_json(body, "body", "invalid_json")
     try:
-        parsed = ScoreRequest.model_validate(payload, strict=True)
+        parsed = form.model.model_validate(payload, strict=True)
     except ValidationError as exc:
         details = validation_details(exc)
         if any(item["loc"][:1] == ["options"] for item in details):
             raise InvalidOptions("invalid options", details=details) from exc
-        error = InvalidOptions("request does not match the ScoreRequest schema", details=details)
+        error = InvalidOptions(f"request does not match the {form.model.__name__} schema", details=details)
         error.code = "invalid_request"
         raise error from exc
     images = []
@@ -143,15 +170,15 @@ def _parse_json(body: bytes) -> tuple[list[ImageInput], ScoreOptions]:
     return images, parsed.options
 
 
-async def _parse_multipart(request: Request, settings: Settings) -> tuple[list[ImageInput], ScoreOptions]:
+async def _parse_multipart(
+    request: Request, settings: Settings, body_form: BodyForm
+) -> tuple[list[ImageInput], ScoreOptions]:
     try:
-        form = await request.form(
-            max_files=settings.max_images + 1, max_fields=8, max_part_size=settings.max_body_bytes
-        )
+        form = await request.form(max_files=body_form.limit + 1, max_fields=8, max_part_size=settings.max_body_bytes)
     except (MultiPartException, StarletteHTTPException) as exc:  # Starlette wraps most parser errors in the latter
         message = str(exc.message if isinstance(exc, MultiPartException) else exc.detail)
         if message.startswith("Too many files"):  # Starlette counts to our limit + 1: say our own limit
-            raise TooLarge(f"more than {settings.max_images} images in one request", code="too_many_images") from exc
+            raise body_form.too_many(f"more than {body_form.limit} {body_form.noun} in one request") from exc
         raise BadRequest(f"malformed multipart body: {message}", code="invalid_multipart") from exc
     images: list[ImageInput] = []
     options: Any = {}
@@ -170,20 +197,24 @@ async def _parse_multipart(request: Request, settings: Settings) -> tuple[list[I
                 f"unknown form field {field!r}: send images as files and options as a JSON 'options' field",
                 details=[{"loc": ["form", field], "type": "extra_forbidden"}],
             )
-    return images, _options(options, ("options",))
+    return images, _options(body_form, options, ("options",))
 
 
-def _query_options(request: Request) -> ScoreOptions:
+def _query_options(request: Request, form: BodyForm) -> ScoreOptions:
     raw: dict[str, Any] = dict(request.query_params)
     if "models" in raw:
         raw["models"] = [name for name in raw["models"].split(",") if name]
     if raw.get("measures", "none") not in ("none", "default", "all"):
         raw["measures"] = [name for name in raw["measures"].split(",") if name]
-    return _options(raw, ("query",), strict=False)  # query values are text: "0.5" is read as 0.5
+    return _options(form, raw, ("query",), strict=False)  # query values are text: "0.5" is read as 0.5
 
 
-async def parse_score_request(request: Request, settings: Settings) -> tuple[list[ImageInput], ScoreOptions]:
-    """Images and options of one ``POST /score``, whichever of the three body forms it uses, within the limits."""
+async def parse_score_request(
+    request: Request, settings: Settings, form: BodyForm | None = None
+) -> tuple[list[ImageInput], ScoreOptions]:
+    """Images and options of one ``POST /score`` (or of the route ``form`` describes: ``/select``), whichever of the
+    three body forms it uses, within the limits."""
+    form = form or score_form(settings)
     kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if kind not in RAW_IMAGE_TYPES | {"application/json", "multipart/form-data"}:
         raise UnsupportedMediaType(
@@ -194,16 +225,16 @@ async def parse_score_request(request: Request, settings: Settings) -> tuple[lis
     if not body:
         raise BadRequest("request body is empty", code="empty_body")
     if kind in RAW_IMAGE_TYPES:
-        images, options = [ImageInput(id="0", data=body)], _query_options(request)
+        images, options = [ImageInput(id="0", data=body)], _query_options(request, form)
     else:
         if request.query_params:
             raise InvalidOptions("query parameters are only read for raw image bodies; put options in the body")
         if kind == "application/json":
-            images, options = _parse_json(body)
+            images, options = _parse_json(body, form)
         else:
-            images, options = await _parse_multipart(request, settings)
+            images, options = await _parse_multipart(request, settings, form)
     if not images:
         raise BadRequest("no image in the request", code="no_image")
-    if len(images) > settings.max_images:
-        raise TooLarge(f"{len(images)} images in one request, limit is {settings.max_images}", code="too_many_images")
+    if len(images) > form.limit:
+        raise form.too_many(f"{len(images)} {form.noun} in one request, limit is {form.limit}")
     return images, options

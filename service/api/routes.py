@@ -1,6 +1,6 @@
-"""The gateway's routes: score, health, readiness, the model list and the Prometheus endpoint (its own router, which
-the app may leave out). Each reads what it needs from the app state the lifespan filled (the pipeline) and the
-settings; the protected ones depend on ``access``."""
+"""The gateway's routes: score, select (best shot of a burst), health, readiness, the model list and the Prometheus
+endpoint (its own router, which the app may leave out). Each reads what it needs from the app state the lifespan
+filled (the pipeline) and the settings; the protected ones depend on ``access``."""
 
 from __future__ import annotations
 
@@ -13,13 +13,15 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from service import logs
 from service.api import access
-from service.api.parsing import parse_score_request
-from service.api.responses import score_response
+from service.api.parsing import BodyForm, parse_score_request, score_form, select_form
+from service.api.responses import score_response, select_response
 from service.decision import HINTS, PROFILES, profile_thresholds
 from service.errors import BackendUnavailable, RequestTimeout
 from service.measures import MEASURES, NOT_PROVIDED
 from service.pipeline import Pipeline
-from service.schemas import ErrorBody, ScoreResponse
+from service.results import ScoredRequest
+from service.schemas import ErrorBody, ScoreOptions, ScoreResponse, SelectOptions, SelectResponse
+from service.select import select as select_best
 from service.settings import Settings
 
 router = APIRouter()
@@ -42,21 +44,41 @@ def _settings(request: Request) -> Settings:
     return request.app.state.settings
 
 
+async def _scored(request: Request, form: BodyForm) -> tuple[ScoredRequest, ScoreOptions]:
+    """The request's images, parsed as ``form`` says, scored by the pipeline within the request time budget."""
+    settings = _settings(request)
+    images, options = await parse_score_request(request, settings, form)
+    pipeline: Pipeline = request.app.state.pipeline
+    try:
+        async with asyncio.timeout(settings.request_timeout_s):
+            return await pipeline.score(images, options), options
+    except TimeoutError as exc:
+        raise RequestTimeout(f"scoring took longer than {settings.request_timeout_s} s") from exc
+
+
 @router.post(  # its request body is described in service.api.openapi
     "/score", response_model=ScoreResponse, responses=ERROR_RESPONSES, dependencies=PROTECTED
 )
 async def score(request: Request) -> ScoreResponse:
     """Score every face of one or more images (multipart files, base64 JSON, or a raw image body)."""
-    settings = _settings(request)
-    images, options = await parse_score_request(request, settings)
-    pipeline: Pipeline = request.app.state.pipeline
-    try:
-        async with asyncio.timeout(settings.request_timeout_s):
-            scored = await pipeline.score(images, options)
-    except TimeoutError as exc:
-        raise RequestTimeout(f"scoring took longer than {settings.request_timeout_s} s") from exc
+    scored, options = await _scored(request, score_form(_settings(request)))
     response = score_response(scored, request.state.request_id, options.return_maps)
     request.state.log_fields = logs.response_fields(response)
+    return response
+
+
+@router.post(  # its request body and examples are described in service.api.openapi
+    "/select", response_model=SelectResponse, responses=ERROR_RESPONSES, dependencies=PROTECTED
+)
+async def select(request: Request) -> SelectResponse:
+    """Best shot of a burst: the images are consecutive frames of one capture (same body forms as ``/score``);
+    every frame is scored, and the best accepted one is chosen (one per person with ``options.track``)."""
+    scored, options = await _scored(request, select_form(_settings(request)))
+    assert isinstance(options, SelectOptions)
+    response = select_response(
+        scored, select_best(scored, options.track), request.state.request_id, options.return_maps
+    )
+    request.state.log_fields = {"frames": len(response.frames), "chosen": response.chosen and response.chosen.frame}
     return response
 
 

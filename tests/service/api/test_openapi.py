@@ -1,6 +1,7 @@
 """The OpenAPI contract holds: schemathesis drives every operation from the published document (schema-valid and
 schema-violating requests) and checks each answer against it; and a client generated from the document by
-datamodel-code-generator builds a request and parses real answers (issue 21, item 6)."""
+datamodel-code-generator builds a request and parses real answers (issue 21, item 6); /select is documented with
+examples that its own models accept (issue 20)."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from schemathesis.config import SchemathesisConfig
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from service.api import create_app
+from service.schemas import SelectRequest, SelectResponse
 from service.settings import Settings
 
 # A 413 is how the gateway refuses more images than it takes; schemathesis' default list of rejections lacks it.
@@ -44,6 +46,12 @@ def test_every_referenced_schema_is_in_the_document(app) -> None:
     assert body["multipart/form-data"]["schema"]["properties"]["images"]["maxItems"] == 16
     responses = document["paths"]["/score"]["post"]["responses"]
     assert {"200", "400", "413", "415", "422", "500", "503", "504"} <= set(responses)
+    select = document["paths"]["/select"]["post"]
+    frames = select["requestBody"]["content"]["multipart/form-data"]["schema"]["properties"]["images"]
+    assert frames["maxItems"] == 32 and set(select["responses"]) == set(responses)
+    (example,) = select["requestBody"]["content"]["application/json"]["examples"].values()
+    SelectRequest.model_validate(example["value"], strict=True)
+    SelectResponse.model_validate(select["responses"]["200"]["content"]["application/json"]["example"])
 
 
 def _refs(node) -> list[str]:
@@ -61,6 +69,7 @@ def test_schemathesis_finds_no_contract_violation(app) -> None:
     operations = [result.ok() for result in schema.get_all_operations()]
     assert {operation.label for operation in operations} == {
         "POST /score",
+        "POST /select",
         "GET /healthz",
         "GET /readyz",
         "GET /v1/models",

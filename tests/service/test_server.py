@@ -5,10 +5,7 @@ that goes away mid-upload is one access line and no traceback, and the server an
 from __future__ import annotations
 
 import io
-import os
 import socket
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -18,46 +15,20 @@ import httpx2
 import pytest
 from PIL import Image
 
-from service.settings import REPO_ROOT
+from loadtests.server import Gateway
 
 TIMEOUT_S = 1.0  # header, body and keep-alive deadlines of the server under test
 MAX_BODY = 100_000
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 @contextmanager
 def _serve(log: Path, **settings: str) -> Iterator[tuple[str, int, Path, int]]:
-    """``fiqa-service serve`` in a subprocess with ``settings`` (FIQA_* values), once ready: host, port, log, pid."""
-    port = _free_port()
-    env = {**os.environ, "FIQA_WARMUP": "false", "FIQA_LOG_FORMAT": "text", **settings}
-    with log.open("w") as sink:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "service.cli", "serve", "--port", str(port)],
-            cwd=REPO_ROOT,
-            env=env,
-            stdout=sink,
-            stderr=subprocess.STDOUT,
-        )
-        try:
-            deadline = time.monotonic() + 120
-            while time.monotonic() < deadline:
-                assert process.poll() is None, log.read_text()
-                try:
-                    if httpx2.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200:
-                        break
-                except httpx2.HTTPError:
-                    time.sleep(0.3)
-            else:
-                pytest.fail(f"the gateway did not get ready: {log.read_text()}")
-            yield "127.0.0.1", port, log, process.pid
-        finally:
-            process.terminate()
-            process.wait(timeout=30)
+    """``fiqa-service serve`` (loadtests.server.Gateway) with ``settings`` (FIQA_* values), once ready: host, port,
+    log, pid."""
+    env = {"FIQA_WARMUP": "false", "FIQA_LOG_FORMAT": "text", **settings}
+    with Gateway(env, log=log) as gateway:
+        assert gateway.process is not None
+        yield "127.0.0.1", gateway.port, log, gateway.process.pid
 
 
 @pytest.fixture(scope="module")
@@ -135,7 +106,7 @@ def test_a_client_leaving_mid_upload_is_one_line_and_no_traceback(server) -> Non
 
 
 def _memory_kb(pid: int) -> dict[str, int]:
-    """Resident set now (VmRSS) and at its peak (VmHWM) of a process, from /proc."""
+    """Resident set now (VmRSS) and at its peak (VmHWM) of a process, from /proc (kB)."""
     fields = dict(line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines() if ":" in line)
     return {key: int(fields[key].split()[0]) for key in ("VmRSS", "VmHWM")}
 

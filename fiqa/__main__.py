@@ -17,6 +17,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "card-metrics": ("fiqa.evaluate.card_metrics", "write every quality card's evaluation figures from the report"),
     "select-default": ("fiqa.evaluate.select", "apply the default-model rule to the validation report"),
     "lfw-accuracy": ("fiqa.evaluate.lfw_accuracy", "LFW View-2 10-fold accuracy of face-recognition cards"),
+    "measures-validate": ("fiqa.evaluate.measures", "component measures on their labels and controlled transforms"),
     "fit-mapping": ("fiqa.evaluate.mapping", "fit a quality card's raw -> 0..100 mapping on CelebA val"),
     "calibrate": ("fiqa.evaluate.calibrate", "calibrate a quality model's decision threshold into its card"),
     "prepare-celeba": ("fiqa.data.celeba", "detect, align and split the CelebA training subset"),

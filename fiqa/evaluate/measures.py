@@ -1,0 +1,207 @@
+"""``python -m fiqa measures-validate``: does each component measure separate its own labels, and does it respond
+monotonically to the condition it measures? (issue 16, item 4; evaluation only, never training.)
+
+- **Labels**: Yale's lighting conditions (``leftlight``/``rightlight`` = uneven, ``centerlight``/``normal`` = even):
+  the AUC with which IlluminationUniformity's component ranks even above uneven captures.
+- **Controlled transforms** of a seeded sample of LFW photos (first photo of each chosen person), applied to the whole
+  photo before the gateway's detector, alignment and measures, at increasing strength: roll (rotation), darkening
+  (gamma), over-exposure (gain, clipped), blur (Gaussian), down-scaling. For each, the Spearman correlation of strength
+  with the measure's component, pooled and per face, and the share of faces whose component never rises as the
+  condition worsens.
+
+A measure is said to separate / respond only when the figure clears the rule below (AUC >= 0.7; at least half the
+faces' components change with the strength, and their mean per-face Spearman is <= -0.5); otherwise the report
+says it does not. Writes ``reports/measures.json`` and, from it,
+``reports/measures.md`` (``tests/fiqa/evaluate`` fails when the Markdown is not the JSON's)::
+
+    python -m fiqa measures-validate --faces 60
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+from PIL import Image
+from scipy.stats import spearmanr
+
+from fiqa.data.lfw_pairs import lfw_paths
+from service.align import align
+from service.measures import FaceView, assess
+from service.runtime import Runtime
+
+REPO = Path(__file__).resolve().parents[2]
+AUC_RULE, SPEARMAN_RULE = 0.7, -0.5
+Transform = Callable[[np.ndarray, float], np.ndarray]
+
+
+def _rotate(rgb: np.ndarray, degrees: float) -> np.ndarray:
+    height, width = rgb.shape[:2]
+    matrix = cv2.getRotationMatrix2D((width / 2, height / 2), degrees, 1.0)
+    return cv2.warpAffine(rgb, matrix, (width, height), borderMode=cv2.BORDER_REPLICATE)
+
+
+def _gamma(rgb: np.ndarray, gamma: float) -> np.ndarray:
+    return np.rint(255.0 * (rgb / 255.0) ** gamma).astype(np.uint8)
+
+
+def _gain(rgb: np.ndarray, gain: float) -> np.ndarray:
+    return np.clip(rgb.astype(np.float32) * gain, 0, 255).astype(np.uint8)
+
+
+def _blur(rgb: np.ndarray, sigma: float) -> np.ndarray:
+    return rgb if sigma == 0 else cv2.GaussianBlur(rgb, (0, 0), sigma)
+
+
+def _downscale(rgb: np.ndarray, factor: float) -> np.ndarray:
+    height, width = rgb.shape[:2]
+    size = (max(16, round(width * factor)), max(16, round(height * factor)))
+    return rgb if factor == 1 else cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
+
+
+# transform name -> (function, strengths from none to strongest, the measure it tests)
+TRANSFORMS: dict[str, tuple[Transform, tuple[float, ...], str]] = {
+    "roll (rotation, degrees)": (_rotate, (0, 10, 20, 30, 45), "HeadPoseRoll"),
+    "darkening (gamma)": (_gamma, (1.0, 2.0, 3.0, 4.5, 6.0), "UnderExposurePrevention"),
+    "darkening (gamma), luminance": (_gamma, (1.0, 1.5, 2.0, 3.0, 4.0), "LuminanceMean"),
+    "over-exposure (gain)": (_gain, (1.0, 1.4, 1.8, 2.4, 3.0), "OverExposurePrevention"),
+    "blur (Gaussian sigma, px)": (_blur, (0.0, 1.0, 2.0, 3.0, 5.0), "Sharpness"),
+    "down-scaling (factor)": (_downscale, (1.0, 0.7, 0.5, 0.35, 0.25), "InterEyeDistance"),
+}
+EVEN, UNEVEN = ("centerlight", "normal"), ("leftlight", "rightlight")
+
+
+def _rgb(path: Path) -> np.ndarray:
+    with Image.open(path) as image:
+        return np.asarray(image.convert("RGB"))
+
+
+def component(runtime: Runtime, rgb: np.ndarray, measure: str) -> float:
+    """The measure's component on the largest face the gateway finds (NaN without a face or when not assessable)."""
+    faces = runtime.detect(rgb)
+    if not faces:
+        return float("nan")
+    face = max(faces, key=lambda found: found.area)
+    view = FaceView.of(face, align(rgb, face.landmarks), (rgb.shape[1], rgb.shape[0]), faces)
+    result = assess([measure], view)[measure]
+    return result.score if result.assessed else float("nan")
+
+
+def auc(positive: np.ndarray, negative: np.ndarray) -> float:
+    """P(positive > negative) + 0.5 P(tie), over finite values."""
+    positive, negative = positive[np.isfinite(positive)], negative[np.isfinite(negative)]
+    greater = (positive[:, None] > negative[None, :]).mean()
+    ties = (positive[:, None] == negative[None, :]).mean()
+    return float(greater + 0.5 * ties)
+
+
+def yale_lighting(runtime: Runtime, yale: Path) -> dict[str, Any]:
+    def scores(conditions: tuple[str, ...]) -> np.ndarray:
+        paths = sorted(path for path in yale.iterdir() if path.suffix.lstrip(".") in conditions)
+        return np.array([component(runtime, _rgb(path), "IlluminationUniformity") for path in paths])
+
+    even, uneven = scores(EVEN), scores(UNEVEN)
+    value = auc(even, uneven)
+    return {
+        "measure": "IlluminationUniformity",
+        "labels": f"Yale {'/'.join(EVEN)} (even) vs {'/'.join(UNEVEN)} (uneven)",
+        "even": int(np.isfinite(even).sum()),
+        "uneven": int(np.isfinite(uneven).sum()),
+        "auc": round(value, 3),
+        "separates": value >= AUC_RULE,
+    }
+
+
+def transform_response(runtime: Runtime, photos: list[np.ndarray], name: str) -> dict[str, Any]:
+    apply, strengths, measure = TRANSFORMS[name]
+    table = np.array([[component(runtime, apply(rgb, s), measure) for s in strengths] for rgb in photos])
+    rows = table[np.isfinite(table).all(axis=1)]  # faces found and assessed at every strength
+    level = np.arange(len(strengths))
+    per_face = [spearmanr(level, row).statistic for row in rows if np.ptp(row) > 0]
+    pooled = spearmanr(np.tile(level, len(rows)), rows.ravel()).statistic if len(rows) else float("nan")
+    mean_per_face = float(np.mean(per_face)) if per_face else float("nan")
+    never_rises = float((np.diff(rows, axis=1) <= 0).all(axis=1).mean()) if len(rows) else float("nan")
+    return {
+        "transform": name,
+        "measure": measure,
+        "strengths": list(strengths),
+        "faces": len(rows),
+        "faces_changing": len(per_face),
+        "mean_component_per_strength": [round(float(v), 1) for v in rows.mean(axis=0)] if len(rows) else [],
+        "spearman_pooled": round(float(pooled), 3),
+        "spearman_per_face_mean": round(mean_per_face, 3),
+        "share_never_rising": round(never_rises, 3),
+        # a response needs most faces to move at all, and those that move to fall with the strength
+        "responds": bool(mean_per_face <= SPEARMAN_RULE and 2 * len(per_face) >= len(rows)),
+    }
+
+
+def render(report: dict[str, Any]) -> str:
+    """``reports/measures.md`` from ``reports/measures.json``."""
+    lines = [
+        "# Component measures: validation",
+        "",
+        "Generated by `python -m fiqa measures-validate` from `reports/measures.json`; do not edit by hand. "
+        f"Rule: a measure separates its labels at AUC >= {AUC_RULE}; it responds to its transform when at least half "
+        f"the faces' components change and their mean per-face Spearman is <= {SPEARMAN_RULE}; otherwise this report "
+        "says it does not.",
+        "",
+        "## Labels",
+        "",
+        "| measure | labels | faces | AUC | separates |",
+        "|---|---|---|---|---|",
+    ]
+    for row in report["labels"]:
+        verdict = "yes" if row["separates"] else "**no**"
+        faces = f"{row['even']} even / {row['uneven']} uneven"
+        lines.append(f"| {row['measure']} | {row['labels']} | {faces} | {row['auc']:.3f} | {verdict} |")
+    lines += [
+        "",
+        f"## Controlled transforms of {report['lfw_faces']} LFW photos (seed {report['seed']})",
+        "",
+        "| transform | measure | strengths | faces (changing) | mean component per strength | Spearman pooled | "
+        "per face (mean over the changing) | never rising | responds |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for row in report["transforms"]:
+        verdict = "yes" if row["responds"] else "**no**"
+        strengths = ", ".join(f"{s:g}" for s in row["strengths"])
+        means = ", ".join(f"{v:g}" for v in row["mean_component_per_strength"])
+        lines.append(
+            f"| {row['transform']} | {row['measure']} | {strengths} | {row['faces']} ({row['faces_changing']}) | "
+            f"{means} | "
+            f"{row['spearman_pooled']:.3f} | {row['spearman_per_face_mean']:.3f} | {row['share_never_rising']:.0%} | "
+            f"{verdict} |"
+        )
+    lines += ["", "Measures not in these tables have no labelled data or transform here yet (README)."]
+    return "\n".join(lines) + "\n"
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--lfw", type=Path, default=REPO.parent / "shared" / "data" / "lfw")
+    parser.add_argument("--yale", type=Path, default=REPO.parent / "shared" / "data" / "yalefaces")
+    parser.add_argument("--faces", type=int, default=60)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--reports", type=Path, default=REPO / "reports")
+
+
+def main(args: argparse.Namespace) -> int:
+    """Run the command (``python -m fiqa`` parses its arguments with ``configure``)."""
+    runtime = Runtime.from_env(warmup=False)
+    photos = [_rgb(path) for path in lfw_paths(args.lfw, args.faces, args.seed)]
+    report = {
+        "lfw_faces": len(photos),
+        "seed": args.seed,
+        "labels": [yale_lighting(runtime, args.yale)],
+        "transforms": [transform_response(runtime, photos, name) for name in TRANSFORMS],
+    }
+    runtime.shutdown()
+    (args.reports / "measures.json").write_text(json.dumps(report, indent=2) + "\n")
+    (args.reports / "measures.md").write_text(render(report))
+    print(render(report))
+    return 0

@@ -18,6 +18,7 @@ Standard library only: it runs before, and apart from, the project's virtual env
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import shutil
@@ -42,9 +43,13 @@ DEBIAN_MIRROR = "http://deb.debian.org/debian"
 ROOTFS_IMAGE = "fiqa-ctest/rootfs:bookworm"
 BASE_IMAGE = "fiqa-ctest/python:3.11-bookworm"
 PROMETHEUS_IMAGE = "fiqa-ctest/prometheus:bookworm"
-GATEWAY_IMAGE = "fiqa-ctest/gateway:latest"
-GATEWAY_CONTAINER = "fiqa-ctest-gateway"
-COMPOSE_PROJECT = "fiqa-ctest"
+# One gateway tag per checkout and one name per run: checkouts sharing a Docker engine do not test each other's.
+CHECKOUT = hashlib.sha256(str(REPO).encode()).hexdigest()[:12]
+GATEWAY_IMAGE = f"fiqa-ctest/gateway:{CHECKOUT}"
+# The Dockerfile's builder stage, tagged so that its layers (the docker cache of the next run) are never untagged.
+BUILDER_IMAGE = f"fiqa-ctest/gateway-builder:{CHECKOUT}"
+GATEWAY_CONTAINER = f"fiqa-ctest-gateway-{os.getpid()}"
+COMPOSE_PROJECT = f"fiqa-ctest-{os.getpid()}"
 GATEWAY_UID = "10001"
 READY_TIMEOUT_S = 180
 SCRAPE_TIMEOUT_S = 120
@@ -115,11 +120,24 @@ def image_exists(name: str) -> bool:
     return succeeds("docker", "image", "inspect", name)
 
 
-def build(tag: str, context: Path, dockerfile: Path, **build_args: str) -> None:
-    """A classic `docker build` on the host network (the only way out here), reusing the layer cache."""
+def image_id(name: str) -> str:
+    done = subprocess.run(["docker", "image", "inspect", "--format", "{{.Id}}", name], capture_output=True, text=True)
+    return done.stdout.strip() if done.returncode == 0 else ""
+
+
+def build(tag: str, context: Path, dockerfile: Path, target: str = "", **build_args: str) -> None:
+    """A classic `docker build` on the host network (the only way out here), reusing the layer cache.
+
+    The image the tag named before is removed when the build replaced it, so that repeated runs on changed
+    sources do not pile up gigabytes of untagged images."""
+    previous = image_id(tag)
     flags = [item for name, value in build_args.items() for item in ("--build-arg", f"{name}={value}")]
+    if target:
+        flags += ["--target", target]
     command = ("docker", "build", "--network", "host", "-f", dockerfile, "-t", tag, *flags, context)
     run(*command, env={"DOCKER_BUILDKIT": "0"})
+    if previous and previous != image_id(tag):
+        subprocess.run(["docker", "rmi", previous], capture_output=True, check=False)  # in use: kept
 
 
 def build_rootfs() -> None:
@@ -206,7 +224,6 @@ def check_image_contents() -> None:
 def check_gateway_container() -> None:
     """The image as `docker run` starts it (HOST/PORT from the environment), then a client's checks."""
     port = free_port()
-    run("docker", "rm", "-f", GATEWAY_CONTAINER, capture=True)
     run(
         "docker", "run", "-d", "--name", GATEWAY_CONTAINER, "--network", "host",
         "-e", "HOST=127.0.0.1", "-e", f"PORT={port}", GATEWAY_IMAGE, "fiqa-service", "serve", capture=True,
@@ -290,6 +307,7 @@ def main() -> int:
         with step(f"local Prometheus image {PROMETHEUS_IMAGE}"):
             build(PROMETHEUS_IMAGE, HERE, HERE / "prometheus.Dockerfile", BASE=BASE_IMAGE)
         with step(f"gateway image {GATEWAY_IMAGE}"):
+            build(BUILDER_IMAGE, REPO, REPO / "Dockerfile", target="builder", PYTHON_IMAGE=BASE_IMAGE)
             build(GATEWAY_IMAGE, REPO, REPO / "Dockerfile", PYTHON_IMAGE=BASE_IMAGE)
         with step("gateway image contents"):
             check_image_contents()

@@ -170,6 +170,16 @@ def build_base() -> None:
         build(BASE_IMAGE, context, HERE / "base.Dockerfile", ROOTFS=ROOTFS_IMAGE)
 
 
+def build_prometheus() -> None:
+    build(PROMETHEUS_IMAGE, HERE, HERE / "prometheus.Dockerfile", BASE=BASE_IMAGE)
+
+
+def build_gateway() -> None:
+    """The project's Dockerfile as it is, on the local base; its builder stage tagged to keep it cached."""
+    build(BUILDER_IMAGE, REPO, REPO / "Dockerfile", target="builder", PYTHON_IMAGE=BASE_IMAGE)
+    build(GATEWAY_IMAGE, REPO, REPO / "Dockerfile", PYTHON_IMAGE=BASE_IMAGE)
+
+
 def http(url: str, body: bytes | None = None, content_type: str = "") -> tuple[int, bytes]:
     request = urllib.request.Request(url, data=body, headers={"Content-Type": content_type} if content_type else {})
     try:
@@ -294,27 +304,22 @@ def main() -> int:
     if not FACE.is_file():
         print(f"face photo not found at {FACE}; set FIQA_SHARED_DATA", file=sys.stderr)
         return 2
+    steps: list[tuple[str, Callable[[], None]]] = [
+        ("tools", ensure_tools),
+        ("docker daemon", ensure_daemon),
+        ("local bookworm root file system", build_rootfs),
+        (f"local base image {BASE_IMAGE}", build_base),
+        (f"local Prometheus image {PROMETHEUS_IMAGE}", build_prometheus),
+        (f"gateway image {GATEWAY_IMAGE}", build_gateway),
+        ("gateway image contents", check_image_contents),
+        ("gateway container: /readyz, /score, non-root", check_gateway_container),
+        ("compose: gateway-cpu + Prometheus", check_compose_stack),
+    ]
     start = time.monotonic()
     try:
-        with step("tools"):
-            ensure_tools()
-        with step("docker daemon"):
-            ensure_daemon()
-        with step("local bookworm root file system"):
-            build_rootfs()
-        with step(f"local base image {BASE_IMAGE}"):
-            build_base()
-        with step(f"local Prometheus image {PROMETHEUS_IMAGE}"):
-            build(PROMETHEUS_IMAGE, HERE, HERE / "prometheus.Dockerfile", BASE=BASE_IMAGE)
-        with step(f"gateway image {GATEWAY_IMAGE}"):
-            build(BUILDER_IMAGE, REPO, REPO / "Dockerfile", target="builder", PYTHON_IMAGE=BASE_IMAGE)
-            build(GATEWAY_IMAGE, REPO, REPO / "Dockerfile", PYTHON_IMAGE=BASE_IMAGE)
-        with step("gateway image contents"):
-            check_image_contents()
-        with step("gateway container: /readyz, /score, non-root"):
-            check_gateway_container()
-        with step("compose: gateway-cpu + Prometheus"):
-            check_compose_stack()
+        for name, action in steps:
+            with step(name):
+                action()
     except CheckFailed as failure:
         print(f"container test FAILED: {failure}", file=sys.stderr)
         return 1

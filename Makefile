@@ -7,7 +7,7 @@ HOST   ?= 127.0.0.1
 PORT   ?= 8000
 export HOST PORT
 
-.PHONY: install models serve test test-fast lint bench clean triton-env tools convert-env
+.PHONY: install models serve test test-fast lint bench clean triton-env tools convert-env container-test
 
 # `make serve` installs the gateway alone (its base dependencies and the model fetch); `make install` (and so
 # `make test`) adds the extras for tests, training, evaluation, Triton and benchmarks.
@@ -60,6 +60,12 @@ tools:
 	command -v docker-compose >/dev/null && command -v promtool >/dev/null || \
 	{ apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
 	  docker-compose prometheus; }
+
+# Builds the gateway image for real (on local stand-ins for the official base images), runs it alone and with
+# Prometheus through docker-compose.yml, and checks both as a client would. Needs root; installs Debian's
+# docker.io, debootstrap and docker-compose when missing and starts dockerd if none runs. Images stay cached.
+container-test:
+	python3 deploy/container-test/check.py
 
 serve: $(VENV)/.installed-base models
 	$(PY) -m service.cli serve --host $(HOST) --port $(PORT)

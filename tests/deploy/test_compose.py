@@ -3,11 +3,13 @@ the gateway's settings and routes, Triton's ports and the Prometheus and Grafana
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 from pathlib import Path, PurePosixPath
 
 import pytest
+import yaml
 
 from tests.deploy.deploy_support import REPO, check_settings_env, load_yaml, require_binary, run_tool
 
@@ -72,7 +74,7 @@ def test_gateways_use_real_settings_routes_and_backends(
     for name in ("gateway", "gateway-cpu"):
         service = services[name]
         assert service["build"]["context"] == "." and service["build"]["dockerfile"] == "Dockerfile"
-        assert "8000:8000" in service["ports"]
+        assert "${FIQA_GATEWAY_PORT:-8000}:8000" in service["ports"]
         paths = re.findall(r"127\.0\.0\.1:8000(/[\w/-]*)", " ".join(service["healthcheck"]["test"]))
         assert paths and set(paths) <= routes
 
@@ -116,3 +118,22 @@ def test_grafana_mounts_the_provisioning_and_dashboards(compose: dict) -> None:
     assert (REPO / "deploy/grafana/dashboards" / PurePosixPath(home).name).is_file()
     (source,) = load_yaml(REPO / "deploy/grafana/provisioning/datasources/prometheus.yml")["datasources"]
     assert source["url"] == "http://prometheus:9090"
+
+
+def test_container_test_override_swaps_only_the_cpu_stack_images(compose: dict) -> None:
+    """`make container-test` runs the real file: its override may replace images, nothing else."""
+    override = load_yaml(REPO / "deploy/container-test/compose.override.yml")["services"]
+    assert set(override) == {"gateway-cpu", "prometheus"} <= set(compose["services"])
+    assert all(set(service) == {"image"} for service in override.values())
+    binary = require_binary("docker-compose")
+    images = {"FIQA_TEST_GATEWAY_IMAGE": "local/gateway", "FIQA_TEST_PROMETHEUS_IMAGE": "local/prometheus"}
+    done = subprocess.run(
+        [binary, "--project-directory", REPO, "-f", REPO / "docker-compose.yml", "-f",
+         REPO / "deploy/container-test/compose.override.yml", "--profile", "cpu", "config"],
+        cwd=REPO, capture_output=True, text=True, timeout=120,
+        env={"PATH": os.environ["PATH"], **images},
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    services = yaml.safe_load(done.stdout)["services"]
+    assert services["gateway-cpu"]["image"] == "local/gateway" and services["prometheus"]["image"] == "local/prometheus"
+    assert services["gateway-cpu"]["environment"] == compose["services"]["gateway-cpu"]["environment"]

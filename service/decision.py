@@ -34,6 +34,8 @@ PROFILES: dict[str, dict[str, float]] = {
         "MarginAboveOfTheFaceImage": 50.0,
         "MarginBelowOfTheFaceImage": 50.0,
         "SingleFacePresent": 50.0,
+        "EyesOpen": 50.0,
+        "MouthClosed": 50.0,
     },
 }
 
@@ -55,6 +57,8 @@ HINTS: dict[str, str] = {
     "blurred": "Hold still and make sure the camera is in focus.",
     "unnatural_colour": "Use plain white light, without coloured lamps or filters.",
     "measure_not_assessed": "Show your whole face to the camera.",
+    "eyes_closed": "Open your eyes and look at the camera.",
+    "mouth_open": "Close your mouth and keep a neutral expression.",
 }
 
 

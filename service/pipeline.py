@@ -17,7 +17,8 @@ from service.decision import FaceFacts, Policy, decide_face, decide_image, hints
 from service.decode import decode_image, header_pixels
 from service.detect import Face
 from service.errors import InvalidOptions, ServiceError, TooLarge
-from service.measures import MEASURES, FaceView, MeasureResult, assess
+from service.measures import MEASURES, FaceView, MeasureResult, assess, networks_for
+from service.measures.networks import network_inputs, per_face
 from service.memory import trim_after
 from service.quality.base import produces_maps
 from service.results import FaceQuality, ScoredFace, ScoredImage, ScoredRequest
@@ -206,8 +207,8 @@ class Pipeline:
         queue holds: it could never be served, and retrying it after a 503 would not help."""
         rows: Counter[str] = Counter()
         for name in models:
-            for network, per_face in self.methods[name].rows_per_face().items():
-                rows[network] += per_face * faces
+            for network, rows_per_face in self.methods[name].rows_per_face().items():
+                rows[network] += rows_per_face * faces
         limit = self.settings.max_queue_rows
         for network, needed in rows.items():
             if needed > limit:
@@ -266,7 +267,13 @@ class Pipeline:
             aligned = await asyncio.to_thread(lambda: [align(image.rgb, face.landmarks) for face in kept])
         # Measured while the frame is still held (decode budget), so measures that read the frame can join them.
         size = (image.width, image.height)
-        views = [FaceView.of(face, crop, size, faces) for face, crop in zip(kept, aligned, strict=True)]
+        networks = sorted(networks_for(measures) & set(self.runtime.batchers)) if kept else []
+        with timings.stage("measure_networks"):
+            outputs = await self._measure_networks(networks, image.rgb, kept)
+        views = [
+            FaceView.of(face, crop, size, faces, face_outputs)
+            for face, crop, face_outputs in zip(kept, aligned, outputs, strict=True)
+        ]
         with timings.stage("measures"):
             measured = await asyncio.to_thread(lambda: [assess(measures, view) for view in views]) if measures else []
         return _Analysed(
@@ -277,6 +284,20 @@ class Pipeline:
             aligned=aligned,
             measures=measured or [{} for _ in kept],
         )
+
+    async def _measure_networks(
+        self, networks: list[str], rgb: np.ndarray, faces: list[Face]
+    ) -> list[dict[str, dict[str, np.ndarray]]]:
+        """Per face, the outputs (by role) of each network the requested measures read, run on the crops its card
+        asks for and batched across requests like the quality networks."""
+        found: list[dict[str, dict[str, np.ndarray]]] = [{} for _ in faces]
+        for network in networks:
+            card = self.registry[network]
+            inputs, crops_per_face = await asyncio.to_thread(network_inputs, card, rgb, faces)
+            outputs, _ = await self.runtime.batchers[network].submit(inputs)
+            for face, face_outputs in zip(found, per_face(card, outputs, len(faces), crops_per_face), strict=True):
+                face[network] = face_outputs
+        return found
 
     async def _quality(
         self, models: list[str], crops: list[np.ndarray], timings: Timings, want_maps: list[str]

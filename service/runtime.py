@@ -19,6 +19,7 @@ from service.backends.base import Backend
 from service.batching import MicroBatcher
 from service.detect import DETECTOR, DetectorTensors, Face, detect
 from service.errors import BackendUnavailable, ModelMismatch
+from service.measures import MEASURES, networks_for
 from service.quality import build_methods
 from service.quality.base import QualityMethod
 from service.registry import CardError, Registry
@@ -69,6 +70,7 @@ class Runtime:
                 log.warning("quality model %s left out: %s", name, error.message)
                 del self.methods[name]
         networks = sorted({net for method in self.methods.values() for net in method.card.networks})
+        networks += await self._load_measure_networks()
         s = self.settings
         if s.warmup:
             await warm_up(self.backend, self.registry, [DETECTOR, *networks], s)
@@ -83,6 +85,19 @@ class Runtime:
             )
             for name in networks
         }
+
+    async def _load_measure_networks(self) -> list[str]:
+        """The networks component measures read (FaceMesh...), loaded when their cards and files are there; one that
+        cannot be loaded is left out with a warning, and its measures answer 'not assessable'."""
+        loaded = []
+        for name in sorted(networks_for(list(MEASURES)) & set(self.registry.cards)):
+            try:
+                await self.backend.load([name])
+            except (BackendUnavailable, ModelMismatch) as error:
+                log.warning("measure network %s left out: %s", name, error.message)
+                continue
+            loaded.append(name)
+        return loaded
 
     async def close(self) -> None:
         """Stop the batchers, then release the backend's sessions, connections and threads."""

@@ -1,8 +1,10 @@
 """``python -m fiqa measures-validate``: does each component measure separate its own labels, and does it respond
 monotonically to the condition it measures? (issue 16, item 4; evaluation only, never training.)
 
-- **Labels**: Yale's lighting conditions (``leftlight``/``rightlight`` = uneven, ``centerlight``/``normal`` = even):
-  the AUC with which IlluminationUniformity's component ranks even above uneven captures.
+- **Labels**: Yale's conditions: lighting (``leftlight``/``rightlight`` = uneven, ``centerlight``/``normal`` = even)
+  for IlluminationUniformity, eyes (``sleepy``/``wink`` against ``normal``/``centerlight``) for EyesOpen, mouth
+  (``surprised`` against ``normal``/``centerlight``) for MouthClosed: the AUC with which the component ranks the good
+  captures above the others.
 - **Controlled transforms** of a seeded sample of LFW photos (first photo of each chosen person), applied to the whole
   photo before the gateway's detector, alignment and measures, at increasing strength: roll (rotation), darkening
   (gamma), over-exposure (gain, clipped), blur (Gaussian), down-scaling. For each, the Spearman correlation of strength
@@ -32,7 +34,8 @@ from scipy.stats import spearmanr
 
 from fiqa.data.lfw_pairs import lfw_paths
 from service.align import align
-from service.measures import FaceView, assess
+from service.measures import FaceView, assess, networks_for
+from service.measures.networks import network_inputs, per_face
 from service.runtime import Runtime
 
 REPO = Path(__file__).resolve().parents[2]
@@ -73,7 +76,12 @@ TRANSFORMS: dict[str, tuple[Transform, tuple[float, ...], str]] = {
     "blur (Gaussian sigma, px)": (_blur, (0.0, 1.0, 2.0, 3.0, 5.0), "Sharpness"),
     "down-scaling (factor)": (_downscale, (1.0, 0.7, 0.5, 0.35, 0.25), "InterEyeDistance"),
 }
-EVEN, UNEVEN = ("centerlight", "normal"), ("leftlight", "rightlight")
+# measure -> (conditions that should score high, conditions that should score low), Yale's condition names
+LABELS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "IlluminationUniformity": (("centerlight", "normal"), ("leftlight", "rightlight")),
+    "EyesOpen": (("centerlight", "normal"), ("sleepy", "wink")),
+    "MouthClosed": (("centerlight", "normal"), ("surprised",)),
+}
 
 
 def _rgb(path: Path) -> np.ndarray:
@@ -87,7 +95,12 @@ def component(runtime: Runtime, rgb: np.ndarray, measure: str) -> float:
     if not faces:
         return float("nan")
     face = max(faces, key=lambda found: found.area)
-    view = FaceView.of(face, align(rgb, face.landmarks), (rgb.shape[1], rgb.shape[0]), faces)
+    outputs = {}
+    for network in sorted(networks_for([measure]) & set(runtime.registry.cards)):
+        card = runtime.registry[network]
+        inputs, crops_per_face = network_inputs(card, rgb, [face])
+        outputs[network] = per_face(card, runtime.infer(network, inputs), 1, crops_per_face)[0]
+    view = FaceView.of(face, align(rgb, face.landmarks), (rgb.shape[1], rgb.shape[0]), faces, outputs)
     result = assess([measure], view)[measure]
     return result.score if result.assessed else float("nan")
 
@@ -100,18 +113,20 @@ def auc(positive: np.ndarray, negative: np.ndarray) -> float:
     return float(greater + 0.5 * ties)
 
 
-def yale_lighting(runtime: Runtime, yale: Path) -> dict[str, Any]:
+def yale_labels(runtime: Runtime, yale: Path, measure: str) -> dict[str, Any]:
+    good, poor = LABELS[measure]
+
     def scores(conditions: tuple[str, ...]) -> np.ndarray:
         paths = sorted(path for path in yale.iterdir() if path.suffix.lstrip(".") in conditions)
-        return np.array([component(runtime, _rgb(path), "IlluminationUniformity") for path in paths])
+        return np.array([component(runtime, _rgb(path), measure) for path in paths])
 
-    even, uneven = scores(EVEN), scores(UNEVEN)
-    value = auc(even, uneven)
+    high, low = scores(good), scores(poor)
+    value = auc(high, low)
     return {
-        "measure": "IlluminationUniformity",
-        "labels": f"Yale {'/'.join(EVEN)} (even) vs {'/'.join(UNEVEN)} (uneven)",
-        "even": int(np.isfinite(even).sum()),
-        "uneven": int(np.isfinite(uneven).sum()),
+        "measure": measure,
+        "labels": f"Yale {'/'.join(good)} (good) vs {'/'.join(poor)}",
+        "good": int(np.isfinite(high).sum()),
+        "poor": int(np.isfinite(low).sum()),
         "auc": round(value, 3),
         "separates": value >= AUC_RULE,
     }
@@ -153,12 +168,12 @@ def render(report: dict[str, Any]) -> str:
         "",
         "## Labels",
         "",
-        "| measure | labels | faces | AUC | separates |",
+        "| measure | labels | faces (good / other) | AUC | separates |",
         "|---|---|---|---|---|",
     ]
     for row in report["labels"]:
         verdict = "yes" if row["separates"] else "**no**"
-        faces = f"{row['even']} even / {row['uneven']} uneven"
+        faces = f"{row['good']} / {row['poor']}"
         lines.append(f"| {row['measure']} | {row['labels']} | {faces} | {row['auc']:.3f} | {verdict} |")
     lines += [
         "",
@@ -197,7 +212,7 @@ def main(args: argparse.Namespace) -> int:
     report = {
         "lfw_faces": len(photos),
         "seed": args.seed,
-        "labels": [yale_lighting(runtime, args.yale)],
+        "labels": [yale_labels(runtime, args.yale, measure) for measure in LABELS],
         "transforms": [transform_response(runtime, photos, name) for name in TRANSFORMS],
     }
     runtime.shutdown()

@@ -15,11 +15,24 @@ from service.measures.faces import SingleFacePresent
 from service.measures.illumination import IlluminationUniformity
 from service.measures.luminance import LuminanceMean, LuminanceVariance
 from service.measures.margins import MARGINS
+from service.measures.mesh import EyesOpen, MouthClosed
 from service.measures.pose import HeadPoseRoll, HeadPoseYaw
 from service.measures.sharpness import Sharpness
 from service.measures.size import HeadSize, InterEyeDistance
 
-__all__ = ["MEASURES", "NOT_ASSESSABLE", "NOT_PROVIDED", "FaceView", "Measure", "MeasureResult", "assess"]
+# What a FaceView holds of itself; any other ``needs`` entry names a network
+FACE_INPUTS = frozenset({"frame_size", "box", "faces", "landmarks", "pixels", "crop"})
+
+__all__ = [
+    "MEASURES",
+    "NOT_ASSESSABLE",
+    "NOT_PROVIDED",
+    "FaceView",
+    "Measure",
+    "MeasureResult",
+    "assess",
+    "networks_for",
+]
 
 MEASURES: dict[str, Measure] = {
     measure.name: measure
@@ -37,24 +50,30 @@ MEASURES: dict[str, Measure] = {
         HeadSize(),
         *MARGINS,
         SingleFacePresent(),
+        EyesOpen(),
+        MouthClosed(),
     )
 }
 
 # OFIQ's measures we do not compute yet, and why.
 NOT_PROVIDED: dict[str, str] = {
-    "HeadPosePitch": "needs a 3-D landmark model (FaceMesh, being converted); five points do not show pitch",
-    "EyesOpen": "needs eye-lid landmarks (FaceMesh / Iris, being converted)",
-    "EyesVisible": "needs eye landmarks and an occlusion mask (FaceMesh / Iris, being converted)",
-    "MouthClosed": "needs lip landmarks (FaceMesh, being converted)",
+    "HeadPosePitch": "five points do not show pitch; the FaceMesh network is here, its 3-D pose fit is not yet",
+    "EyesVisible": "needs an eye-occlusion mask (sunglasses, hair, glare): no such network here yet",
     "MouthOcclusionPrevention": "needs a face-occlusion segmentation network",
     "FaceOcclusionPrevention": "needs a face-occlusion segmentation network",
-    "ExpressionNeutrality": "needs an expression classifier (emotion, being converted)",
-    "BackgroundUniformity": "needs a person segmentation (Selfie, being converted)",
+    "ExpressionNeutrality": "the emotion classifier is converted (models/emotion) but not wired to a measure yet",
+    "BackgroundUniformity": "the Selfie segmentation is converted (models/selfie) but not wired to a measure yet",
     "NoHeadCoverings": "needs a face-parsing network",
     "CompressionArtifacts": "OFIQ's is a CNN trained on its own data; a blockiness statistic cannot be read off the "
     "re-sampled aligned crop, and on the frame it misses non-JPEG codecs and re-encoded images",
     "UnifiedQualityScore": "served as quality.score by the quality models (OFIQ's is MagFace's norm)",
 }
+
+
+def networks_for(names: list[str]) -> set[str]:
+    """What the named measures need beyond the frame, the landmarks and the crop: the networks (model cards) to run
+    on each face first."""
+    return {need for name in names for need in MEASURES[name].needs} - FACE_INPUTS
 
 
 def assess(names: list[str], view: FaceView) -> dict[str, MeasureResult]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 
@@ -37,12 +38,22 @@ class FaceView:
     crop: np.ndarray  # (112, 112, 3) uint8 RGB
     transform: np.ndarray  # (2, 3) frame -> crop
     boxes: tuple[np.ndarray, ...] = field(default_factory=tuple)
+    # per network a measure ``needs`` (e.g. ``facemesh``): its outputs for this face's crop, by output name
+    networks: Mapping[str, Mapping[str, np.ndarray]] = field(default_factory=dict)
 
     @classmethod
-    def of(cls, face: Face, aligned: AlignedFace, size: tuple[int, int], faces: list[Face]) -> FaceView:
-        """The view of ``face`` (one of the frame's detected ``faces``) in a frame of ``size`` (width, height)."""
+    def of(
+        cls,
+        face: Face,
+        aligned: AlignedFace,
+        size: tuple[int, int],
+        faces: list[Face],
+        networks: Mapping[str, Mapping[str, np.ndarray]] | None = None,
+    ) -> FaceView:
+        """The view of ``face`` (one of the frame's detected ``faces``) in a frame of ``size`` (width, height), with
+        the outputs of the networks its measures need for it."""
         boxes = tuple(other.box for other in faces)
-        return cls(size[0], size[1], face.box, face.landmarks, aligned.crop, aligned.transform, boxes)
+        return cls(size[0], size[1], face.box, face.landmarks, aligned.crop, aligned.transform, boxes, networks or {})
 
     @cached_property
     def luminance(self) -> np.ndarray:

@@ -1,0 +1,78 @@
+"""EyesOpen and MouthClosed from the FaceMesh network's landmarks (``models/facemesh``: 468 points of the face crop).
+
+OFIQ reads both from its landmark model (ADNet, 98 points): the eye opening as the distance between the upper and
+lower eyelid relative to the inter-eye distance, the mouth as the inner lips' gap. We follow that construction on
+MediaPipe's mesh, scale-free and per eye, with our own linear mappings, set from the geometry and not fitted to any
+data here (OFIQ's sigmoid parameters belong to its own landmark model): an open eye's aspect ratio is about 0.3 and
+a blink falls below about 0.2 (Soukupová and Čech, 2016), closed lips keep their gap under a tenth of the mouth's
+width. How they separate Yale's labelled captures is in reports/measures.md.
+
+- EyesOpen raw: the smaller of the two eyes' aspect ratios (lid-to-lid distance over the eye's corner-to-corner
+  width), so one closed eye (a wink) counts, read on the attention heads' refined eye contours (71 points per eye,
+  MediaPipe's refinement order: 0 and 8 the corners, 12 the upper and 4 the lower lid, i.e. mesh points 33, 133,
+  159, 145 and 263, 362, 386, 374): the base mesh's lids barely move when an eye closes.
+- MouthClosed raw: the inner lips' gap (mesh points 13-14) over the mouth's width (61-291).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from service.measures.base import FaceView, Measure, MeasureResult, component, not_assessable
+
+NETWORK = "facemesh"
+FACE_PRESENT = 0.5  # the mesh's own face-presence probability below which its points mean nothing
+# (upper lid, lower lid, corner, corner) per eye, MediaPipe's canonical mesh indices
+EYE_CONTOURS = ("eye_image_left", "eye_image_right")
+UPPER_LID, LOWER_LID, CORNERS = 12, 4, (0, 8)
+INNER_LIPS, MOUTH_CORNERS = (13, 14), (61, 291)
+
+
+def mesh_outputs(view: FaceView) -> dict[str, np.ndarray] | MeasureResult:
+    """The face's (x, y) points of the crop: ``mesh`` (468) and the refined eye contours (71 each), or why they
+    cannot be read."""
+    outputs = view.networks.get(NETWORK)
+    if outputs is None:
+        return not_assessable("the facemesh network is not loaded")
+    if float(np.asarray(outputs["face_flag"]).reshape(-1)[0]) < FACE_PRESENT:
+        return not_assessable("the face mesh finds no face in the crop")
+    points = {"mesh": np.asarray(outputs["mesh"], dtype=np.float64).reshape(468, 3)[:, :2]}
+    points |= {eye: np.asarray(outputs[eye], dtype=np.float64).reshape(71, 2) for eye in EYE_CONTOURS}
+    return points
+
+
+def _ratio(points: np.ndarray, a: int, b: int, c: int, d: int) -> float:
+    width = float(np.linalg.norm(points[c] - points[d]))
+    return float(np.linalg.norm(points[a] - points[b])) / width if width > 1e-6 else float("nan")
+
+
+class EyesOpen(Measure):
+    name = "EyesOpen"
+    raw_scale = "smaller eye aspect ratio, lid-to-lid over corner-to-corner (FaceMesh); open eyes ~0.25-0.35"
+    mapping = "linear, 0.10 -> 0, 0.25 -> 100, clipped (ours, from the geometry; OFIQ's sigmoid is for its ADNet)"
+    reason = "eyes_closed"
+    needs = frozenset({NETWORK})
+    low, high = 0.10, 0.25
+
+    def _assess(self, view: FaceView) -> MeasureResult:
+        points = mesh_outputs(view)
+        if isinstance(points, MeasureResult):
+            return points
+        raw = min(_ratio(points[eye], UPPER_LID, LOWER_LID, *CORNERS) for eye in EYE_CONTOURS)
+        return MeasureResult(raw, component(100.0 * (raw - self.low) / (self.high - self.low)))
+
+
+class MouthClosed(Measure):
+    name = "MouthClosed"
+    raw_scale = "inner lips' gap over the mouth's width (FaceMesh); closed ~0-0.05"
+    mapping = "linear, 0.30 -> 0, 0.10 -> 100, clipped (ours, from the geometry; OFIQ's sigmoid is for its ADNet)"
+    reason = "mouth_open"
+    needs = frozenset({NETWORK})
+    closed, open_ = 0.10, 0.30
+
+    def _assess(self, view: FaceView) -> MeasureResult:
+        points = mesh_outputs(view)
+        if isinstance(points, MeasureResult):
+            return points
+        raw = _ratio(points["mesh"], INNER_LIPS[0], INNER_LIPS[1], MOUTH_CORNERS[0], MOUTH_CORNERS[1])
+        return MeasureResult(raw, component(100.0 * (self.open_ - raw) / (self.open_ - self.closed)))

@@ -15,7 +15,7 @@ from service.measures.faces import SingleFacePresent
 from service.measures.illumination import IlluminationUniformity
 from service.measures.luminance import LuminanceMean, LuminanceVariance
 from service.measures.margins import MARGINS
-from service.measures.mesh import EyesOpen, MouthClosed
+from service.measures.mesh import EYES_OPEN, MOUTH_CLOSED
 from service.measures.pose import HeadPoseRoll, HeadPoseYaw
 from service.measures.sharpness import Sharpness
 from service.measures.size import HeadSize, InterEyeDistance
@@ -50,8 +50,8 @@ MEASURES: dict[str, Measure] = {
         HeadSize(),
         *MARGINS,
         SingleFacePresent(),
-        EyesOpen(),
-        MouthClosed(),
+        EYES_OPEN,
+        MOUTH_CLOSED,
     )
 }
 

@@ -16,6 +16,8 @@ width. How they separate Yale's labelled captures is in reports/measures.md.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from service.measures.base import FaceView, Measure, MeasureResult, component, not_assessable
@@ -46,33 +48,47 @@ def _ratio(points: np.ndarray, a: int, b: int, c: int, d: int) -> float:
     return float(np.linalg.norm(points[a] - points[b])) / width if width > 1e-6 else float("nan")
 
 
-class EyesOpen(Measure):
-    name = "EyesOpen"
-    raw_scale = "smaller eye aspect ratio, lid-to-lid over corner-to-corner (FaceMesh); open eyes ~0.25-0.35"
-    mapping = "linear, 0.10 -> 0, 0.25 -> 100, clipped (ours, from the geometry; OFIQ's sigmoid is for its ADNet)"
-    reason = "eyes_closed"
-    needs = frozenset({NETWORK})
-    low, high = 0.10, 0.25
+def _eye_opening(points: dict[str, np.ndarray]) -> float:
+    return min(_ratio(points[eye], UPPER_LID, LOWER_LID, *CORNERS) for eye in EYE_CONTOURS)
+
+
+def _lips_gap(points: dict[str, np.ndarray]) -> float:
+    return _ratio(points["mesh"], INNER_LIPS[0], INNER_LIPS[1], MOUTH_CORNERS[0], MOUTH_CORNERS[1])
+
+
+class MeshRatio(Measure):
+    """A ratio read off the face's mesh points, mapped linearly: ``zero`` -> 0 and ``full`` -> 100, clipped."""
+
+    def __init__(
+        self, name: str, raw_scale: str, reason: str, ratio: Callable[[dict[str, np.ndarray]], float], zero: float,
+        full: float,
+    ):
+        self.name, self.raw_scale, self.reason, self.ratio = name, raw_scale, reason, ratio
+        self.zero, self.full = zero, full
+        self.needs = frozenset({NETWORK})
+        self.mapping = f"linear, {zero:g} -> 0, {full:g} -> 100, clipped (ours, from the geometry; OFIQ's is for ADNet)"
 
     def _assess(self, view: FaceView) -> MeasureResult:
         points = mesh_outputs(view)
         if isinstance(points, MeasureResult):
             return points
-        raw = min(_ratio(points[eye], UPPER_LID, LOWER_LID, *CORNERS) for eye in EYE_CONTOURS)
-        return MeasureResult(raw, component(100.0 * (raw - self.low) / (self.high - self.low)))
+        raw = self.ratio(points)
+        return MeasureResult(raw, component(100.0 * (raw - self.zero) / (self.full - self.zero)))
 
 
-class MouthClosed(Measure):
-    name = "MouthClosed"
-    raw_scale = "inner lips' gap over the mouth's width (FaceMesh); closed ~0-0.05"
-    mapping = "linear, 0.30 -> 0, 0.10 -> 100, clipped (ours, from the geometry; OFIQ's sigmoid is for its ADNet)"
-    reason = "mouth_open"
-    needs = frozenset({NETWORK})
-    closed, open_ = 0.10, 0.30
-
-    def _assess(self, view: FaceView) -> MeasureResult:
-        points = mesh_outputs(view)
-        if isinstance(points, MeasureResult):
-            return points
-        raw = _ratio(points["mesh"], INNER_LIPS[0], INNER_LIPS[1], MOUTH_CORNERS[0], MOUTH_CORNERS[1])
-        return MeasureResult(raw, component(100.0 * (self.open_ - raw) / (self.open_ - self.closed)))
+EYES_OPEN = MeshRatio(
+    "EyesOpen",
+    "smaller eye aspect ratio, lid-to-lid over corner-to-corner (FaceMesh); open eyes ~0.25-0.35",
+    "eyes_closed",
+    _eye_opening,
+    zero=0.10,
+    full=0.25,
+)
+MOUTH_CLOSED = MeshRatio(
+    "MouthClosed",
+    "inner lips' gap over the mouth's width (FaceMesh); closed ~0-0.05",
+    "mouth_open",
+    _lips_gap,
+    zero=0.30,
+    full=0.10,
+)

@@ -14,7 +14,7 @@ from PIL import Image
 
 from service.decision import HINTS
 from service.measures import FaceView
-from service.measures.mesh import EyesOpen, MouthClosed
+from service.measures.mesh import EYES_OPEN, MOUTH_CLOSED
 
 
 def _capture(yale: Path, name: str) -> str:
@@ -52,7 +52,7 @@ def test_closed_eyes_and_an_open_mouth_are_rejected_with_their_hints(client, yal
     assert all(HINTS["mouth_open"] in face["hints"] for face in opened)
 
 
-@pytest.mark.parametrize("measure", [EyesOpen(), MouthClosed()])
+@pytest.mark.parametrize("measure", [EYES_OPEN, MOUTH_CLOSED], ids=["EyesOpen", "MouthClosed"])
 def test_without_the_network_the_measure_is_not_assessable(measure) -> None:
     crop = np.full((112, 112, 3), 128, np.uint8)
     view = FaceView(200, 200, np.array([50, 50, 150, 150.0]), np.zeros((5, 2)), crop, np.eye(2, 3))

@@ -60,7 +60,12 @@ class MeshRatio(Measure):
     """A ratio read off the face's mesh points, mapped linearly: ``zero`` -> 0 and ``full`` -> 100, clipped."""
 
     def __init__(
-        self, name: str, raw_scale: str, reason: str, ratio: Callable[[dict[str, np.ndarray]], float], zero: float,
+        self,
+        name: str,
+        raw_scale: str,
+        reason: str,
+        ratio: Callable[[dict[str, np.ndarray]], float],
+        zero: float,
         full: float,
     ):
         self.name, self.raw_scale, self.reason, self.ratio = name, raw_scale, reason, ratio

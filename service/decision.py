@@ -36,6 +36,7 @@ PROFILES: dict[str, dict[str, float]] = {
         "SingleFacePresent": 50.0,
         "EyesOpen": 50.0,
         "MouthClosed": 50.0,
+        "ExpressionNeutrality": 10.0,  # the classifier gives 'neutral' less than 1 chance in 10
     },
 }
 
@@ -59,6 +60,7 @@ HINTS: dict[str, str] = {
     "measure_not_assessed": "Show your whole face to the camera.",
     "eyes_closed": "Open your eyes and look at the camera.",
     "mouth_open": "Close your mouth and keep a neutral expression.",
+    "expression_not_neutral": "Keep a neutral expression: no smile, mouth closed.",
 }
 
 

@@ -3,7 +3,8 @@ monotonically to the condition it measures? (issue 16, item 4; evaluation only, 
 
 - **Labels**: Yale's conditions: lighting (``leftlight``/``rightlight`` = uneven, ``centerlight``/``normal`` = even)
   for IlluminationUniformity, eyes (``sleepy``/``wink`` against ``normal``/``centerlight``) for EyesOpen, mouth
-  (``surprised`` against ``normal``/``centerlight``) for MouthClosed: the AUC with which the component ranks the good
+  (``surprised`` against ``normal``/``centerlight``) for MouthClosed, expression (``happy``/``surprised``) for
+  ExpressionNeutrality: the AUC with which the component ranks the good
   captures above the others.
 - **Controlled transforms** of a seeded sample of LFW photos (first photo of each chosen person), applied to the whole
   photo before the gateway's detector, alignment and measures, at increasing strength: roll (rotation), darkening
@@ -81,6 +82,7 @@ LABELS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "IlluminationUniformity": (("centerlight", "normal"), ("leftlight", "rightlight")),
     "EyesOpen": (("centerlight", "normal"), ("sleepy", "wink")),
     "MouthClosed": (("centerlight", "normal"), ("surprised",)),
+    "ExpressionNeutrality": (("centerlight", "normal"), ("happy", "surprised")),
 }
 
 

@@ -11,6 +11,7 @@ from service.measures.base import NOT_ASSESSABLE, FaceView, Measure, MeasureResu
 from service.measures.colour import NaturalColour
 from service.measures.dynamic_range import DynamicRange
 from service.measures.exposure import EXPOSURE
+from service.measures.expression import ExpressionNeutrality
 from service.measures.faces import SingleFacePresent
 from service.measures.illumination import IlluminationUniformity
 from service.measures.luminance import LuminanceMean, LuminanceVariance
@@ -52,6 +53,7 @@ MEASURES: dict[str, Measure] = {
         SingleFacePresent(),
         EYES_OPEN,
         MOUTH_CLOSED,
+        ExpressionNeutrality(),
     )
 }
 
@@ -61,7 +63,6 @@ NOT_PROVIDED: dict[str, str] = {
     "EyesVisible": "needs an eye-occlusion mask (sunglasses, hair, glare): no such network here yet",
     "MouthOcclusionPrevention": "needs a face-occlusion segmentation network",
     "FaceOcclusionPrevention": "needs a face-occlusion segmentation network",
-    "ExpressionNeutrality": "the emotion classifier is converted (models/emotion) but not wired to a measure yet",
     "BackgroundUniformity": "the Selfie segmentation is converted (models/selfie) but not wired to a measure yet",
     "NoHeadCoverings": "needs a face-parsing network",
     "CompressionArtifacts": "OFIQ's is a CNN trained on its own data; a blockiness statistic cannot be read off the "

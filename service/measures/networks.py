@@ -23,11 +23,16 @@ def network_inputs(card: ModelCard, rgb: np.ndarray, faces: list[Face]) -> tuple
 
 
 def per_face(card: ModelCard, outputs: Outputs, faces: int, crops_per_face: int) -> list[Outputs]:
-    """Each face's rows of every output, keyed by the output's role (its name when it has none)."""
+    """Each face's rows of every output, keyed by the output's role (its name when it has none); a classifier's
+    class names from its card come along as ``classes``."""
+    classes = {"classes": np.asarray(card.parameters["classes"])} if "classes" in card.parameters else {}
     return [
         {
-            spec.role or spec.name: outputs[spec.name][index * crops_per_face : (index + 1) * crops_per_face]
-            for spec in card.outputs
+            **classes,
+            **{
+                spec.role or spec.name: outputs[spec.name][index * crops_per_face : (index + 1) * crops_per_face]
+                for spec in card.outputs
+            },
         }
         for index in range(faces)
     ]

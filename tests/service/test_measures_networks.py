@@ -1,6 +1,7 @@
-"""service.measures.mesh: EyesOpen and MouthClosed on the FaceMesh network, through the gateway on real captures
-(Yale's labelled conditions): closed eyes and an open mouth are rejected under the enrolment profile with their
-reasons and hints, a neutral capture is not; without the network the measures say so instead of failing."""
+"""The network-based measures (service.measures.mesh: EyesOpen and MouthClosed on FaceMesh; service.measures.
+expression: ExpressionNeutrality on the emotion classifier), through the gateway on real captures (Yale's labelled
+conditions): closed eyes, an open mouth and a smile are rejected under the enrolment profile with their reasons and
+hints, a neutral capture is not; without the network a measure says so instead of failing."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from PIL import Image
 
 from service.decision import HINTS
 from service.measures import FaceView
+from service.measures.expression import ExpressionNeutrality
 from service.measures.mesh import EYES_OPEN, MOUTH_CLOSED
 
 
@@ -29,7 +31,7 @@ def yale(data_dir: Path) -> Path:
 
 
 def _face(client, yale: Path, name: str) -> dict:
-    options = {"measures": ["EyesOpen", "MouthClosed"], "profile": "enrolment"}
+    options = {"measures": ["EyesOpen", "MouthClosed", "ExpressionNeutrality"], "profile": "enrolment"}
     response = client.post("/score", json={"images": [{"data": _capture(yale, name)}], "options": options})
     assert response.status_code == 200, response.text
     (face, *_) = response.json()["images"][0]["faces"]
@@ -52,9 +54,22 @@ def test_closed_eyes_and_an_open_mouth_are_rejected_with_their_hints(client, yal
     assert all(HINTS["mouth_open"] in face["hints"] for face in opened)
 
 
-@pytest.mark.parametrize("measure", [EYES_OPEN, MOUTH_CLOSED], ids=["EyesOpen", "MouthClosed"])
+def test_smiles_are_rejected_as_not_neutral(client, yale: Path) -> None:
+    """Most of Yale's happy captures are rejected for their expression, with its hint; its neutral ones are not."""
+    subjects = sorted({path.name.split(".")[0] for path in yale.glob("subject*.normal")})
+    neutral = [_face(client, yale, f"{subject}.normal") for subject in subjects]
+    happy = [_face(client, yale, f"{subject}.happy") for subject in subjects]
+    assert not [face for face in neutral if "expression_not_neutral" in face["reasons"]]
+    smiling = [face for face in happy if "expression_not_neutral" in face["reasons"]]
+    assert len(smiling) >= 0.6 * len(subjects)
+    assert all(HINTS["expression_not_neutral"] in face["hints"] for face in smiling)
+
+
+@pytest.mark.parametrize(
+    "measure", [EYES_OPEN, MOUTH_CLOSED, ExpressionNeutrality()], ids=["EyesOpen", "MouthClosed", "Expression"]
+)
 def test_without_the_network_the_measure_is_not_assessable(measure) -> None:
     crop = np.full((112, 112, 3), 128, np.uint8)
     view = FaceView(200, 200, np.array([50, 50, 150, 150.0]), np.zeros((5, 2)), crop, np.eye(2, 3))
     result = measure.assess(view)
-    assert not result.assessed and result.raw == -1 and "facemesh" in (result.reason or "")
+    assert not result.assessed and result.raw == -1 and "not loaded" in (result.reason or "")

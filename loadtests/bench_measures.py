@@ -1,5 +1,6 @@
 """Cost per face of the component measures (service/measures) as the pipeline runs them: one face at a time
-(batch 1), building the face's view (luminance, face region) and assessing the measures of each set: those the
+(batch 1), running the networks the set's measures read (FaceMesh, the emotion classifier: crops, inference in the
+gateway's own onnxruntime sessions), building the face's view and assessing the measures of each set: those the
 ``access_control`` and ``enrolment`` profiles check (what ``options.measures=default`` returns under each), and all.
 
 Faces are real (LFW photos and the sample portraits), detected and aligned once beforehand; only the measure stage
@@ -26,16 +27,16 @@ from PIL import Image
 from loadtests.report import markdown_table, provenance, update_performance
 from service.align import align
 from service.decision import PROFILES
-from service.measures import MEASURES, FaceView, assess
+from service.measures import MEASURES, FaceView, assess, networks_for
+from service.measures.networks import network_inputs, per_face
 from service.runtime import Runtime
 from service.settings import REPO_ROOT
 
 DATA = REPO_ROOT.parent / "shared" / "data"
 
 
-def real_faces(data: Path, count: int) -> list[tuple[np.ndarray, Any]]:
+def real_faces(runtime: Runtime, data: Path, count: int) -> list[tuple[np.ndarray, Any]]:
     """(frame, largest face) of up to ``count`` real photos: LFW first, then the sample portraits."""
-    runtime = Runtime.from_env(warmup=False)
     paths = sorted((data / "lfw" / "images").glob("*/*_0001.jpg"))[:count]
     paths += sorted((data / "samples").glob("*.jpg"))
     faces = []
@@ -44,16 +45,21 @@ def real_faces(data: Path, count: int) -> list[tuple[np.ndarray, Any]]:
         found = sorted(runtime.detect(rgb), key=lambda face: face.area, reverse=True)
         if found:
             faces.append((rgb, found[0]))
-    runtime.shutdown()
     return faces
 
 
-def per_face_ms(faces: list[tuple[np.ndarray, Any]], crops: list[Any], names: list[str]) -> float:
-    """Mean wall time per face of building its view and assessing ``names`` (as the pipeline's measure stage)."""
+def per_face_ms(runtime: Runtime, faces: list[tuple[np.ndarray, Any]], crops: list[Any], names: list[str]) -> float:
+    """Mean wall time per face of running the networks ``names`` read, building its view and assessing ``names``
+    (the pipeline's measure stages)."""
+    networks = sorted(networks_for(names) & set(runtime.registry.cards))
     started = time.perf_counter()
     for (rgb, face), crop in zip(faces, crops, strict=True):
-        view = FaceView(rgb.shape[1], rgb.shape[0], face.box, face.landmarks, crop.crop, crop.transform, (face.box,))
-        assess(names, view)
+        outputs = {}
+        for network in networks:
+            card = runtime.registry[network]
+            inputs, crops_per_face = network_inputs(card, rgb, [face])
+            outputs[network] = per_face(card, runtime.infer(network, inputs), 1, crops_per_face)[0]
+        assess(names, FaceView.of(face, crop, (rgb.shape[1], rgb.shape[0]), [face], outputs))
     return (time.perf_counter() - started) * 1000.0 / len(faces)
 
 
@@ -66,22 +72,29 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--section", default="bench_measures", help="key in reports/performance.json")
     args = parser.parse_args(argv)
     cv2.setNumThreads(args.threads)
-    faces = real_faces(args.data, args.faces)
+    runtime = Runtime.from_env(warmup=False, ort_intra_op_threads=args.threads)
+    faces = real_faces(runtime, args.data, args.faces)
     crops = [align(rgb, face.landmarks) for rgb, face in faces]
     sets = {f"default ({profile})": list(thresholds) for profile, thresholds in PROFILES.items()}
     sets["all"] = list(MEASURES)
-    per_face_ms(faces, crops, sets["all"])  # warm-up: imports, caches
+    per_face_ms(runtime, faces, crops, sets["all"])  # warm-up: imports, caches, sessions
     times: dict[str, list[float]] = {name: [] for name in sets}
     for _ in range(args.rounds):
         for name, names in sets.items():
-            times[name].append(per_face_ms(faces, crops, names))
+            times[name].append(per_face_ms(runtime, faces, crops, names))
+    runtime.shutdown()
     rows = [
-        {"measures": name, "count": len(names), "ms/face b1": round(statistics.median(times[name]), 3)}
+        {
+            "measures": name,
+            "count": len(names),
+            "networks": ", ".join(sorted(networks_for(names) & set(runtime.registry.cards))) or "none",
+            "ms/face b1": round(statistics.median(times[name]), 3),
+        }
         for name, names in sets.items()
     ]
     record = {**provenance(), "threads": args.threads, "faces": len(faces), "rows": rows}
     update_performance(args.section, record)
-    print(f"## Component measures, cost per face (batch 1, {args.threads} OpenCV threads, {len(faces)} faces)\n")
+    print(f"## Component measures, cost per face (batch 1, {args.threads} threads, {len(faces)} faces)\n")
     print(markdown_table(rows, list(rows[0])))
     return 0
 

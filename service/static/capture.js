@@ -378,7 +378,7 @@
     }
     state.stream = stream;
     ui.video.srcObject = stream;
-    ui.frame.getContext("2d").clearRect(0, 0, ui.frame.width, ui.frame.height); // the layer over the video
+    ui.frame.width = ui.frame.height = 0; // no earlier photo over the video until the first frame is judged
     ui.video.hidden = false;
     await ui.video.play();
     ui.start.disabled = true;

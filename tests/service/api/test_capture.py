@@ -17,6 +17,7 @@ from starlette.testclient import TestClient
 
 from service.api import create_app
 from service.api.capture import ASSETS
+from service.api.keys import hash_key
 from service.settings import Settings
 
 REPO = Path(__file__).resolve().parents[3]
@@ -83,6 +84,13 @@ def test_root_leads_to_the_page_and_unknown_assets_are_404() -> None:
     assert root.status_code == 307 and root.headers["location"] == "capture"
     missing = client.get("/capture/other.js")
     assert missing.status_code == 404 and missing.json()["error"]["code"] == "not_found"
+
+
+def test_a_keyed_gateway_serves_the_page_without_a_key() -> None:
+    """The page holds nothing secret; the person types the key into it, and the API it calls asks for it."""
+    keyed = _client(api_key_hashes=[hash_key("a key")])
+    assert keyed.get("/capture").status_code == 200 and keyed.get("/capture/capture.js").status_code == 200
+    assert keyed.get("/v1/models").status_code == 401
 
 
 @pytest.mark.parametrize("path", ["/", "/capture", "/capture/capture.js"])

@@ -39,7 +39,7 @@
     options: null, // the scoring options, once /v1/models has said which models give quality maps
     counts: { judged: 0, accepted: 0, rejected: 0 },
     best: null, // {score, frame, url}
-    last: null, // live: the last judged frame and its answer, shown when the camera stops
+    last: null, // the last judged frame and its answer: redrawn when the camera stops or the map is toggled
     shown: "", // the feedback last announced, so the live region speaks only when it changes
   };
 
@@ -336,6 +336,7 @@
     }
     const image = result.body.images[0];
     ui.video.hidden = true;
+    state.last = { source: bitmap, image };
     await show(bitmap, image);
     say(`${file.name} judged.`);
   }
@@ -398,11 +399,17 @@
         number += 1;
         const image = result.body.images[0];
         await show(null, image);
-        state.last = { canvas: result.frame.canvas, image };
+        state.last = { source: result.frame.canvas, image };
         tally(result.frame, image, number);
         say("Camera on: judging frames as they come.");
       }
       await sleep(Math.max(0, LIVE_PERIOD_MS - (performance.now() - started)));
+    }
+  }
+
+  function redrawLast() {
+    if (state.last?.image.status === "ok") {
+      draw(state.last.source, state.last.image);
     }
   }
 
@@ -415,10 +422,7 @@
     state.stream = null;
     ui.video.srcObject = null;
     ui.video.hidden = true;
-    if (state.last?.image.status === "ok") {
-      draw(state.last.canvas, state.last.image);
-    }
-    state.last = null;
+    redrawLast();
     const hadFocus = document.activeElement === ui.stop;
     ui.start.disabled = false;
     ui.stop.disabled = true;
@@ -435,4 +439,9 @@
   });
   ui.start.addEventListener("click", startCamera);
   ui.stop.addEventListener("click", stopCamera);
+  ui.showMap.addEventListener("change", () => {
+    if (!state.stream) {
+      redrawLast(); // live, the next frame shows the choice
+    }
+  });
 })();

@@ -66,6 +66,7 @@ def browser(binaries: tuple[str, str], tmp_path: Path) -> Iterator[Callable[...,
     def start(*flags: str) -> webdriver.Chrome:
         options = Options()
         options.binary_location = chromium
+        options.set_capability("goog:loggingPrefs", {"browser": "SEVERE"})  # errors: a refused load, a script error
         base = ["--headless=new", "--disable-dev-shm-usage", "--window-size=1280,1100", "--disable-gpu"]
         if os.geteuid() == 0:
             base.append("--no-sandbox")  # Chromium refuses to run as root with its sandbox
@@ -97,7 +98,16 @@ def _text(driver: webdriver.Chrome, element_id: str) -> str:
 
 
 def _hints(driver: webdriver.Chrome) -> list[str]:
-    return [item.text for item in driver.find_elements(By.CSS_SELECTOR, "#hints li")]
+    return _feedback(driver)[1]
+
+
+def _feedback(driver: webdriver.Chrome) -> tuple[str, list[str]]:
+    """The decision and its hints, read in one step (live, the page may replace them between two reads)."""
+    decision, hints = driver.execute_script(
+        "const hints = document.querySelectorAll('#hints li');"
+        "return [document.getElementById('decision').innerText, Array.from(hints, (item) => item.innerText)];"
+    )
+    return decision, hints
 
 
 def _until(driver: webdriver.Chrome, condition: Callable[[webdriver.Chrome], object], what: str) -> object:
@@ -155,6 +165,7 @@ def test_a_photo_is_judged_and_the_page_reads_well(browser, gateway: Gateway, sa
     overflow = driver.execute_script("return document.documentElement.scrollWidth - window.innerWidth")
     assert overflow <= 0 and driver.find_element(By.ID, "decision").is_displayed()
     _screenshot(driver, "photo-phone-width")
+    assert driver.get_log("browser") == []  # nothing the policy refused, no script error
 
 
 def _y4m(frames: list[np.ndarray], path: Path) -> None:
@@ -200,7 +211,8 @@ def test_live_mode_shows_the_rejections_then_keeps_the_good_frame(browser, gatew
     best = None
     deadline = time.monotonic() + WAIT_S
     while best is None and time.monotonic() < deadline:
-        feedback = (_text(driver, "decision"), tuple(_hints(driver)))
+        decision, hints = _feedback(driver)
+        feedback = (decision, tuple(hints))
         if feedback[0] and (not seen or seen[-1] != feedback):
             seen.append(feedback)
             _screenshot(driver, f"live-{len(seen)}-{'accepted' if feedback[0] == ACCEPTED else 'rejected'}")
@@ -215,6 +227,7 @@ def test_live_mode_shows_the_rejections_then_keeps_the_good_frame(browser, gatew
     assert re.fullmatch(r"Frames judged: \d+ \(\d+ accepted, \d+ rejected\)\.", _text(driver, "frames"))
     _screenshot(driver, "live-best-kept")
 
+    assert driver.get_log("browser") == []
     driver.find_element(By.ID, "stop-camera").click()
     assert _text(driver, "status") == "Camera off. The best accepted frame is kept below."
     assert BEST.fullmatch(_text(driver, "best-info")) and driver.switch_to.active_element.get_attribute("id") == (

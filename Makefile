@@ -54,12 +54,16 @@ $(CONVERT_VENV)/.installed: pyproject.toml
 	  | xargs -d '\n' $(CONVERT_VENV)/bin/python -m pip install -q
 	touch $@
 
-# Validators the deploy tests run (tests/deploy): docker-compose (compose file) and promtool (Prometheus).
+# Validators the deploy tests run (tests/deploy): docker-compose (compose file) and promtool (Prometheus); and the
+# browser the capture page's tests drive (tests/service/api/test_capture_browser.py): Chromium and its driver.
 # Debian packages; installed only when missing, so this is idempotent.
 tools:
 	command -v docker-compose >/dev/null && command -v promtool >/dev/null || \
 	{ apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
 	  docker-compose prometheus; }
+	command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
+	{ apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
+	  chromium chromium-driver; }
 
 # Builds the gateway image for real (on local stand-ins for the official base images), runs it alone and with
 # Prometheus through docker-compose.yml, and checks both as a client would. Needs root; installs Debian's

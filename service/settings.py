@@ -121,6 +121,9 @@ class Settings(BaseSettings):
     # /docs (Swagger UI, served from a local copy, no CDN), /redoc and /openapi.json: on for development; turn them
     # off in production (FIQA_DOCS=false).
     docs: bool = True
+    # The capture page (GET /capture, and / leading to it): try a photo or a live camera against this gateway from a
+    # browser; static files of the package, no CDN. Off (FIQA_CAPTURE_PAGE=false): both answer 404.
+    capture_page: bool = True
 
     # Logs: "json" (one object per line, with request ids) or "text"
     log_level: str = "INFO"

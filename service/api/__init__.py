@@ -1,7 +1,8 @@
 """The HTTP application: the lifespan that starts the runtime, the request context (id, metrics, access line), the
-error handlers (``handlers``), the access policy (``access``: API keys, rate limits), the routes (``routes``) and
-the documentation pages (``docs``). Request parsing is in ``parsing``, and the mapping of domain results to the
-response schema in ``responses``; no image or model logic lives in this package."""
+error handlers (``handlers``), the access policy (``access``: API keys, rate limits), the routes (``routes``), the
+documentation pages (``docs``) and the capture page (``capture``). Request parsing is in ``parsing``, and the
+mapping of domain results to the response schema in ``responses``; no image or model logic lives in this
+package."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI, Request
 
 from service import logs, metrics
-from service.api import docs, handlers
+from service.api import capture, docs, handlers
 from service.api.access import Access
 from service.api.openapi import build_openapi
 from service.api.routes import metrics_router, router
@@ -81,5 +82,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(metrics_router)
     if settings.docs:
         docs.install(app)
+    if settings.capture_page:
+        capture.install(app)
     app.openapi = lambda: build_openapi(app, settings, bool(access.keys))  # type: ignore[method-assign]
     return app

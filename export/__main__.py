@@ -36,12 +36,12 @@ def _names(text: str | None) -> list[str] | None:
 
 
 def cmd_build_repository(args: argparse.Namespace) -> int:
-    from export.repository import build_repository
+    from export.repository import PlanRefused, build_repository
 
     settings = _settings(args)
     try:
         built = build_repository(settings, names=_names(args.names), python_twin=args.python_twin, strict=args.strict)
-    except (CardMismatch, ModelMismatch, FileNotFoundError, KeyError) as exc:
+    except (CardMismatch, ModelMismatch, PlanRefused, FileNotFoundError, KeyError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     for model in built:
@@ -49,6 +49,8 @@ def cmd_build_repository(args: argparse.Namespace) -> int:
         print(f"{model.name:<14} {model.platform:<17} {dims} -> {model.config_path}")
         for op, note in model.tensorrt_risks.items():
             print(f"  TensorRT note: {op}: {note}")
+        for reason in model.refused_plan:
+            print(f"  model.plan refused, model.onnx served: {reason}")
     print(f"{len(built)} model(s) in {settings.repository_dir}")
     return 0
 
@@ -57,7 +59,7 @@ def cmd_tensorrt(args: argparse.Namespace) -> int:
     import numpy as np
 
     from export.repository import VERSION, build_model, networks_of
-    from export.tensorrt import EngineBuildFailed, TensorRTUnavailable, build_engine
+    from export.tensorrt import TensorRTUnavailable, build_engines, report
     from service.registry import Registry
 
     settings = _settings(args)
@@ -70,21 +72,20 @@ def cmd_tensorrt(args: argparse.Namespace) -> int:
         return 2
     registry = Registry(settings.models_dir)
     calibration = np.load(args.calibration_data) if args.calibration_data else None
-    for name in _names(args.names) or networks_of(registry):
-        plan = settings.repository_dir / name / VERSION / "model.plan"
-        try:
-            build_engine(registry.file_of(name), plan, settings, calibration=calibration)
-        except TensorRTUnavailable as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 3
-        except EngineBuildFailed as exc:
-            print(f"error: {name}: {exc}", file=sys.stderr)
-            return 4
-        built = build_model(registry, name, settings.repository_dir, settings)
-        print(
-            f"{name}: {settings.trt_precision} engine {plan} ({plan.stat().st_size} bytes), platform {built.platform}"
-        )
-    return 0
+    models = {
+        name: (registry.file_of(name), settings.repository_dir / name / VERSION / "model.plan")
+        for name in _names(args.names) or networks_of(registry)
+    }
+    try:
+        outcomes = build_engines(models, settings.engine_options(), calibration=calibration)
+    except TensorRTUnavailable as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 3
+    for outcome in outcomes:
+        if outcome.status == "built":  # its config switches to the plan when the sidecar suits the serving Triton
+            built = build_model(registry, outcome.name, settings.repository_dir, settings)
+            print(f"{outcome.name}: platform {built.platform}")
+    return report(outcomes)
 
 
 def _load_factory(spec: str):

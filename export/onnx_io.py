@@ -2,18 +2,22 @@
 
 The repository builder writes Triton configs from the file, not from the card, so a card that drifted from
 its file is caught here (``CardMismatch``) instead of surfacing as a wrong score behind Triton.
+
+Python 3.10 with onnx alone at import time (the gateway's card contract is imported by the one function that
+uses it): the TensorRT step imports this module inside NGC's TensorRT container too.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import onnx
 
-from service.backends.contract import ServedTensor, check_contract
-from service.errors import ModelMismatch
-from service.registry import ModelCard
+if TYPE_CHECKING:
+    from service.registry import ModelCard
 
 # ONNX element type -> (card dtype, Triton data type)
 _DTYPES: dict[int, tuple[str, str]] = {
@@ -41,6 +45,21 @@ TENSORRT_RISKS: dict[str, str] = {
     "ScatterND": "supported, but reduction attributes other than 'none' are not in older versions",
     "GridSample": "supported since TensorRT 8.6 only for 4-D inputs",
     "Einsum": "only some equations are supported; rewrite as MatMul/Transpose before export",
+}
+
+
+def _antialiased_resize(node: onnx.NodeProto) -> bool:
+    return node.op_type == "Resize" and any(attr.name == "antialias" and attr.i == 1 for attr in node.attribute)
+
+
+# Node attributes TensorRT's ONNX parser rejects outright: a model holding one keeps the ONNX Runtime backend
+# (the tensorrt step checks before it builds, so the failure is named instead of being a parser error).
+TENSORRT_PARSER_LIMITS: dict[str, tuple[Callable[[onnx.NodeProto], bool], str]] = {
+    "antialiased Resize": (
+        _antialiased_resize,
+        "Resize with antialias=1 (opset 18, torch's interpolate(..., antialias=True)) is not supported by the "
+        "TensorRT ONNX parser",
+    ),
 }
 
 
@@ -93,6 +112,9 @@ def read_signature(path: Path) -> OnnxSignature:
 def check_against_card(card: ModelCard, signature: OnnxSignature) -> None:
     """Raise ``CardMismatch`` unless names, dtypes and dims (-1 = dynamic) agree exactly: the backends' own card
     contract, applied to the file before it is served."""
+    from service.backends.contract import ServedTensor, check_contract
+    from service.errors import ModelMismatch
+
     try:
         check_contract(
             card,
@@ -106,3 +128,24 @@ def check_against_card(card: ModelCard, signature: OnnxSignature) -> None:
 def tensorrt_risks(signature: OnnxSignature) -> dict[str, str]:
     """The ops of this graph that TensorRT is known to struggle with, each with what we do about it."""
     return {op: TENSORRT_RISKS[op] for op in sorted(signature.ops) if op in TENSORRT_RISKS}
+
+
+def _nodes(graph: onnx.GraphProto) -> Iterator[onnx.NodeProto]:
+    """Every node of the graph, those of If/Loop bodies included."""
+    for node in graph.node:
+        yield node
+        for attr in node.attribute:
+            subgraphs = [attr.g] if attr.type == onnx.AttributeProto.GRAPH else list(attr.graphs)
+            for subgraph in subgraphs:
+                yield from _nodes(subgraph)
+
+
+def tensorrt_parser_limits(path: Path) -> list[str]:
+    """The nodes of this ONNX file that TensorRT's parser cannot take, each with the reason (empty: none known)."""
+    model = onnx.load(str(path), load_external_data=False)
+    return [
+        f"{node.op_type} node {node.name!r}: {reason}"
+        for node in _nodes(model.graph)
+        for check, reason in TENSORRT_PARSER_LIMITS.values()
+        if check(node)
+    ]

@@ -3,7 +3,9 @@
 Every card with a file becomes ``<repo>/<name>/config.pbtxt``, ``<repo>/<name>/1/model.onnx`` (a hard link
 or copy of ``models/<name>/<file>``) and ``<repo>/<name>/card.yaml``. Tensor names, dtypes and dims come from
 the ONNX file itself and must agree with the card. A TensorRT engine at ``<repo>/<name>/1/model.plan`` (written
-by ``python -m export tensorrt``) switches that model to ``tensorrt_plan``.
+by ``python -m export tensorrt``) switches that model to ``tensorrt_plan`` when its sidecar says it was built
+from this ONNX file, for Triton's batch limit, and with the TensorRT release and GPU compute capability of the
+serving Triton; otherwise the plan is refused and the model stays on the ONNX file, which is always kept beside it.
 
 ``python_twin=True`` writes the same repository for Triton's Python backend (the tests' stand-in where
 Triton's onnxruntime and TensorRT backends cannot be installed): same names, dims, batch limit and dynamic
@@ -12,7 +14,6 @@ batching, with ``twin_model.py`` running onnxruntime on the same ONNX file.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import shutil
@@ -20,6 +21,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from export.onnx_io import OnnxSignature, OnnxTensor, check_against_card, read_signature, tensorrt_risks
+from export.plan_sidecar import (
+    PlanSidecar,
+    ServingTarget,
+    local_compute_capability,
+    local_tensorrt_version,
+    mismatches,
+    sha256_of,
+)
 from export.settings import ExportSettings
 from service.registry import ModelCard, Registry
 
@@ -39,14 +48,30 @@ class BuiltModel:
     config_path: Path
     signature: OnnxSignature
     tensorrt_risks: dict[str, str]
+    refused_plan: tuple[str, ...] = ()  # why a model.plan present is not served (the ONNX file is)
 
 
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+class PlanRefused(ValueError):
+    """A plan does not suit the serving Triton (``--strict``: an error instead of the ONNX fallback)."""
+
+
+def serving_target(settings: ExportSettings) -> ServingTarget:
+    """The TensorRT release and compute capability plans must match: the settings, else what is installed here."""
+    return ServingTarget(
+        settings.trt_target_version or local_tensorrt_version(),
+        settings.trt_target_compute_capability or local_compute_capability(),
+    )
+
+
+def _refusals(plan: Path, source: Path, signature: OnnxSignature, settings: ExportSettings) -> tuple[str, ...]:
+    """Why ``plan`` must not be served (empty: it may)."""
+    try:
+        sidecar = PlanSidecar.read(plan)
+    except ValueError as error:
+        return (str(error),)
+    max_batch_size = settings.max_batch_size if signature.batch_dynamic else 0
+    target = serving_target(settings)
+    return tuple(mismatches(sidecar, target, onnx_sha256=sha256_of(source), max_batch_size=max_batch_size))
 
 
 def _add_tensors(repeated, tensors: tuple[OnnxTensor, ...], batched: bool) -> None:
@@ -128,9 +153,16 @@ def _write_if_changed(path: Path, text: str) -> None:
 
 
 def build_model(
-    registry: Registry, name: str, out_dir: Path, settings: ExportSettings, *, python_twin: bool = False
+    registry: Registry,
+    name: str,
+    out_dir: Path,
+    settings: ExportSettings,
+    *,
+    python_twin: bool = False,
+    strict: bool = False,
 ) -> BuiltModel:
-    """Write one network's folder; raises ``CardMismatch`` when its ONNX file and card disagree."""
+    """Write one network's folder; raises ``CardMismatch`` when its ONNX file and card disagree, ``PlanRefused``
+    when ``strict`` and its plan does not suit the serving Triton."""
     card = registry[name]
     source = registry.file_of(name)
     if not source.exists():
@@ -141,23 +173,25 @@ def build_model(
     folder = out_dir / name
     version_dir = folder / VERSION
     version_dir.mkdir(parents=True, exist_ok=True)
-    onnx_target = version_dir / "model.onnx"
+    _place(source, version_dir / "model.onnx")  # beside a plan too: the fallback when the plan is refused
+    plan = version_dir / "model.plan"
+    refused: tuple[str, ...] = ()
     if python_twin:
         platform = "python"
-        _place(source, onnx_target)
         _write_if_changed(version_dir / "model.py", TWIN_MODEL.read_text())
-    elif (version_dir / "model.plan").exists():
+    elif plan.exists() and not (refused := _refusals(plan, source, signature, settings)):
         platform = "tensorrt_plan"
-        if onnx_target.exists():  # a link this builder made earlier; the engine replaces it
-            onnx_target.unlink()
     else:
         platform = "onnxruntime_onnx"
-        _place(source, onnx_target)
+    if refused:
+        if strict:
+            raise PlanRefused(f"{name}: {plan} is not served: {'; '.join(refused)}")
+        log.warning("%s: serving model.onnx, not %s: %s", name, plan, "; ".join(refused))
     config = model_config(card, signature, settings, platform=platform)
     config_path = folder / "config.pbtxt"
     _write_if_changed(config_path, render(config))
     _write_if_changed(folder / "card.yaml", (registry.models_dir / name / "card.yaml").read_text())
-    return BuiltModel(name, platform, config_path, signature, tensorrt_risks(signature))
+    return BuiltModel(name, platform, config_path, signature, tensorrt_risks(signature), refused)
 
 
 def networks_of(registry: Registry) -> list[str]:
@@ -187,7 +221,8 @@ def build_repository(
     """Build (or refresh) the repository for ``names`` (default: every card with a file).
 
     A card whose file does not exist yet (a model still being trained or not fetched) is skipped with a
-    warning, unless ``strict`` or the caller named it explicitly.
+    warning, unless ``strict`` or the caller named it explicitly. A plan that does not suit the serving Triton is
+    refused (the model served from its ONNX file) with a warning; ``strict`` makes that an error too.
     """
     settings = settings or ExportSettings()
     registry = Registry(settings.models_dir)
@@ -199,7 +234,9 @@ def build_repository(
         for name in absent:
             log.warning("%s: %s does not exist yet; not in the repository", name, registry.file_of(name))
         selected = [name for name in selected if name not in absent]
-    built = [build_model(registry, name, out_dir, settings, python_twin=python_twin) for name in selected]
+    built = [
+        build_model(registry, name, out_dir, settings, python_twin=python_twin, strict=strict) for name in selected
+    ]
     if names is None:
         for name in _prune(out_dir, set(selected), set(registry.cards)):
             log.info("removed %s: its card is gone", name)

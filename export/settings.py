@@ -13,6 +13,7 @@ from typing import Any, Literal
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from export.tensorrt import EngineOptions, Precision
 from service.runtime import Runtime
 from service.settings import REPO_ROOT
 
@@ -35,17 +36,21 @@ class ExportSettings(BaseSettings):
     instance_kind: Literal["KIND_GPU", "KIND_CPU"] = "KIND_GPU"
     instance_count: int = Field(1, ge=1)
 
-    # TensorRT
-    trt_precision: Literal["fp16", "fp32", "int8"] = "fp16"
-    trt_min_batch: int = Field(1, ge=1)
-    trt_opt_batch: int = Field(16, ge=1)
+    # TensorRT (defaults from EngineOptions, which the standalone `python3 -m export.tensorrt` uses too)
+    trt_precision: Precision = EngineOptions.precision
+    trt_min_batch: int = Field(EngineOptions.min_batch, ge=1)
+    trt_opt_batch: int = Field(EngineOptions.opt_batch, ge=1)
     trt_max_batch: int = Field(ge=1)
     # Spatial axes that are dynamic in the ONNX (the detector's H and W): the gateway letterboxes frames to
     # multiples of 32 with the long side at most FIQA_DET_MAX_SIDE (640).
-    trt_min_side: int = 32
-    trt_opt_side: int = 640
-    trt_max_side: int = 640
-    trt_workspace_mib: int = 4096
+    trt_min_side: int = EngineOptions.min_side
+    trt_opt_side: int = EngineOptions.opt_side
+    trt_max_side: int = EngineOptions.max_side
+    trt_workspace_mib: int = EngineOptions.workspace_mib
+    # The Triton that will serve the plans (its TensorRT release, e.g. 10.5.0, and its GPUs' compute capability,
+    # e.g. 8.9): a plan whose sidecar names others is not served. Default: what is installed here, if anything.
+    trt_target_version: str | None = None
+    trt_target_compute_capability: str | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -56,6 +61,18 @@ class ExportSettings(BaseSettings):
             gateway = Runtime.from_env().settings
             values = {**values, **{key: getattr(gateway, GATEWAY_DEFAULTS[key]) for key in missing}}
         return values
+
+    def engine_options(self) -> EngineOptions:
+        return EngineOptions(
+            precision=self.trt_precision,
+            min_batch=self.trt_min_batch,
+            opt_batch=self.trt_opt_batch,
+            max_batch=self.trt_max_batch,
+            min_side=self.trt_min_side,
+            opt_side=self.trt_opt_side,
+            max_side=self.trt_max_side,
+            workspace_mib=self.trt_workspace_mib,
+        )
 
     @model_validator(mode="after")
     def _consistent(self) -> ExportSettings:

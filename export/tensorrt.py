@@ -1,27 +1,38 @@
-"""ONNX -> TensorRT engine (``<repo>/<name>/1/model.plan``) through the TensorRT Python API or ``trtexec``.
+"""ONNX -> TensorRT engine (``<repo>/<name>/1/model.plan`` + its sidecar) through the TensorRT Python API or
+``trtexec``, one model at a time, going on past a model that fails.
 
 Where neither is installed (this CPU development host) ``TensorRTUnavailable`` is raised and the CLI exits
 non-zero: an engine is only ever what TensorRT itself serialised. Engines are specific to the GPU model and
-the TensorRT version, so build them inside the same NGC release as the Triton that serves them.
+the TensorRT version, so build them inside the same NGC release as the Triton that serves them; every plan gets
+a sidecar (``model.plan.json``: TensorRT version, compute capability, precision, profile, ONNX checksum) that the
+repository builder checks before it serves the plan. A graph with a node TensorRT's parser cannot take
+(``export.onnx_io.TENSORRT_PARSER_LIMITS``) is not built at all: it stays on ONNX Runtime.
 
 Normalisation layers (InstanceNormalization in IFQA's generator, Group/LayerNormalization) are pinned to FP32
 when building FP16/INT8 engines: their variance overflows or loses precision in half precision.
+
+Python 3.10 with numpy and onnx only (no gateway import), so that it runs inside NGC's TensorRT container:
+``python3 -m export.tensorrt model_repository`` builds an engine beside every ``<name>/1/model.onnx``.
 """
 
 from __future__ import annotations
 
+import argparse
 import importlib.util
 import logging
+import re
 import shutil
 import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import onnx
 
-from export.onnx_io import OnnxSignature, read_signature
-from export.settings import ExportSettings
+from export.onnx_io import OnnxSignature, read_signature, tensorrt_parser_limits
+from export.plan_sidecar import PlanSidecar, local_compute_capability, local_tensorrt_version, sha256_of
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +48,23 @@ class EngineBuildFailed(RuntimeError):
 
 
 Shape = tuple[int, ...]
+Precision = Literal["fp16", "fp32", "int8"]
+
+
+@dataclass(frozen=True)
+class EngineOptions:
+    """Precision, optimisation profile and workspace of the engines (``ExportSettings.engine_options()``; the
+    defaults are those of the FIQA_EXPORT_TRT_* settings and of the gateway's batch limit)."""
+
+    precision: Precision = "fp16"
+    min_batch: int = 1
+    opt_batch: int = 16
+    max_batch: int = 64
+    # Spatial axes that are dynamic in the ONNX (the detector's H and W)
+    min_side: int = 32
+    opt_side: int = 640
+    max_side: int = 640
+    workspace_mib: int = 4096
 
 
 @dataclass(frozen=True)
@@ -46,15 +74,24 @@ class Profile:
     shapes: dict[str, tuple[Shape, Shape, Shape]]
 
 
-def profile_for(signature: OnnxSignature, settings: ExportSettings) -> Profile:
-    """Batch axis from the trt_*_batch settings, other dynamic axes from trt_*_side, fixed axes as they are."""
+@dataclass(frozen=True)
+class EngineOutcome:
+    """What the step did for one model: an engine built, the model kept on ONNX Runtime, or a failed build."""
+
+    name: str
+    status: Literal["built", "kept_onnx", "failed"]
+    detail: str
+
+
+def profile_for(signature: OnnxSignature, options: EngineOptions) -> Profile:
+    """Batch axis from the *_batch options, other dynamic axes from *_side, fixed axes as they are."""
     shapes = {}
     for tensor in signature.inputs:
         corners = []
         for batch, side in (
-            (settings.trt_min_batch, settings.trt_min_side),
-            (settings.trt_opt_batch, settings.trt_opt_side),
-            (settings.trt_max_batch, settings.trt_max_side),
+            (options.min_batch, options.min_side),
+            (options.opt_batch, options.opt_side),
+            (options.max_batch, options.max_side),
         ):
             dims = [(batch if axis == 0 else side) if dim == -1 else dim for axis, dim in enumerate(tensor.dims)]
             corners.append(tuple(dims))
@@ -188,41 +225,51 @@ def _build_with_python_api(
     plan_path.write_bytes(bytes(serialized))
 
 
-def build_engine(
-    onnx_path: Path,
-    plan_path: Path,
-    settings: ExportSettings,
-    *,
-    calibration: np.ndarray | None = None,
-) -> Path:
-    """Build ``plan_path`` from ``onnx_path``; raises ``TensorRTUnavailable`` where TensorRT is not installed."""
-    signature = read_signature(onnx_path)
-    profile = profile_for(signature, settings)
-    precision = settings.trt_precision
-    has_python_api = importlib.util.find_spec("tensorrt") is not None
-    trtexec = shutil.which("trtexec")
-    if not has_python_api and trtexec is None:
+def _trtexec_reports(output: str, label: str) -> str | None:
+    """A value trtexec logs about itself, e.g. ``[I] TensorRT version: 10.5.0`` or ``[I] Compute Capability: 8.9``."""
+    found = re.search(rf"{label}:\s*(\S+)", output)
+    return found.group(1) if found else None
+
+
+def require_tensorrt() -> None:
+    """Raise ``TensorRTUnavailable`` unless the TensorRT Python package or ``trtexec`` is here."""
+    if importlib.util.find_spec("tensorrt") is None and shutil.which("trtexec") is None:
         raise TensorRTUnavailable(
             "TensorRT is not installed here (no `tensorrt` Python package, no `trtexec` on PATH). Build engines "
             "inside the NGC TensorRT or Triton container of the same release as the serving Triton; the "
             "repository keeps serving the ONNX models (platform onnxruntime_onnx) meanwhile."
         )
+
+
+def build_engine(
+    onnx_path: Path,
+    plan_path: Path,
+    options: EngineOptions,
+    *,
+    calibration: np.ndarray | None = None,
+) -> PlanSidecar:
+    """Build ``plan_path`` from ``onnx_path`` and write its sidecar; raises ``TensorRTUnavailable`` where TensorRT
+    is not installed, ``EngineBuildFailed`` when TensorRT makes no engine."""
+    require_tensorrt()
+    profile = profile_for(read_signature(onnx_path), options)
     plan_path.parent.mkdir(parents=True, exist_ok=True)
     partial = plan_path.with_suffix(".plan.partial")
     cache = plan_path.with_suffix(".calib")
+    version, capability = local_tensorrt_version(), local_compute_capability()
+    has_python_api = version is not None
     try:
         if has_python_api:
             _build_with_python_api(
-                onnx_path, partial, profile, precision, settings.trt_workspace_mib, calibration, cache
+                onnx_path, partial, profile, options.precision, options.workspace_mib, calibration, cache
             )
         else:
             command = trtexec_command(
-                trtexec,
+                str(shutil.which("trtexec")),
                 onnx_path,
                 partial,
                 profile,
-                precision,
-                settings.trt_workspace_mib,
+                options.precision,
+                options.workspace_mib,
                 calibration_cache=cache,
                 fp32_layers=norm_node_names(onnx_path),
             )
@@ -232,9 +279,95 @@ def build_engine(
                 raise EngineBuildFailed(
                     f"trtexec failed ({done.returncode}): {done.stdout[-2000:]}{done.stderr[-2000:]}"
                 )
+            version = _trtexec_reports(done.stdout, "TensorRT version")
+            capability = capability or _trtexec_reports(done.stdout, "Compute Capability")
         if not partial.exists() or partial.stat().st_size == 0:
             raise EngineBuildFailed(f"TensorRT reported success but wrote no engine for {onnx_path}")
         partial.replace(plan_path)  # only a complete engine ever carries the name Triton loads
     finally:
         partial.unlink(missing_ok=True)
-    return plan_path
+    sidecar = PlanSidecar(
+        tensorrt_version=version or "unknown",
+        compute_capability=capability or "unknown",
+        precision=options.precision,
+        profile={name: [list(shape) for shape in corners] for name, corners in profile.shapes.items()},
+        onnx_sha256=sha256_of(onnx_path),
+    )
+    sidecar.write(plan_path)
+    return sidecar
+
+
+def build_engines(
+    models: dict[str, tuple[Path, Path]], options: EngineOptions, *, calibration: np.ndarray | None = None
+) -> list[EngineOutcome]:
+    """Build each model's engine (name -> (ONNX, plan)): a graph TensorRT's parser cannot take is kept on ONNX
+    Runtime unbuilt, a failed build is reported and the next model goes on. ``TensorRTUnavailable`` up front."""
+    require_tensorrt()
+    outcomes = []
+    for name, (onnx_path, plan_path) in models.items():
+        limits = tensorrt_parser_limits(onnx_path)
+        if limits:
+            outcomes.append(EngineOutcome(name, "kept_onnx", "; ".join(limits)))
+            continue
+        try:
+            sidecar = build_engine(onnx_path, plan_path, options, calibration=calibration)
+        except EngineBuildFailed as error:
+            outcomes.append(EngineOutcome(name, "failed", str(error)))
+            continue
+        detail = (
+            f"{options.precision} engine {plan_path} ({plan_path.stat().st_size} bytes, TensorRT "
+            f"{sidecar.tensorrt_version}, compute capability {sidecar.compute_capability})"
+        )
+        outcomes.append(EngineOutcome(name, "built", detail))
+    return outcomes
+
+
+_REPORTED_AS = {"built": "", "kept_onnx": "kept on onnxruntime_onnx: ", "failed": "error: no engine built: "}
+
+
+def report(outcomes: list[EngineOutcome]) -> int:
+    """Print one line per model and a summary; the exit status is 4 when any build failed."""
+    for outcome in outcomes:
+        stream = sys.stderr if outcome.status == "failed" else sys.stdout
+        print(f"{outcome.name}: {_REPORTED_AS[outcome.status]}{outcome.detail}", file=stream)
+    counts = {status: sum(o.status == status for o in outcomes) for status in ("built", "kept_onnx", "failed")}
+    print(
+        f"{counts['built']} engine(s) built, {counts['kept_onnx']} model(s) kept on ONNX Runtime (parser limits), "
+        f"{counts['failed']} failed"
+    )
+    return 4 if counts["failed"] else 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Engines for a built repository, where only TensorRT, numpy and onnx are installed (NGC's TensorRT
+    container): a plan and its sidecar beside every ``<name>/1/model.onnx``."""
+    defaults = EngineOptions()
+    parser = argparse.ArgumentParser(prog="python3 -m export.tensorrt", description=main.__doc__)
+    parser.add_argument("repository", type=Path, help="a repository written by `python -m export build-repository`")
+    parser.add_argument("--names", help="comma-separated models (default: every model with a model.onnx)")
+    parser.add_argument("--precision", choices=["fp16", "fp32"], default=defaults.precision)
+    for corner in ("min", "opt", "max"):
+        parser.add_argument(f"--{corner}-batch", type=int, default=getattr(defaults, f"{corner}_batch"))
+        parser.add_argument(f"--{corner}-side", type=int, default=getattr(defaults, f"{corner}_side"))
+    parser.add_argument("--workspace-mib", type=int, default=defaults.workspace_mib)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    options = EngineOptions(
+        args.precision, args.min_batch, args.opt_batch, args.max_batch, args.min_side, args.opt_side, args.max_side,
+        args.workspace_mib,
+    )  # fmt: skip
+    wanted = set(args.names.split(",")) if args.names else None
+    models = {
+        onnx_path.parents[1].name: (onnx_path, onnx_path.with_name("model.plan"))
+        for onnx_path in sorted(args.repository.glob("*/*/model.onnx"))
+        if wanted is None or onnx_path.parents[1].name in wanted
+    }
+    try:
+        return report(build_engines(models, options))
+    except TensorRTUnavailable as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 3
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -7,8 +7,13 @@ project's Dockerfile takes through ``PYTHON_IMAGE``, and a Prometheus image from
 
 1. the gateway image alone: ``/readyz``, one ``/score`` of a real face, non-root, no torch, no checkpoints or
    PNGs, its size;
-2. gateway + Prometheus through the real docker-compose.yml (cpu profile) plus compose.override.yml, which
-   swaps only the images: Prometheus reports the gateway target up and holds its ``/score`` latency histogram.
+2. the Triton image's model repository (the Dockerfile's repository stage, copied into the ``triton`` stage, here
+   built on the local base since the NGC image cannot be pulled): every model of model_repository/ with its
+   config (identical to the committed one), its card and its ONNX file (the card's checksum), and an
+   unprivileged user;
+3. gateway + Prometheus through the real docker-compose.yml (the embedded profile) plus compose.override.yml,
+   which swaps only the images: Prometheus reports the gateway target up and holds its ``/score`` latency
+   histogram.
 
 Images are kept between runs (docker's layer cache makes a warm run quick); containers and volumes are removed.
 Needs root (apt-get, dockerd) and ../shared/data/samples (or FIQA_SHARED_DATA) for the face photo.
@@ -21,6 +26,7 @@ import contextlib
 import hashlib
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -48,6 +54,10 @@ CHECKOUT = hashlib.sha256(str(REPO).encode()).hexdigest()[:12]
 GATEWAY_IMAGE = f"fiqa-ctest/gateway:{CHECKOUT}"
 # The Dockerfile's builder stage, tagged so that its layers (the docker cache of the next run) are never untagged.
 BUILDER_IMAGE = f"fiqa-ctest/gateway-builder:{CHECKOUT}"
+# The Dockerfile's triton stage on the local base (the legacy builder builds every stage before its target, so the
+# gateway's build needs the stand-in too).
+TRITON_IMAGE = f"fiqa-ctest/triton:{CHECKOUT}"
+TRITON_USER = "1000:1000"
 GATEWAY_CONTAINER = f"fiqa-ctest-gateway-{os.getpid()}"
 COMPOSE_PROJECT = f"fiqa-ctest-{os.getpid()}"
 GATEWAY_UID = "10001"
@@ -175,9 +185,12 @@ def build_prometheus() -> None:
 
 
 def build_gateway() -> None:
-    """The project's Dockerfile as it is, on the local base; its builder stage tagged to keep it cached."""
-    build(BUILDER_IMAGE, REPO, REPO / "Dockerfile", target="builder", PYTHON_IMAGE=BASE_IMAGE)
-    build(GATEWAY_IMAGE, REPO, REPO / "Dockerfile", PYTHON_IMAGE=BASE_IMAGE)
+    """The project's Dockerfile as it is, on the local base: the gateway, and the Triton stage with its model
+    repository; the builder stage tagged to keep it cached."""
+    bases = {"PYTHON_IMAGE": BASE_IMAGE, "TRITON_IMAGE": BASE_IMAGE}
+    build(BUILDER_IMAGE, REPO, REPO / "Dockerfile", target="builder", **bases)
+    build(GATEWAY_IMAGE, REPO, REPO / "Dockerfile", **bases)
+    build(TRITON_IMAGE, REPO, REPO / "Dockerfile", target="triton", **bases)
 
 
 def http(url: str, body: bytes | None = None, content_type: str = "") -> tuple[int, bytes]:
@@ -231,6 +244,40 @@ def check_image_contents() -> None:
     print(f"{GATEWAY_IMAGE}: {size / 1e6:.0f} MB")
 
 
+def _sha256(path: Path) -> str:
+    with path.open("rb") as handle:
+        return hashlib.file_digest(handle, "sha256").hexdigest()
+
+
+def check_triton_repository() -> None:
+    """/models of the Triton image: each committed model's config (byte for byte), card and ONNX file (its card's
+    sha256), nothing missing; the image runs as the unprivileged user."""
+    user = run("docker", "image", "inspect", "--format", "{{.Config.User}}", TRITON_IMAGE, capture=True).strip()
+    if user != TRITON_USER:
+        raise CheckFailed(f"the Triton image runs as {user!r}, not {TRITON_USER}")
+    committed = REPO / "model_repository"
+    expected = sorted(config.parent.name for config in committed.glob("*/config.pbtxt"))
+    with tempfile.TemporaryDirectory(prefix="fiqa-ctest-repository-") as tmp:
+        container = run("docker", "create", TRITON_IMAGE, capture=True).strip()
+        try:
+            run("docker", "cp", f"{container}:/models", tmp)
+        finally:
+            run("docker", "rm", container, capture=True)
+        built = Path(tmp) / "models"
+        present = sorted(config.parent.name for config in built.glob("*/config.pbtxt"))
+        if present != expected:
+            raise CheckFailed(f"the image's repository holds {present}, model_repository/ {expected}")
+        for name in expected:
+            if (built / name / "config.pbtxt").read_bytes() != (committed / name / "config.pbtxt").read_bytes():
+                raise CheckFailed(f"{name}/config.pbtxt in the image differs from the committed one")
+            card = (built / name / "card.yaml").read_text()
+            checksum = re.search(r"^sha256:\s*([0-9a-f]{64})\s*$", card, re.MULTILINE)
+            onnx = built / name / "1" / "model.onnx"
+            if checksum is None or not onnx.is_file() or _sha256(onnx) != checksum.group(1):
+                raise CheckFailed(f"{name}/1/model.onnx is missing or not the file its card names")
+    print(f"{TRITON_IMAGE}: {len(expected)} models, each with its config, card and ONNX file; user {user}")
+
+
 def check_gateway_container() -> None:
     """The image as `docker run` starts it (HOST/PORT from the environment), then a client's checks."""
     port = free_port()
@@ -270,17 +317,20 @@ def gateway_scraped(prometheus_url: str) -> bool:
 
 
 def check_compose_stack() -> None:
-    """gateway-cpu + Prometheus from docker-compose.yml, images swapped by compose.override.yml."""
+    """gateway-cpu + Prometheus from docker-compose.yml, images swapped by compose.override.yml (Triton and
+    Grafana, whose images cannot be pulled here, are left out by naming the two services)."""
     gateway_port, prometheus_port = free_port(), free_port()
     env = {
         "FIQA_TEST_GATEWAY_IMAGE": GATEWAY_IMAGE,
         "FIQA_TEST_PROMETHEUS_IMAGE": PROMETHEUS_IMAGE,
         "FIQA_GATEWAY_PORT": str(gateway_port),
         "FIQA_PROMETHEUS_PORT": str(prometheus_port),
+        # required by the file (Grafana's admin password), although Grafana is not started here
+        "GF_ADMIN_PASSWORD": hashlib.sha256(os.urandom(16)).hexdigest(),
     }
     compose = (
         "docker-compose", "--project-name", COMPOSE_PROJECT, "--project-directory", str(REPO),
-        "-f", str(REPO / "docker-compose.yml"), "-f", str(HERE / "compose.override.yml"), "--profile", "cpu",
+        "-f", str(REPO / "docker-compose.yml"), "-f", str(HERE / "compose.override.yml"), "--profile", "embedded",
     )  # fmt: skip
     gateway_url, prometheus_url = f"http://127.0.0.1:{gateway_port}", f"http://127.0.0.1:{prometheus_port}"
     try:
@@ -310,9 +360,10 @@ def main() -> int:
         ("local bookworm root file system", build_rootfs),
         (f"local base image {BASE_IMAGE}", build_base),
         (f"local Prometheus image {PROMETHEUS_IMAGE}", build_prometheus),
-        (f"gateway image {GATEWAY_IMAGE}", build_gateway),
+        (f"gateway and Triton images {GATEWAY_IMAGE}, {TRITON_IMAGE}", build_gateway),
         ("gateway image contents", check_image_contents),
         ("gateway container: /readyz, /score, non-root", check_gateway_container),
+        ("Triton image: the built model repository", check_triton_repository),
         ("compose: gateway-cpu + Prometheus", check_compose_stack),
     ]
     start = time.monotonic()

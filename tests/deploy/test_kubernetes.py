@@ -96,8 +96,56 @@ def test_triton_has_a_gpu_probes_and_the_model_repository() -> None:
     assert ports == {"http": 8000, "grpc": 8001, "metrics": int(metrics_port)}
     annotations = _one("Deployment", "fiqa-triton")["spec"]["template"]["metadata"]["annotations"]
     assert annotations["prometheus.io/port"] == metrics_port
-    compose = load_yaml(REPO / "docker-compose.yml")["services"]["triton"]
-    assert container["image"] == compose["image"], "one Triton release for compose and Kubernetes"
+    dockerfile = re.search(r"^ARG TRITON_IMAGE=(\S+)$", (REPO / "Dockerfile").read_text(), re.MULTILINE)
+    assert container["image"] == dockerfile.group(1), "one Triton release for the compose image and Kubernetes"
+
+
+def _allowance_s(probe: dict) -> int:
+    """The longest a startup probe lets a container start before it is restarted."""
+    return probe.get("initialDelaySeconds", 0) + probe.get("periodSeconds", 10) * probe.get("failureThreshold", 3)
+
+
+def test_triton_runs_unprivileged() -> None:
+    pod = _one("Deployment", "fiqa-triton")["spec"]["template"]["spec"]
+    assert pod["securityContext"]["runAsNonRoot"] is True and pod["securityContext"]["runAsUser"] != 0
+    context = _container(_one("Deployment", "fiqa-triton"))["securityContext"]
+    assert context["allowPrivilegeEscalation"] is False and context["capabilities"]["drop"] == ["ALL"]
+
+
+def test_gateway_waits_for_triton_as_long_as_triton_may_take_to_start(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A cold start must not crash-loop: the gateway waits for Triton at least as long as Triton's startup probe
+    allows, and the gateway's own startup probe allows that wait."""
+    triton = _allowance_s(_container(_one("Deployment", "fiqa-triton"))["startupProbe"])
+    settings = check_settings_env(_one("ConfigMap", "fiqa-gateway-config")["data"], monkeypatch)
+    assert settings.triton_startup_wait_s >= triton
+    gateway = _allowance_s(_container(_one("Deployment", "fiqa-gateway"))["startupProbe"])
+    assert gateway > settings.triton_startup_wait_s
+
+
+def test_triton_service_is_headless_so_gateways_spread_over_pods() -> None:
+    assert _one("Service", "fiqa-triton")["spec"]["clusterIP"] == "None"
+
+
+def test_podmonitors_scrape_both_deployments_on_declared_ports() -> None:
+    folder = K8S / "monitoring"
+    kustomization = load_yaml(folder / "kustomization.yaml")
+    monitors = [doc for name in kustomization["resources"] for doc in yaml.safe_load_all((folder / name).read_text())]
+    assert {monitor["kind"] for monitor in monitors} == {"PodMonitor"}
+    scraped = set()
+    for monitor in monitors:
+        assert monitor["apiVersion"] == "monitoring.coreos.com/v1" and monitor["metadata"]["namespace"] == "fiqa"
+        selector = monitor["spec"]["selector"]["matchLabels"]
+        (deployment,) = [
+            doc
+            for doc in _resources()
+            if doc["kind"] == "Deployment" and selector.items() <= doc["spec"]["template"]["metadata"]["labels"].items()
+        ]
+        ports = {port["name"] for port in _container(deployment)["ports"]}
+        annotations = deployment["spec"]["template"]["metadata"]["annotations"]
+        for endpoint in monitor["spec"]["podMetricsEndpoints"]:
+            assert endpoint["port"] in ports and endpoint["path"] == annotations["prometheus.io/path"]
+        scraped.add(deployment["metadata"]["name"])
+    assert scraped == {"fiqa-gateway", "fiqa-triton"}
 
 
 @pytest.mark.parametrize("name", ["fiqa-gateway", "fiqa-triton"])

@@ -12,9 +12,10 @@ import pytest
 import yaml
 
 from export.onnx_io import CardMismatch, read_signature
-from export.repository import build_repository, parse_config
+from export.plan_sidecar import PlanSidecar, sha256_of
+from export.repository import PlanRefused, build_repository, parse_config
 from export.settings import ExportSettings
-from export.tensorrt import profile_for, trtexec_command
+from export.tensorrt import EngineOptions, profile_for, trtexec_command
 from service.registry import Registry
 from service.settings import REPO_ROOT, Settings
 
@@ -89,15 +90,70 @@ def test_cpu_instances_and_python_twin(tmp_path: Path) -> None:
     assert (tmp_path / "twin" / "fr_feature" / "1" / "model.py").read_text().startswith('"""Triton Python-backend')
 
 
-def test_an_engine_switches_the_model_to_tensorrt(tmp_path: Path) -> None:
-    build_repository(ExportSettings(), out_dir=tmp_path, names=["fr_feature"])
-    # Only the file's presence matters to the builder; Triton is never started on this placeholder.
-    (tmp_path / "fr_feature" / "1" / "model.plan").write_bytes(b"placeholder, never loaded")
-    (built,) = build_repository(ExportSettings(), out_dir=tmp_path, names=["fr_feature"])
+# The Triton the plans are for, as FIQA_EXPORT_TRT_TARGET_* would say (no TensorRT or GPU here to ask).
+TARGET = {"trt_target_version": "10.5.0.18", "trt_target_compute_capability": "8.9"}
+
+
+def _plan(repo: Path, registry: Registry, **sidecar) -> Path:
+    """A placeholder plan (Triton never loads it here) with a sidecar that suits TARGET unless ``sidecar`` says
+    otherwise; ``sidecar=None`` leaves it without one."""
+    plan = repo / "fr_feature" / "1" / "model.plan"
+    plan.write_bytes(b"placeholder, never loaded")
+    facts = {
+        "tensorrt_version": "10.5.0",
+        "compute_capability": "8.9",
+        "precision": "fp16",
+        "profile": {"input": [[1, 3, 112, 112], [16, 3, 112, 112], [64, 3, 112, 112]]},
+        "onnx_sha256": sha256_of(registry.file_of("fr_feature")),
+        **sidecar,
+    }
+    PlanSidecar(**facts).write(plan)
+    return plan
+
+
+def test_an_engine_switches_the_model_to_tensorrt_and_keeps_the_onnx(tmp_path: Path, registry: Registry) -> None:
+    settings = ExportSettings(**TARGET)
+    build_repository(settings, out_dir=tmp_path, names=["fr_feature"])
+    _plan(tmp_path, registry)
+    (built,) = build_repository(settings, out_dir=tmp_path, names=["fr_feature"], strict=True)
     config = parse_config(built.config_path.read_text())
-    assert built.platform == config.platform == "tensorrt_plan"
+    assert built.platform == config.platform == "tensorrt_plan" and built.refused_plan == ()
     assert config.default_model_filename == "model.plan"
-    assert not (tmp_path / "fr_feature" / "1" / "model.onnx").exists()
+    assert (tmp_path / "fr_feature" / "1" / "model.onnx").samefile(registry.file_of("fr_feature")), "the fallback"
+
+
+@pytest.mark.parametrize(
+    ("sidecar", "target", "reason"),
+    [
+        ({"tensorrt_version": "10.3.0"}, TARGET, "built with TensorRT 10.3.0, served by 10.5.0.18"),
+        ({"compute_capability": "8.6"}, TARGET, "built for compute capability 8.6, served on 8.9"),
+        ({"onnx_sha256": "0" * 64}, TARGET, "another ONNX file"),
+        ({"profile": {"input": [[1, 3, 112, 112]] * 2 + [[32, 3, 112, 112]]}}, TARGET, "stops at batch 32 < Triton"),
+        ({}, {}, "FIQA_EXPORT_TRT_TARGET_VERSION"),
+    ],
+)
+def test_a_plan_that_does_not_suit_the_serving_triton_is_refused(
+    tmp_path: Path, registry: Registry, sidecar: dict, target: dict, reason: str
+) -> None:
+    """The model is served from the ONNX file beside the plan, with the reason; --strict makes it an error."""
+    settings = ExportSettings(max_batch_size=64, **target)
+    build_repository(settings, out_dir=tmp_path, names=["fr_feature"])
+    _plan(tmp_path, registry, **sidecar)
+    (built,) = build_repository(settings, out_dir=tmp_path, names=["fr_feature"])
+    config = parse_config(built.config_path.read_text())
+    assert built.platform == config.platform == "onnxruntime_onnx"
+    assert config.default_model_filename == "model.onnx" and (tmp_path / "fr_feature" / "1" / "model.onnx").exists()
+    assert any(reason in refusal for refusal in built.refused_plan), built.refused_plan
+    with pytest.raises(PlanRefused, match="fr_feature"):
+        build_repository(settings, out_dir=tmp_path, names=["fr_feature"], strict=True)
+
+
+def test_a_plan_without_sidecar_is_refused(tmp_path: Path) -> None:
+    settings = ExportSettings(**TARGET)
+    build_repository(settings, out_dir=tmp_path, names=["fr_feature"])
+    (tmp_path / "fr_feature" / "1" / "model.plan").write_bytes(b"placeholder, never loaded")
+    (built,) = build_repository(settings, out_dir=tmp_path, names=["fr_feature"])
+    assert built.platform == "onnxruntime_onnx" and "no sidecar" in built.refused_plan[0]
 
 
 @pytest.mark.parametrize(
@@ -149,7 +205,7 @@ def test_tensorrt_step_refuses_without_tensorrt(tmp_path: Path) -> None:
 
 
 def test_tensorrt_profile_and_trtexec_command(registry: Registry) -> None:
-    settings = ExportSettings(trt_min_batch=1, trt_opt_batch=8, trt_max_batch=64, trt_precision="fp16")
+    settings = EngineOptions(min_batch=1, opt_batch=8, max_batch=64, precision="fp16")
     detector = profile_for(read_signature(registry.file_of("centerface")), settings)
     assert detector.shapes["input.1"] == ((1, 3, 32, 32), (8, 3, 640, 640), (64, 3, 640, 640))
     embedder = profile_for(read_signature(registry.file_of("fr_feature")), settings)

@@ -111,8 +111,9 @@ def raw_work_rate(raw: RawModels, faces: int, repeats: int) -> float:
     return 1000.0 * faces / (faces * det + batch_ms)
 
 
-async def _decode_detect(settings: Settings, raw: RawModels, data: bytes, reduce_to: int | None) -> tuple[Any, list]:
+async def decode_detect(runtime: Runtime, data: bytes, reduce_to: int | None) -> tuple[Any, list]:
     """What the pipeline does before alignment: decode (full, plus reduced when asked) and detect."""
+    settings = runtime.settings
     image = await asyncio.to_thread(
         decode_image,
         data,
@@ -121,7 +122,7 @@ async def _decode_detect(settings: Settings, raw: RawModels, data: bytes, reduce
         min_side=settings.min_image_side,
         reduce_to=reduce_to,
     )
-    faces = await raw.runtime.detect_faces(
+    faces = await runtime.detect_faces(
         image.rgb if image.detect_rgb is None else image.detect_rgb,
         Timings(),
         upscale=image.detect_scale,
@@ -130,11 +131,12 @@ async def _decode_detect(settings: Settings, raw: RawModels, data: bytes, reduce
     return image, faces
 
 
-async def _median_ms(settings: Settings, raw: RawModels, data: bytes, reduce_to: int | None, repeats: int) -> float:
+async def median_ms(runtime: Runtime, data: bytes, reduce_to: int | None, repeats: int) -> float:
+    """Median milliseconds of ``decode_detect`` over ``repeats`` calls."""
     times = []
     for _ in range(repeats):
         started = time.perf_counter()
-        await _decode_detect(settings, raw, data, reduce_to)
+        await decode_detect(runtime, data, reduce_to)
         times.append((time.perf_counter() - started) * 1000.0)
     return statistics.median(times)
 
@@ -146,12 +148,12 @@ async def large_frame(settings: Settings, raw: RawModels, repeats: int) -> list[
     for kind in ("face_hd", "face_fhd", "face_5mp", "face_12mp"):
         data = one_face_jpeg(FRAME_SIZES[kind])
         (_, full_faces), (image, red_faces) = [
-            await _decode_detect(settings, raw, data, reduce_to) for reduce_to in (None, settings.det_max_side)
+            await decode_detect(raw.runtime, data, reduce_to) for reduce_to in (None, settings.det_max_side)
         ]
         full_ms, red_ms = [], []
         for _ in range(3):  # interleaved, so a change in the machine's load hits both alike
-            full_ms.append(await _median_ms(settings, raw, data, None, repeats))
-            red_ms.append(await _median_ms(settings, raw, data, settings.det_max_side, repeats))
+            full_ms.append(await median_ms(raw.runtime, data, None, repeats))
+            red_ms.append(await median_ms(raw.runtime, data, settings.det_max_side, repeats))
         full, reduced = statistics.median(full_ms), statistics.median(red_ms)
         shift = (
             float(np.abs(full_faces[0].landmarks - red_faces[0].landmarks).max())

@@ -170,8 +170,8 @@ class Compared:
             "answered as full": round(sum(of("same")) / max(1, self.images), 3),
             "landmarks mean (IOD)": _mean(of("landmarks")),
             "landmarks p95 (IOD)": _p95(of("landmarks")),
-            "|Δ score| mean": _mean(of("score_change")),
-            "|Δ score| p95": _p95(of("score_change")),
+            "score change mean": _mean(of("score_change")),
+            "score change p95": _p95(of("score_change")),
             "detect ms mean": _mean(of("detect_ms")),
         }
 
@@ -272,7 +272,7 @@ async def frame_times(runtimes: dict[str, Runtime], repeats: int, rounds: int) -
 def choose(selection: dict[str, Any], timing: list[dict[str, Any]]) -> dict[str, Any]:
     """The module's rule applied to the pooled selection rows and the 640x480 times."""
     rows = {row["path"]: row for row in selection["rows"]}
-    reference_change = rows[HALF]["|Δ score| mean"]
+    reference_change = rows[HALF]["score change mean"]
     verdicts = []
     for row in timing:
         if row["path"] == "full":
@@ -283,8 +283,8 @@ def choose(selection: dict[str, Any], timing: list[dict[str, Any]]) -> dict[str,
             failed.append(f"recall {result['recall vs full']} < {MIN_RECALL}")
         if result["landmarks mean (IOD)"] == "" or result["landmarks mean (IOD)"] > MAX_LANDMARK_IOD:
             failed.append(f"landmarks {result['landmarks mean (IOD)']} > {MAX_LANDMARK_IOD} IOD")
-        if result["|Δ score| mean"] == "" or result["|Δ score| mean"] > reference_change:
-            failed.append(f"|Δ score| {result['|Δ score| mean']} > {HALF}'s {reference_change}")
+        if result["score change mean"] == "" or result["score change mean"] > reference_change:
+            failed.append(f"score change {result['score change mean']} > {HALF}'s {reference_change}")
         verdicts.append({"path": row["path"], "640x480 ms": row["640x480 ms"], "failed": failed})
     passing = sorted((v for v in verdicts if not v["failed"]), key=lambda v: v["640x480 ms"])
     return {"verdicts": verdicts, "chosen": passing[0]["path"] if passing else "full"}

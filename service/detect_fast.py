@@ -115,30 +115,18 @@ async def detect_fast(
     size = frame_size or (rgb.shape[1] * upscale, rgb.shape[0] * upscale)
     long_side = max(rgb.shape[:2])
 
-    async def full() -> list[Face]:
+    async def one_pass(max_side: int, scale: int = 1, frame: tuple[int, int] | None = None) -> list[Face]:
+        limits = {"threshold": settings.threshold, "iou_threshold": settings.iou_threshold}
         return await detect(
-            backend,
-            tensors,
-            rgb,
-            timings,
-            max_side=settings.full_side,
-            threshold=settings.threshold,
-            iou_threshold=settings.iou_threshold,
-            upscale=upscale,
-            frame_size=size,
+            backend, tensors, rgb, timings, max_side=max_side, upscale=scale, frame_size=frame, **limits
         )
+
+    async def full() -> list[Face]:
+        return await one_pass(settings.full_side, upscale, size)
 
     if long_side <= settings.coarse_side:  # the coarse letterbox is the frame itself: the full pass, as cheap
         return await full()
-    coarse = await detect(
-        backend,
-        tensors,
-        rgb,
-        timings,
-        max_side=settings.coarse_side,
-        threshold=settings.threshold,
-        iou_threshold=settings.iou_threshold,
-    )
+    coarse = await one_pass(settings.coarse_side)  # in the pixels of ``rgb``
     if needs_full_pass(coarse, long_side):
         return await full()
     side = settings.refine_side

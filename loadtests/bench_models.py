@@ -3,7 +3,8 @@
 1. Raw onnxruntime throughput of the detector at the letterbox sizes the gateway uses and of each quality
    network at batch 1/8/32, in sessions built exactly as the gateway builds them.
 2. Gateway efficiency ratio = /score throughput / raw-model throughput for the same work (one 640x480
-   one-face JPEG = one detector pass + the quality rows of one face). At concurrency 1 the raw side runs the
+   one-face JPEG = the detector inference of the configured path (one pass, or the fast path's two) + the
+   quality rows of one face). At concurrency 1 the raw side runs the
    work back to back; at saturation it runs it with the rows of ``--sat-concurrency`` faces in one batch.
 3. Micro-batching on (``FIQA_MAX_BATCH_SIZE``/``FIQA_MAX_WAIT_MS`` defaults) vs off (batch = one face's rows,
    no wait) at concurrency 1, 8, 32: one real server per setting.
@@ -62,6 +63,19 @@ class RawModels:
         blob = letterbox(np.zeros((size[1], size[0], 3), np.uint8), self.runtime.settings.det_max_side).blob
         return best_ms(lambda: self.backend.infer_sync(DETECTOR, {self.runtime.detector.input: blob}), repeats)
 
+    def path_detector_ms(self, data: bytes, repeats: int) -> float:
+        """Detector inference of the configured path (``detector_mode``: one pass, or a coarse and a crop pass) on one
+        frame, its passes summed, median of ``repeats`` x 3 runs; the path's resizing and decoding are left out."""
+        rgb = decode_image(data, max_bytes=len(data), max_pixels=10**9, min_side=1).rgb
+
+        def infer_ms() -> float:
+            timings = Timings()
+            asyncio.run(self.runtime.detect_faces(rgb, timings))
+            return timings.ms["detect_infer"]
+
+        infer_ms()
+        return statistics.median(infer_ms() for _ in range(3 * repeats))
+
     def network_ms(self, name: str, batch: int, repeats: int) -> float:
         card = self.runtime.registry[name]
         spec = card.inputs[0]
@@ -104,7 +118,7 @@ def raw_table(raw: RawModels, repeats: int) -> dict[str, Any]:
 
 def raw_work_rate(raw: RawModels, faces: int, repeats: int) -> float:
     """Images/s of the models alone for one-face 640x480 images, ``faces`` images' rows in one batch."""
-    det = raw.detector_ms((640, 480), repeats)
+    det = raw.path_detector_ms(one_face_jpeg((640, 480)), repeats)
     batch_ms = sum(
         raw.network_ms(net, rows * faces, max(2, repeats // faces)) for net, rows in raw.rows_per_face().items()
     )

@@ -93,7 +93,7 @@ class Settings(BaseSettings):
     # faces, then one on a square crop around each face at det_refine_side (0: none) for its box and landmarks, the
     # full pass standing in when no face, a small face or many faces are found (service/detect_fast.py). The
     # default is the one loadtests/bench_detector.py chose by its stated rule (reports/detector.md).
-    detector_mode: Literal["full", "fast"] = "full"
+    detector_mode: Literal["full", "fast"] = "fast"
     det_fast_side: int = Field(320, ge=32)
     det_refine_side: int = Field(192, ge=0, multiple_of=32)  # the network's stride
     max_faces: int = 10

@@ -168,7 +168,7 @@ def test_faces_on_a_reduced_decode_come_back_in_frame_pixels(backend: Recording,
 def test_the_runtime_takes_the_path_its_settings_name(samples: Path) -> None:
     rgb = framed(samples, "obama.jpg", (640, 480))
     fast = Runtime(Settings(warmup=False, detector_mode="fast"))
-    full = Runtime(Settings(warmup=False))
+    full = Runtime(Settings(warmup=False, detector_mode="full"))
     try:
         (fast_face,), (full_face,) = fast.detect(rgb), full.detect(rgb)
     finally:

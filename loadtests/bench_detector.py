@@ -3,7 +3,8 @@
 For each path: decode + detect time of a 640x480 and a 12 MP one-face JPEG (interleaved rounds, the gateway's
 reduced decode); on each frame set, how often it finds the full path's face, how far its landmarks lie from the full
 path's (mean distance over the 5 points, in the full face's inter-eye distances) and how much the default model's
-0..100 score moves on the crops it aligns; then ``/score`` end to end (concurrency 1 and a saturating one) on one
+0..100 score moves on the crops it aligns (absolute, signed, and the share of accept / reject decisions at its card
+threshold that change); then ``/score`` end to end (concurrency 1 and a saturating one) on one
 real gateway per path, levels interleaved. Results go to ``reports/detector.json``; ``python -m
 loadtests.detector_report`` renders ``reports/detector.md``.
 
@@ -172,7 +173,10 @@ class Compared:
             "landmarks p95 (IOD)": _p95(of("landmarks")),
             "score change mean": _mean(of("score_change")),
             "score change p95": _p95(of("score_change")),
+            "score shift mean": _mean(of("score_shift")),
+            "decisions changed": _mean(of("flipped")),
             "detect ms mean": _mean(of("detect_ms")),
+            "full detect ms mean": _mean(self.values.get(("detect_ms", "full"), [])),
         }
 
 
@@ -230,11 +234,15 @@ def compare(frames: Iterator[tuple[str, np.ndarray]], runtimes: dict[str, Runtim
                 crops[label].append(align(rgb, match.landmarks).crop)
                 crops[f"{label}:full"].append(align(rgb, reference.landmarks).crop)
     method = full.methods[model]
+    threshold = full.registry[model].threshold
     for label in (label for label in crops if not label.endswith(":full")):
         scores = method.to_score(full.score_crops(model, np.stack(crops[label])))
         reference_scores = method.to_score(full.score_crops(model, np.stack(crops[f"{label}:full"])))
-        for change in np.abs(scores - reference_scores):
-            out.add("score_change", label, float(change))
+        for score, reference_score in zip(scores, reference_scores, strict=True):
+            out.add("score_change", label, abs(float(score - reference_score)))
+            out.add("score_shift", label, float(score - reference_score))
+            if threshold is not None:  # accept / reject at the model's card threshold, as the gateway decides
+                out.add("flipped", label, (score >= threshold.value) != (reference_score >= threshold.value))
     return out
 
 

@@ -104,7 +104,10 @@ def render(report: dict[str, Any]) -> str:
             "",
             "Landmark distance: mean over the 5 points, in the full path's inter-eye distance (IOD); score change: "
             f"absolute difference of `{report['model']}`'s 0..100 score on the crop each path aligns and on the full "
-            "path's crop, for the faces both found. The selection set pooled (what the rule reads):",
+            "path's crop, for the faces both found; score shift: the same difference signed (the path minus the full "
+            "path); decisions changed: the share of those faces whose accept / reject at the model's card threshold "
+            "differs; detect ms: per image of the set, the path's and the full path's, paths run in turn on each. "
+            "The selection set pooled (what the rule reads):",
             "",
             *_table(report["selection"]["rows"]),
         ]

@@ -23,7 +23,7 @@ The rule that picks the default of ``detector_mode``, fixed before the first mea
 - The qualifying candidate with the lowest decode + detect time on the 640x480 frame becomes the default; if none
   qualifies, ``full`` stays.
 
-    python -m loadtests.bench_detector [--celeba data/celeba] [--limit 400] [--duration 15]
+    python -m loadtests.bench_detector [--celeba data/celeba] [--limit 400] [--duration 15]   # make bench-detector
 """
 
 from __future__ import annotations
@@ -298,6 +298,18 @@ def choose(selection: dict[str, Any], timing: list[dict[str, Any]]) -> dict[str,
     return {"verdicts": verdicts, "chosen": passing[0]["path"] if passing else "full"}
 
 
+def fast_path(chosen: str, settings: Settings, timing: list[dict[str, Any]]) -> str:
+    """The path ``/score`` runs beside the full one: the rule's choice; without one (sets skipped, or none
+    qualified), the configured fast path where it is a candidate, else the cheapest candidate."""
+    if chosen != "full":
+        return chosen
+    configured = Candidate.parse(f"{settings.det_fast_side}:{settings.det_refine_side}").label
+    labels = [row["path"] for row in timing]
+    if settings.detector_mode == "fast" and configured in labels:
+        return configured
+    return min((row for row in timing if row["path"] != "full"), key=lambda row: row["640x480 ms"])["path"]
+
+
 def score_paths(
     candidates: list[Candidate], concurrencies: list[int], duration: float, warmup: float
 ) -> list[dict[str, Any]]:
@@ -365,9 +377,7 @@ def main(argv: list[str] | None = None) -> int:
         out["choice"] = choose(out["selection"], out["timing"])
         print(out["choice"])
     if "score" not in args.skip:
-        chosen = out.get("choice", {}).get("chosen", "full")
-        cheapest = min((r for r in out["timing"] if r["path"] != "full"), key=lambda r: r["640x480 ms"])["path"]
-        new = chosen if chosen != "full" else cheapest
+        new = fast_path(out.get("choice", {}).get("chosen", "full"), base, out["timing"])
         paths = [c for c in candidates if c.label in ("full", new)]
         out["score"] = {
             "paths": [c.label for c in paths],

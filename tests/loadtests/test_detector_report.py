@@ -1,5 +1,5 @@
-"""reports/detector.md is what ``loadtests.detector_report`` renders from reports/detector.json, the code's detector
-default is the path the recorded run chose, and the rule picks as its docstring says."""
+"""reports/detector.md is what ``loadtests.detector_report`` renders from reports/detector.json, and the code's
+detector default is the path the recorded run chose."""
 
 from __future__ import annotations
 
@@ -7,9 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-import pytest
-
-from loadtests.bench_detector import DETECTOR_JSON, HALF, MAX_LANDMARK_IOD, MIN_RECALL, choose
+from loadtests.bench_detector import DETECTOR_JSON
 from loadtests.detector_report import DETECTOR_MD, current, main, render, rule_text
 from service.settings import Settings
 
@@ -23,42 +21,6 @@ def test_the_default_detector_path_is_the_one_the_recorded_run_chose() -> None:
     chosen = report["candidates"][report["choice"]["chosen"]]
     defaults = {name: Settings.model_fields[name].default for name in chosen}
     assert defaults == chosen
-
-
-def row(path: str, recall: float = 1.0, landmarks: float = 0.01, change: float = 0.5) -> dict[str, Any]:
-    return {"path": path, "recall vs full": recall, "landmarks mean (IOD)": landmarks, "score change mean": change}
-
-
-def timing(**ms: float) -> list[dict[str, Any]]:
-    return [{"path": "full", "640x480 ms": 30.0}, *({"path": p, "640x480 ms": v} for p, v in ms.items())]
-
-
-def test_the_cheapest_qualifying_path_is_chosen() -> None:
-    selection = {"rows": [row("a"), row("b"), row(HALF, change=1.0)]}
-    choice = choose(selection, timing(a=12.0, b=9.0))
-    assert choice["chosen"] == "b"
-    assert [v["failed"] for v in choice["verdicts"]] == [[], []]
-
-
-@pytest.mark.parametrize(
-    ("failing", "reason"),
-    [
-        (row("b", recall=MIN_RECALL - 0.01), "recall"),
-        (row("b", landmarks=MAX_LANDMARK_IOD + 0.01), "landmarks"),
-        (row("b", change=1.5), "score change"),
-    ],
-)
-def test_a_path_failing_any_condition_is_not_chosen(failing: dict[str, Any], reason: str) -> None:
-    selection = {"rows": [row("a"), failing, row(HALF, change=1.0)]}
-    choice = choose(selection, timing(a=12.0, b=9.0))
-    assert choice["chosen"] == "a"
-    (failed,) = [v["failed"] for v in choice["verdicts"] if v["path"] == "b"]
-    assert len(failed) == 1 and failed[0].startswith(reason)
-
-
-def test_full_stays_when_no_path_qualifies() -> None:
-    selection = {"rows": [row("a", recall=0.5), row(HALF, change=1.0)]}
-    assert choose(selection, timing(a=12.0))["chosen"] == "full"
 
 
 def _level(path: str, concurrency: int, p50: float, rps: float) -> dict[str, Any]:

@@ -7,7 +7,7 @@ HOST   ?= 127.0.0.1
 PORT   ?= 8000
 export HOST PORT
 
-.PHONY: install models serve test test-fast lint bench bench-detector clean triton-env tools convert-env container-test
+.PHONY: install models serve test test-fast lint bench clean triton-env tools convert-env container-test
 
 # `make serve` installs the gateway alone (its base dependencies and the model fetch); `make install` (and so
 # `make test`) adds the extras for tests, training, evaluation, Triton and benchmarks.
@@ -87,6 +87,7 @@ bench: install
 
 # The full and fast detector paths side by side (reports/detector.md, and the rule that picks the default); reads the
 # CelebA subset in data/celeba (the photos `python -m fiqa prepare-celeba` reads).
+.PHONY: bench-detector
 bench-detector: install
 	$(PY) -m loadtests.bench_detector --celeba data/celeba
 	$(PY) -m loadtests.detector_report

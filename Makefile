@@ -110,5 +110,12 @@ bench: install
 	$(PY) -m loadtests.bench_score
 	$(PY) -m loadtests.performance_report
 
+# The full and fast detector paths side by side (reports/detector.md, and the rule that picks the default); reads the
+# CelebA subset in data/celeba (the photos `python -m fiqa prepare-celeba` reads).
+.PHONY: bench-detector
+bench-detector: install
+	$(PY) -m loadtests.bench_detector --celeba data/celeba
+	$(PY) -m loadtests.detector_report
+
 clean:
 	rm -rf $(VENV) models/fr_feature/model.onnx models/centerface/model.onnx

@@ -3,7 +3,8 @@
 1. Raw onnxruntime throughput of the detector at the letterbox sizes the gateway uses and of each quality
    network at batch 1/8/32, in sessions built exactly as the gateway builds them.
 2. Gateway efficiency ratio = /score throughput / raw-model throughput for the same work (one 640x480
-   one-face JPEG = one detector pass + the quality rows of one face). At concurrency 1 the raw side runs the
+   one-face JPEG = the detector inference of the configured path (one pass, or the fast path's two) + the
+   quality rows of one face). At concurrency 1 the raw side runs the
    work back to back; at saturation it runs it with the rows of ``--sat-concurrency`` faces in one batch.
 3. Micro-batching on (``FIQA_MAX_BATCH_SIZE``/``FIQA_MAX_WAIT_MS`` defaults) vs off (batch = one face's rows,
    no wait) at concurrency 1, 8, 32: one real server per setting.
@@ -62,6 +63,19 @@ class RawModels:
         blob = letterbox(np.zeros((size[1], size[0], 3), np.uint8), self.runtime.settings.det_max_side).blob
         return best_ms(lambda: self.backend.infer_sync(DETECTOR, {self.runtime.detector.input: blob}), repeats)
 
+    def path_detector_ms(self, data: bytes, repeats: int) -> float:
+        """Detector inference of the configured path (``detector_mode``: one pass, or a coarse and a crop pass) on one
+        frame, its passes summed, median of ``repeats`` x 3 runs; the path's resizing and decoding are left out."""
+        rgb = decode_image(data, max_bytes=len(data), max_pixels=10**9, min_side=1).rgb
+
+        def infer_ms() -> float:
+            timings = Timings()
+            asyncio.run(self.runtime.detect_faces(rgb, timings))
+            return timings.ms["detect_infer"]
+
+        infer_ms()
+        return statistics.median(infer_ms() for _ in range(3 * repeats))
+
     def network_ms(self, name: str, batch: int, repeats: int) -> float:
         card = self.runtime.registry[name]
         spec = card.inputs[0]
@@ -104,15 +118,16 @@ def raw_table(raw: RawModels, repeats: int) -> dict[str, Any]:
 
 def raw_work_rate(raw: RawModels, faces: int, repeats: int) -> float:
     """Images/s of the models alone for one-face 640x480 images, ``faces`` images' rows in one batch."""
-    det = raw.detector_ms((640, 480), repeats)
+    det = raw.path_detector_ms(one_face_jpeg((640, 480)), repeats)
     batch_ms = sum(
         raw.network_ms(net, rows * faces, max(2, repeats // faces)) for net, rows in raw.rows_per_face().items()
     )
     return 1000.0 * faces / (faces * det + batch_ms)
 
 
-async def _decode_detect(settings: Settings, raw: RawModels, data: bytes, reduce_to: int | None) -> tuple[Any, list]:
+async def decode_detect(runtime: Runtime, data: bytes, reduce_to: int | None) -> tuple[Any, list]:
     """What the pipeline does before alignment: decode (full, plus reduced when asked) and detect."""
+    settings = runtime.settings
     image = await asyncio.to_thread(
         decode_image,
         data,
@@ -121,7 +136,7 @@ async def _decode_detect(settings: Settings, raw: RawModels, data: bytes, reduce
         min_side=settings.min_image_side,
         reduce_to=reduce_to,
     )
-    faces = await raw.runtime.detect_faces(
+    faces = await runtime.detect_faces(
         image.rgb if image.detect_rgb is None else image.detect_rgb,
         Timings(),
         upscale=image.detect_scale,
@@ -130,11 +145,12 @@ async def _decode_detect(settings: Settings, raw: RawModels, data: bytes, reduce
     return image, faces
 
 
-async def _median_ms(settings: Settings, raw: RawModels, data: bytes, reduce_to: int | None, repeats: int) -> float:
+async def median_ms(runtime: Runtime, data: bytes, reduce_to: int | None, repeats: int) -> float:
+    """Median milliseconds of ``decode_detect`` over ``repeats`` calls."""
     times = []
     for _ in range(repeats):
         started = time.perf_counter()
-        await _decode_detect(settings, raw, data, reduce_to)
+        await decode_detect(runtime, data, reduce_to)
         times.append((time.perf_counter() - started) * 1000.0)
     return statistics.median(times)
 
@@ -146,12 +162,12 @@ async def large_frame(settings: Settings, raw: RawModels, repeats: int) -> list[
     for kind in ("face_hd", "face_fhd", "face_5mp", "face_12mp"):
         data = one_face_jpeg(FRAME_SIZES[kind])
         (_, full_faces), (image, red_faces) = [
-            await _decode_detect(settings, raw, data, reduce_to) for reduce_to in (None, settings.det_max_side)
+            await decode_detect(raw.runtime, data, reduce_to) for reduce_to in (None, settings.det_max_side)
         ]
         full_ms, red_ms = [], []
         for _ in range(3):  # interleaved, so a change in the machine's load hits both alike
-            full_ms.append(await _median_ms(settings, raw, data, None, repeats))
-            red_ms.append(await _median_ms(settings, raw, data, settings.det_max_side, repeats))
+            full_ms.append(await median_ms(raw.runtime, data, None, repeats))
+            red_ms.append(await median_ms(raw.runtime, data, settings.det_max_side, repeats))
         full, reduced = statistics.median(full_ms), statistics.median(red_ms)
         shift = (
             float(np.abs(full_faces[0].landmarks - red_faces[0].landmarks).max())

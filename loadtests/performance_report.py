@@ -151,8 +151,9 @@ CHAPTER_TEXT: dict[str, tuple[str, Callable[[dict[str, Any]], list[str]]]] = {
     ),
     "efficiency": (
         "`python -m loadtests.bench_models`: raw onnxruntime in sessions built as the gateway builds them; "
-        "efficiency = `/score` images/s ÷ raw-model images/s for the same work (one detector pass + one face's "
-        "quality rows; at saturation the raw side batches the rows of several faces).",
+        "efficiency = `/score` images/s ÷ raw-model images/s for the same work (the detector inference of the "
+        "configured path, one pass or the fast path's two, + one face's quality rows; at saturation the raw side "
+        "batches the rows of several faces).",
         _raw_and_efficiency,
     ),
     "batching": (

@@ -64,17 +64,23 @@ def _jpeg(image: Image.Image, quality: int = 90) -> bytes:
     return buffer.getvalue()
 
 
-@lru_cache(maxsize=64)
-def one_face_jpeg(size: tuple[int, int], portrait: str = PORTRAITS[0], quality: int = 90) -> bytes:
-    """A ``size`` (width, height) JPEG holding ``portrait`` scaled to 90 % of the frame height, centred on grey."""
+def capture_frame(face: Image.Image, size: tuple[int, int]) -> Image.Image:
+    """``face`` scaled to 90 % of the height of a ``size`` (width, height) frame (less if it is too wide), centred
+    on grey: how a capture device frames one person."""
     width, height = size
-    with Image.open(SAMPLES / portrait) as source:
-        face = source.convert("RGB")
+    face = face.convert("RGB")
     scale = min(0.9 * height / face.height, width / face.width)
     face = face.resize((max(1, round(face.width * scale)), max(1, round(face.height * scale))), Image.BILINEAR)
     canvas = Image.new("RGB", size, (118, 122, 126))
     canvas.paste(face, ((width - face.width) // 2, (height - face.height) // 2))
-    return _jpeg(canvas, quality)
+    return canvas
+
+
+@lru_cache(maxsize=64)
+def one_face_jpeg(size: tuple[int, int], portrait: str = PORTRAITS[0], quality: int = 90) -> bytes:
+    """A ``size`` JPEG holding ``portrait`` as a capture frame (``capture_frame``)."""
+    with Image.open(SAMPLES / portrait) as source:
+        return _jpeg(capture_frame(source, size), quality)
 
 
 @lru_cache(maxsize=16)

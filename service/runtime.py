@@ -18,6 +18,7 @@ from service.backends import create_backend
 from service.backends.base import Backend
 from service.batching import MicroBatcher
 from service.detect import DETECTOR, DetectorTensors, Face, detect
+from service.detect_fast import FastDetector, detect_fast
 from service.errors import BackendUnavailable, ModelMismatch
 from service.measures import MEASURES, networks_for
 from service.quality import build_methods
@@ -120,8 +121,14 @@ class Runtime:
     async def detect_faces(
         self, rgb: np.ndarray, timings: Timings, upscale: int = 1, frame_size: tuple[int, int] | None = None
     ) -> list[Face]:
-        """Faces in a frame with the service's detector settings (see ``service.detect.detect`` for the rest)."""
+        """Faces in a frame with the service's detector settings, by the path ``detector_mode`` names (see
+        ``service.detect.detect`` for the rest)."""
         s = self.settings
+        if s.detector_mode == "fast":
+            fast = FastDetector(s.det_fast_side, s.det_refine_side, s.det_max_side, s.det_threshold, s.det_nms_iou)
+            return await detect_fast(
+                self.backend, self.detector, rgb, timings, fast, upscale=upscale, frame_size=frame_size
+            )
         return await detect(
             self.backend,
             self.detector,

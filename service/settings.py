@@ -89,6 +89,13 @@ class Settings(BaseSettings):
     det_reduced_decode_min_scale: Literal[2, 4, 8] = 4
     det_threshold: float = 0.5
     det_nms_iou: float = 0.3
+    # "full": one CenterFace pass on the frame letterboxed to det_max_side. "fast": a pass at det_fast_side to find
+    # faces, then one on a square crop around each face at det_refine_side (0: none) for its box and landmarks, the
+    # full pass standing in when no face, a small face or many faces are found (service/detect_fast.py). The
+    # default is the one loadtests/bench_detector.py chose by its stated rule (reports/detector.md).
+    detector_mode: Literal["full", "fast"] = "fast"
+    det_fast_side: int = Field(320, ge=32)
+    det_refine_side: int = Field(192, ge=0, multiple_of=32)  # the network's stride
     max_faces: int = 10
 
     # Decision policy

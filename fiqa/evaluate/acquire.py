@@ -108,7 +108,10 @@ def acquire(
 
 
 def faces_tag(runtime: Runtime, aligned: bool, size: int = 112) -> str:
-    """What acquired faces depend on: the detector, its settings and the crop size."""
+    """What acquired faces depend on: the detector, its settings (the fast path's only when it is on, so the full
+    path's cached faces keep their tag) and the crop size."""
     s = runtime.settings
-    settings = (s.det_max_side, s.det_threshold, s.det_nms_iou)
+    settings: tuple[object, ...] = (s.det_max_side, s.det_threshold, s.det_nms_iou)
+    if s.detector_mode == "fast":
+        settings += ("fast", s.det_fast_side, s.det_refine_side)
     return tag_of("acquire-v1", aligned, size, settings, runtime.registry["centerface"].version)

@@ -28,7 +28,6 @@ from loadtests.report import markdown_table, provenance, update_performance
 from service.align import align
 from service.decision import PROFILES
 from service.measures import MEASURES, FaceView, assess, networks_for
-from service.measures.networks import network_inputs, per_face
 from service.runtime import Runtime
 from service.settings import REPO_ROOT
 
@@ -51,14 +50,9 @@ def real_faces(runtime: Runtime, data: Path, count: int) -> list[tuple[np.ndarra
 def per_face_ms(runtime: Runtime, faces: list[tuple[np.ndarray, Any]], crops: list[Any], names: list[str]) -> float:
     """Mean wall time per face of running the networks ``names`` read, building its view and assessing ``names``
     (the pipeline's measure stages)."""
-    networks = sorted(networks_for(names) & set(runtime.registry.cards))
     started = time.perf_counter()
     for (rgb, face), crop in zip(faces, crops, strict=True):
-        outputs = {}
-        for network in networks:
-            card = runtime.registry[network]
-            inputs, crops_per_face = network_inputs(card, rgb, [face])
-            outputs[network] = per_face(card, runtime.infer(network, inputs), 1, crops_per_face)[0]
+        (outputs,) = runtime.measure_networks(names, rgb, [face])
         assess(names, FaceView.of(face, crop, (rgb.shape[1], rgb.shape[0]), [face], outputs))
     return (time.perf_counter() - started) * 1000.0 / len(faces)
 

@@ -14,10 +14,16 @@ NOT_ASSESSED = -1.0
 # captures no gate should accept (a head turned by more than ~60° or rolled by more than ~45°, a face in the dark,
 # a smear); ``enrolment`` follows the ICAO / ISO/IEC 39794-5 capture requirements a reference photo must meet:
 # frontal within ~10° yaw and ~8° roll (100·cos²), sharp, exposed within range, evenly lit, natural colour, at
-# least ~90 px between the eyes, room around the head, one face. The angle thresholds allow for the 5-landmark pose
-# estimate's error (see service/measures/pose.py).
+# least ~90 px between the eyes, room around the head, one face. ``access_control`` runs no network: its pose is the
+# coarse five-landmark estimate; ``enrolment`` reads yaw and roll off FaceMesh's 3-D mesh (service/measures/pose.py).
+# HeadPosePitch is served but checked by neither: no labelled pitch here validates it (reports/measures.md).
 PROFILES: dict[str, dict[str, float]] = {
-    "access_control": {"HeadPoseYaw": 25.0, "HeadPoseRoll": 50.0, "LuminanceMean": 10.0, "Sharpness": 10.0},
+    "access_control": {
+        "HeadPoseYawFromLandmarks": 25.0,
+        "HeadPoseRollFromLandmarks": 50.0,
+        "LuminanceMean": 10.0,
+        "Sharpness": 10.0,
+    },
     "enrolment": {
         "HeadPoseYaw": 97.0,
         "HeadPoseRoll": 98.0,

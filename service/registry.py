@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
@@ -129,9 +130,10 @@ class ModelCard(BaseModel):
         return self.inputs[0].name
 
 
-def update_card(card_path: Path, section: str, entries: dict[str, str]) -> None:
-    """Set ``entries`` in a top-level mapping of a card (``metrics``, ``source``), keeping every other line as
-    written (cards carry hand-written prose); commands record their figures with this."""
+def update_card(card_path: Path, section: str, entries: Mapping[str, object]) -> None:
+    """Set ``entries`` in a top-level mapping of a card (``metrics``, ``source``, ``parameters``), keeping every other
+    line as written (cards carry hand-written prose); commands record their figures with this. Each value is
+    written as JSON on one line (strings, numbers, lists: all valid YAML)."""
     lines = Path(card_path).read_text().splitlines()
     header = next((i for i, line in enumerate(lines) if re.match(rf"{section}:\s*(\{{\s*\}})?\s*$", line)), None)
     if header is None:

@@ -20,6 +20,7 @@ from service.batching import MicroBatcher
 from service.detect import DETECTOR, DetectorTensors, Face, detect
 from service.errors import BackendUnavailable, ModelMismatch
 from service.measures import MEASURES, networks_for
+from service.measures.networks import Outputs, network_inputs, per_face
 from service.quality import build_methods
 from service.quality.base import QualityMethod
 from service.registry import CardError, Registry
@@ -157,6 +158,18 @@ class Runtime:
         """Faces in a frame with the service's detector settings."""
         self.load([DETECTOR])
         return self._run(self.detect_faces(rgb, Timings()))
+
+    def measure_networks(self, names: list[str], rgb: np.ndarray, faces: list[Face]) -> list[dict[str, Outputs]]:
+        """Per face, the outputs (by role) of every network the named measures read, as the pipeline gets them
+        (blocking, unbatched across calls)."""
+        found: list[dict[str, Outputs]] = [{} for _ in faces]
+        for network in sorted(networks_for(names) & set(self.registry.cards)):
+            card = self.registry[network]
+            inputs, crops_per_face = network_inputs(card, rgb, faces)
+            outputs = per_face(card, self.infer(network, inputs), len(faces), crops_per_face)
+            for face, face_outputs in zip(found, outputs, strict=True):
+                face[network] = face_outputs
+        return found
 
     def score_crops(self, name: str, crops: np.ndarray, batch: int = 16) -> np.ndarray:
         """Raw scores of aligned crops by the named quality method (prepare -> backend -> postprocess), as served."""

@@ -5,7 +5,8 @@ monotonically to the condition it measures? (issue 16, item 4; evaluation only, 
   for IlluminationUniformity, eyes (``sleepy``/``wink`` against ``normal``/``centerlight``) for EyesOpen, mouth
   (``surprised`` against ``normal``/``centerlight``) for MouthClosed, expression (``happy``/``surprised``) for
   ExpressionNeutrality: the AUC with which the component ranks the good
-  captures above the others.
+  captures above the others. ORL's pose variation, unlabelled, for HeadPoseYaw: its faces labelled by the
+  five-landmark yaw index of the evaluation's pose analysis (``orl_pose``).
 - **Controlled transforms** of a seeded sample of LFW photos (first photo of each chosen person), applied to the whole
   photo before the gateway's detector, alignment and measures, at increasing strength: roll (rotation), darkening
   (gamma), over-exposure (gain, clipped), blur (Gaussian), down-scaling. For each, the Spearman correlation of strength
@@ -34,9 +35,10 @@ from PIL import Image
 from scipy.stats import spearmanr
 
 from fiqa.data.lfw_pairs import lfw_paths
+from fiqa.evaluate.pose import BANDS, yaw_index
 from service.align import align
-from service.measures import FaceView, assess, networks_for
-from service.measures.networks import network_inputs, per_face
+from service.detect import Face
+from service.measures import FaceView, MeasureResult, assess
 from service.runtime import Runtime
 
 REPO = Path(__file__).resolve().parents[2]
@@ -71,6 +73,7 @@ def _downscale(rgb: np.ndarray, factor: float) -> np.ndarray:
 # transform name -> (function, strengths from none to strongest, the measure it tests)
 TRANSFORMS: dict[str, tuple[Transform, tuple[float, ...], str]] = {
     "roll (rotation, degrees)": (_rotate, (0, 10, 20, 30, 45), "HeadPoseRoll"),
+    "roll (rotation, degrees), five landmarks": (_rotate, (0, 10, 20, 30, 45), "HeadPoseRollFromLandmarks"),
     "darkening (gamma)": (_gamma, (1.0, 2.0, 3.0, 4.5, 6.0), "UnderExposurePrevention"),
     "darkening (gamma), luminance": (_gamma, (1.0, 1.5, 2.0, 3.0, 4.0), "LuminanceMean"),
     "over-exposure (gain)": (_gain, (1.0, 1.4, 1.8, 2.4, 3.0), "OverExposurePrevention"),
@@ -96,15 +99,16 @@ def component(runtime: Runtime, rgb: np.ndarray, measure: str) -> float:
     faces = runtime.detect(rgb)
     if not faces:
         return float("nan")
+    return _measured(runtime, rgb, faces, measure).score
+
+
+def _measured(runtime: Runtime, rgb: np.ndarray, faces: list[Face], measure: str) -> MeasureResult:
+    """The measure on the largest of ``faces``; NaN raw and score when not assessable."""
     face = max(faces, key=lambda found: found.area)
-    outputs = {}
-    for network in sorted(networks_for([measure]) & set(runtime.registry.cards)):
-        card = runtime.registry[network]
-        inputs, crops_per_face = network_inputs(card, rgb, [face])
-        outputs[network] = per_face(card, runtime.infer(network, inputs), 1, crops_per_face)[0]
+    (outputs,) = runtime.measure_networks([measure], rgb, [face])
     view = FaceView.of(face, align(rgb, face.landmarks), (rgb.shape[1], rgb.shape[0]), faces, outputs)
     result = assess([measure], view)[measure]
-    return result.score if result.assessed else float("nan")
+    return result if result.assessed else MeasureResult(float("nan"), float("nan"))
 
 
 def auc(positive: np.ndarray, negative: np.ndarray) -> float:
@@ -131,6 +135,34 @@ def yale_labels(runtime: Runtime, yale: Path, measure: str) -> dict[str, Any]:
         "poor": int(np.isfinite(low).sum()),
         "auc": round(value, 3),
         "separates": value >= AUC_RULE,
+    }
+
+
+def orl_pose(runtime: Runtime, orl: Path, measure: str = "HeadPoseYaw") -> dict[str, Any]:
+    """ORL has pose variation but no angles: its faces are labelled by the five-landmark yaw index the evaluation's
+    pose analysis uses (fiqa/evaluate/pose.py), frontal below its first band edge, turned from its second; the row
+    gives the AUC of the mesh yaw's component on those labels and the Spearman of |yaw| with the index."""
+    frontal, turned = BANDS[0], BANDS[1]
+    index, raw, score = [], [], []
+    for path in sorted(orl.glob("s*/*.pgm")):
+        rgb = _rgb(path)
+        faces = runtime.detect(rgb)
+        if faces:
+            result = _measured(runtime, rgb, faces, measure)
+            index.append(float(yaw_index(max(faces, key=lambda face: face.area).landmarks[None])[0]))
+            raw.append(abs(result.raw))
+            score.append(result.score)
+    proxy, components = np.array(index), np.array(score)
+    value = auc(components[proxy < frontal], components[proxy >= turned])
+    known = np.isfinite(raw)
+    return {
+        "measure": measure,
+        "labels": f"ORL five-landmark yaw index < {frontal:g} (good) vs >= {turned:g}",
+        "good": int((np.isfinite(components) & (proxy < frontal)).sum()),
+        "poor": int((np.isfinite(components) & (proxy >= turned)).sum()),
+        "auc": round(value, 3),
+        "separates": value >= AUC_RULE,
+        "spearman_with_proxy": round(float(spearmanr(np.array(raw)[known], proxy[known]).statistic), 3),
     }
 
 
@@ -176,7 +208,10 @@ def render(report: dict[str, Any]) -> str:
     for row in report["labels"]:
         verdict = "yes" if row["separates"] else "**no**"
         faces = f"{row['good']} / {row['poor']}"
-        lines.append(f"| {row['measure']} | {row['labels']} | {faces} | {row['auc']:.3f} | {verdict} |")
+        labels = row["labels"]
+        if "spearman_with_proxy" in row:
+            labels += f" (Spearman of the raw's magnitude with the index: {row['spearman_with_proxy']:.3f})"
+        lines.append(f"| {row['measure']} | {labels} | {faces} | {row['auc']:.3f} | {verdict} |")
     lines += [
         "",
         f"## Controlled transforms of {report['lfw_faces']} LFW photos (seed {report['seed']})",
@@ -202,6 +237,7 @@ def render(report: dict[str, Any]) -> str:
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--lfw", type=Path, default=REPO.parent / "shared" / "data" / "lfw")
     parser.add_argument("--yale", type=Path, default=REPO.parent / "shared" / "data" / "yalefaces")
+    parser.add_argument("--orl", type=Path, default=REPO.parent / "shared" / "data" / "orl")
     parser.add_argument("--faces", type=int, default=60)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--reports", type=Path, default=REPO / "reports")
@@ -214,7 +250,10 @@ def main(args: argparse.Namespace) -> int:
     report = {
         "lfw_faces": len(photos),
         "seed": args.seed,
-        "labels": [yale_labels(runtime, args.yale, measure) for measure in LABELS],
+        "labels": [
+            *(yale_labels(runtime, args.yale, measure) for measure in LABELS),
+            orl_pose(runtime, args.orl),
+        ],
         "transforms": [transform_response(runtime, photos, name) for name in TRANSFORMS],
     }
     runtime.shutdown()

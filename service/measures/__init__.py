@@ -1,8 +1,9 @@
 """Component measures of ISO/IEC 29794-5 (OFIQ's names), one module per measure or tight family, found by name.
 
 ``MEASURES`` holds those computed from the frame's size, the detector's boxes and five landmarks and the 112x112
-aligned crop; ``NOT_PROVIDED`` says which of OFIQ's are missing and why. A measure added later (the FaceMesh pose,
-eyes, mouth, expression, background) is one more module and one more entry here.
+aligned crop, and those that read a network's outputs for the face (``needs``: FaceMesh, the emotion classifier);
+``NOT_PROVIDED`` says which of OFIQ's are missing and why. A measure added later is one more module and one more
+entry here.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from service.measures.illumination import IlluminationUniformity
 from service.measures.luminance import LuminanceMean, LuminanceVariance
 from service.measures.margins import MARGINS
 from service.measures.mesh import EYES_OPEN, MOUTH_CLOSED
-from service.measures.pose import HeadPoseRoll, HeadPoseYaw
+from service.measures.pose import HEAD_POSE, HeadPoseRollFromLandmarks, HeadPoseYawFromLandmarks
 from service.measures.sharpness import Sharpness
 from service.measures.size import HeadSize, InterEyeDistance
 
@@ -38,8 +39,9 @@ __all__ = [
 MEASURES: dict[str, Measure] = {
     measure.name: measure
     for measure in (
-        HeadPoseYaw(),
-        HeadPoseRoll(),
+        *HEAD_POSE,
+        HeadPoseYawFromLandmarks(),
+        HeadPoseRollFromLandmarks(),
         Sharpness(),
         *EXPOSURE,
         DynamicRange(),
@@ -59,7 +61,6 @@ MEASURES: dict[str, Measure] = {
 
 # OFIQ's measures we do not compute yet, and why.
 NOT_PROVIDED: dict[str, str] = {
-    "HeadPosePitch": "five points do not show pitch; the FaceMesh network is here, its 3-D pose fit is not yet",
     "EyesVisible": "needs an eye-occlusion mask (sunglasses, hair, glare): no such network here yet",
     "MouthOcclusionPrevention": "needs a face-occlusion segmentation network",
     "FaceOcclusionPrevention": "needs a face-occlusion segmentation network",

@@ -31,14 +31,15 @@ INNER_LIPS, MOUTH_CORNERS = (13, 14), (61, 291)
 
 
 def mesh_outputs(view: FaceView) -> dict[str, np.ndarray] | MeasureResult:
-    """The face's (x, y) points of the crop: ``mesh`` (468) and the refined eye contours (71 each), or why they
-    cannot be read."""
+    """The face's points of the crop: ``mesh`` (468 x (x, y)), ``mesh_3d`` (468 x (x, y, z)) and the refined eye
+    contours (71 x (x, y) each), or why they cannot be read."""
     outputs = view.networks.get(NETWORK)
     if outputs is None:
         return not_assessable("the facemesh network is not loaded")
     if float(np.asarray(outputs["face_flag"]).reshape(-1)[0]) < FACE_PRESENT:
         return not_assessable("the face mesh finds no face in the crop")
-    points = {"mesh": np.asarray(outputs["mesh"], dtype=np.float64).reshape(468, 3)[:, :2]}
+    mesh = np.asarray(outputs["mesh"], dtype=np.float64).reshape(468, 3)
+    points = {"mesh": mesh[:, :2], "mesh_3d": mesh}
     points |= {eye: np.asarray(outputs[eye], dtype=np.float64).reshape(71, 2) for eye in EYE_CONTOURS}
     return points
 

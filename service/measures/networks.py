@@ -23,12 +23,12 @@ def network_inputs(card: ModelCard, rgb: np.ndarray, faces: list[Face]) -> tuple
 
 
 def per_face(card: ModelCard, outputs: Outputs, faces: int, crops_per_face: int) -> list[Outputs]:
-    """Each face's rows of every output, keyed by the output's role (its name when it has none); a classifier's
-    class names from its card come along as ``classes``."""
-    classes = {"classes": np.asarray(card.parameters["classes"])} if "classes" in card.parameters else {}
+    """Each face's rows of every output, keyed by the output's role (its name when it has none); the card's
+    ``parameters`` come along as arrays (a classifier's class names, FaceMesh's frontal template)."""
+    parameters = _parameters(card)
     return [
         {
-            **classes,
+            **parameters,
             **{
                 spec.role or spec.name: outputs[spec.name][index * crops_per_face : (index + 1) * crops_per_face]
                 for spec in card.outputs
@@ -36,3 +36,14 @@ def per_face(card: ModelCard, outputs: Outputs, faces: int, crops_per_face: int)
         }
         for index in range(faces)
     ]
+
+
+_PARAMETERS: dict[tuple[str, str, str | None], Outputs] = {}
+
+
+def _parameters(card: ModelCard) -> Outputs:
+    """A card's ``parameters`` as arrays, converted once per card (the frontal template is 1,404 numbers)."""
+    key = (card.name, card.version, card.sha256)
+    if key not in _PARAMETERS:
+        _PARAMETERS[key] = {name: np.asarray(value) for name, value in card.parameters.items()}
+    return _PARAMETERS[key]

@@ -289,13 +289,17 @@ class Pipeline:
         self, networks: list[str], rgb: np.ndarray, faces: list[Face]
     ) -> list[dict[str, dict[str, np.ndarray]]]:
         """Per face, the outputs (by role) of each network the requested measures read, run on the crops its card
-        asks for and batched across requests like the quality networks."""
-        found: list[dict[str, dict[str, np.ndarray]]] = [{} for _ in faces]
-        for network in networks:
+        asks for and batched across requests like the quality networks; the networks run side by side."""
+
+        async def run(network: str) -> list[dict[str, np.ndarray]]:
             card = self.registry[network]
-            inputs, crops_per_face = await asyncio.to_thread(network_inputs, card, rgb, faces)
-            outputs, _ = await self.runtime.batchers[network].submit(inputs)
-            for face, face_outputs in zip(found, per_face(card, outputs, len(faces), crops_per_face), strict=True):
+            prepared = await asyncio.to_thread(network_inputs, card, rgb, faces)
+            outputs, _ = await self.runtime.batchers[network].submit(prepared.inputs)
+            return per_face(card, prepared, outputs)
+
+        found: list[dict[str, dict[str, np.ndarray]]] = [{} for _ in faces]
+        for network, faces_outputs in zip(networks, await asyncio.gather(*map(run, networks)), strict=True):
+            for face, face_outputs in zip(found, faces_outputs, strict=True):
                 face[network] = face_outputs
         return found
 

@@ -80,6 +80,10 @@ class Threshold(BaseModel):
     source: str
 
 
+# The kinds of network the component measures read (never a quality method).
+MEASURE_NETWORKS = frozenset({"landmarks", "segmentation", "classifier"})
+
+
 class ModelCard(BaseModel):
     """Everything the service needs to know about one model or quality method."""
 

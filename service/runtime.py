@@ -160,14 +160,20 @@ class Runtime:
         return self._run(self.detect_faces(rgb, Timings()))
 
     def measure_networks(self, names: list[str], rgb: np.ndarray, faces: list[Face]) -> list[dict[str, Outputs]]:
-        """Per face, the outputs (by role) of every network the named measures read, as the pipeline gets them
-        (blocking, unbatched across calls)."""
+        """Per face, the outputs (by role) of every network the named measures read, as the pipeline gets them:
+        the networks side by side (blocking, unbatched across calls)."""
+        networks = sorted(networks_for(names) & set(self.registry.cards))
+        self.load(networks)
+        prepared = [network_inputs(self.registry[network], rgb, faces) for network in networks]
+
+        async def side_by_side() -> list[dict[str, np.ndarray]]:
+            pairs = zip(networks, prepared, strict=True)
+            return await asyncio.gather(*(self.backend.infer(network, ready.inputs) for network, ready in pairs))
+
+        outputs = self._run(side_by_side())
         found: list[dict[str, Outputs]] = [{} for _ in faces]
-        for network in sorted(networks_for(names) & set(self.registry.cards)):
-            card = self.registry[network]
-            inputs, crops_per_face = network_inputs(card, rgb, faces)
-            outputs = per_face(card, self.infer(network, inputs), len(faces), crops_per_face)
-            for face, face_outputs in zip(found, outputs, strict=True):
+        for network, ready, out in zip(networks, prepared, outputs, strict=True):
+            for face, face_outputs in zip(found, per_face(self.registry[network], ready, out), strict=True):
                 face[network] = face_outputs
         return found
 

@@ -11,15 +11,17 @@ from __future__ import annotations
 
 import math
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import Any, TypeVar
 
 import numpy as np
 
 from service.align import AlignedFace, inside_frame
 from service.detect import Face
 
+T = TypeVar("T")
 NOT_ASSESSABLE = -1.0
 # Below this many face pixels of the 112x112 crop inside the frame, pixel statistics say nothing.
 MIN_FACE_PIXELS = 500
@@ -40,6 +42,14 @@ class FaceView:
     boxes: tuple[np.ndarray, ...] = field(default_factory=tuple)
     # per network a measure ``needs`` (e.g. ``facemesh``): its outputs for this face's crop, by output name
     networks: Mapping[str, Mapping[str, np.ndarray]] = field(default_factory=dict)
+    _shared: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    def shared(self, key: str, compute: Callable[[FaceView], T]) -> T:
+        """``compute(self)``, worked out once per face for every measure that asks under ``key`` (the three pose
+        angles come from one fit of the mesh)."""
+        if key not in self._shared:
+            self._shared[key] = compute(self)
+        return self._shared[key]
 
     @classmethod
     def of(

@@ -4,6 +4,8 @@ work (evaluation) through the runtime's blocking ``infer``; both prepare and spl
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from service.align import network_crops
@@ -12,28 +14,41 @@ from service.quality.base import network_input
 from service.registry import ModelCard
 
 Outputs = dict[str, np.ndarray]
+# Beside a network's outputs, each face gets the tensor the network read and each crop's frame -> crop transform, so
+# a measure can look at the pixels the network saw (BackgroundUniformity) and at what of them lay inside the frame.
+INPUT, TRANSFORM = "input", "transform"
 
 
-def network_inputs(card: ModelCard, rgb: np.ndarray, faces: list[Face]) -> tuple[dict[str, np.ndarray], int]:
-    """The network's input for every face's crops, face after face, and how many crops each face has (two for a
-    network that reads each eye)."""
+@dataclass(frozen=True)
+class Prepared:
+    """A network's input for every face's crops, face after face; how many crops each face has (two for a network
+    that reads each eye) and each crop's 2x3 frame -> crop transform."""
+
+    inputs: dict[str, np.ndarray]
+    crops_per_face: int
+    transforms: np.ndarray
+
+
+def network_inputs(card: ModelCard, rgb: np.ndarray, faces: list[Face]) -> Prepared:
+    """Cut and normalise every face's crops as ``card`` asks."""
     assert card.preprocess is not None
-    crops = np.concatenate([network_crops(rgb, face.landmarks, card.preprocess)[0] for face in faces])
-    return {card.single_input(): network_input(crops, card.preprocess)}, len(crops) // len(faces)
+    cut = [network_crops(rgb, face.landmarks, card.preprocess) for face in faces]
+    crops = np.concatenate([crops for crops, _ in cut])
+    tensor = network_input(crops, card.preprocess)
+    return Prepared({card.single_input(): tensor}, len(crops) // len(faces), np.concatenate([t for _, t in cut]))
 
 
-def per_face(card: ModelCard, outputs: Outputs, faces: int, crops_per_face: int) -> list[Outputs]:
-    """Each face's rows of every output, keyed by the output's role (its name when it has none); the card's
-    ``parameters`` come along as arrays (a classifier's class names, FaceMesh's frontal template)."""
+def per_face(card: ModelCard, prepared: Prepared, outputs: Outputs) -> list[Outputs]:
+    """Each face's rows of every output, keyed by the output's role (its name when it has none), of the input
+    (``input``) and of the crops' transforms (``transform``); the card's ``parameters`` come along as arrays (a
+    classifier's class names, FaceMesh's frontal template)."""
     parameters = _parameters(card)
+    rows = {spec.role or spec.name: outputs[spec.name] for spec in card.outputs}
+    rows |= {INPUT: prepared.inputs[card.single_input()], TRANSFORM: prepared.transforms}
+    step = prepared.crops_per_face
+    faces = len(prepared.transforms) // step
     return [
-        {
-            **parameters,
-            **{
-                spec.role or spec.name: outputs[spec.name][index * crops_per_face : (index + 1) * crops_per_face]
-                for spec in card.outputs
-            },
-        }
+        {**parameters, **{key: value[index * step : (index + 1) * step] for key, value in rows.items()}}
         for index in range(faces)
     ]
 

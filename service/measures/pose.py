@@ -87,7 +87,7 @@ class HeadPose(Measure):
         self.name, self.axis = name, axis
 
     def _assess(self, view: FaceView) -> MeasureResult:
-        pose = head_pose(view)
+        pose = view.shared("head_pose", head_pose)
         if isinstance(pose, MeasureResult):
             return pose
         return MeasureResult(pose[self.axis], _cos2(pose[self.axis]))

@@ -43,6 +43,7 @@ PROFILES: dict[str, dict[str, float]] = {
         "EyesOpen": 50.0,
         "MouthClosed": 50.0,
         "ExpressionNeutrality": 10.0,  # the classifier gives 'neutral' less than 1 chance in 10
+        "BackgroundUniformity": 50.0,  # mean background gradient under ~4.5 grey levels per pixel
     },
 }
 
@@ -67,6 +68,8 @@ HINTS: dict[str, str] = {
     "eyes_closed": "Open your eyes and look at the camera.",
     "mouth_open": "Close your mouth and keep a neutral expression.",
     "expression_not_neutral": "Keep a neutral expression: no smile, mouth closed.",
+    "eyes_not_visible": "Open your eyes wide and look at the camera.",
+    "background_not_uniform": "Stand in front of a plain wall, with nothing and no one behind you.",
 }
 
 

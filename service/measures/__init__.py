@@ -8,6 +8,7 @@ entry here.
 
 from __future__ import annotations
 
+from service.measures.background import BackgroundUniformity
 from service.measures.base import NOT_ASSESSABLE, FaceView, Measure, MeasureResult
 from service.measures.colour import NaturalColour
 from service.measures.dynamic_range import DynamicRange
@@ -17,7 +18,7 @@ from service.measures.faces import SingleFacePresent
 from service.measures.illumination import IlluminationUniformity
 from service.measures.luminance import LuminanceMean, LuminanceVariance
 from service.measures.margins import MARGINS
-from service.measures.mesh import EYES_OPEN, MOUTH_CLOSED
+from service.measures.mesh import EYES_OPEN, EYES_VISIBLE, MOUTH_CLOSED
 from service.measures.pose import HEAD_POSE, HeadPoseRollFromLandmarks, HeadPoseYawFromLandmarks
 from service.measures.sharpness import Sharpness
 from service.measures.size import HeadSize, InterEyeDistance
@@ -54,17 +55,17 @@ MEASURES: dict[str, Measure] = {
         *MARGINS,
         SingleFacePresent(),
         EYES_OPEN,
+        EYES_VISIBLE,
         MOUTH_CLOSED,
         ExpressionNeutrality(),
+        BackgroundUniformity(),
     )
 }
 
 # OFIQ's measures we do not compute yet, and why.
 NOT_PROVIDED: dict[str, str] = {
-    "EyesVisible": "needs an eye-occlusion mask (sunglasses, hair, glare): no such network here yet",
     "MouthOcclusionPrevention": "needs a face-occlusion segmentation network",
     "FaceOcclusionPrevention": "needs a face-occlusion segmentation network",
-    "BackgroundUniformity": "the Selfie segmentation is converted (models/selfie) but not wired to a measure yet",
     "NoHeadCoverings": "needs a face-parsing network",
     "CompressionArtifacts": "OFIQ's is a CNN trained on its own data; a blockiness statistic cannot be read off the "
     "re-sampled aligned crop, and on the frame it misses non-JPEG codecs and re-encoded images",

@@ -18,7 +18,7 @@ from service.decode import decode_image, header_pixels
 from service.detect import Face
 from service.errors import InvalidOptions, ServiceError, TooLarge
 from service.measures import MEASURES, FaceView, MeasureResult, assess, networks_for
-from service.measures.networks import network_inputs, per_face
+from service.measures.networks import run_networks
 from service.memory import trim_after
 from service.quality.base import produces_maps
 from service.results import FaceQuality, ScoredFace, ScoredImage, ScoredRequest
@@ -291,17 +291,11 @@ class Pipeline:
         """Per face, the outputs (by role) of each network the requested measures read, run on the crops its card
         asks for and batched across requests like the quality networks; the networks run side by side."""
 
-        async def run(network: str) -> list[dict[str, np.ndarray]]:
-            card = self.registry[network]
-            prepared = await asyncio.to_thread(network_inputs, card, rgb, faces)
-            outputs, _ = await self.runtime.batchers[network].submit(prepared.inputs)
-            return per_face(card, prepared, outputs)
+        async def infer(network: str, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+            outputs, _ = await self.runtime.batchers[network].submit(inputs)
+            return outputs
 
-        found: list[dict[str, dict[str, np.ndarray]]] = [{} for _ in faces]
-        for network, faces_outputs in zip(networks, await asyncio.gather(*map(run, networks)), strict=True):
-            for face, face_outputs in zip(found, faces_outputs, strict=True):
-                face[network] = face_outputs
-        return found
+        return await run_networks(self.registry.cards, networks, rgb, faces, infer)
 
     async def _quality(
         self, models: list[str], crops: list[np.ndarray], timings: Timings, want_maps: list[str]

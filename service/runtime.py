@@ -20,7 +20,7 @@ from service.batching import MicroBatcher
 from service.detect import DETECTOR, DetectorTensors, Face, detect
 from service.errors import BackendUnavailable, ModelMismatch
 from service.measures import MEASURES, networks_for
-from service.measures.networks import Outputs, network_inputs, per_face
+from service.measures.networks import Outputs, run_networks
 from service.quality import build_methods
 from service.quality.base import QualityMethod
 from service.registry import CardError, Registry
@@ -164,18 +164,7 @@ class Runtime:
         the networks side by side (blocking, unbatched across calls)."""
         networks = sorted(networks_for(names) & set(self.registry.cards))
         self.load(networks)
-        prepared = [network_inputs(self.registry[network], rgb, faces) for network in networks]
-
-        async def side_by_side() -> list[dict[str, np.ndarray]]:
-            pairs = zip(networks, prepared, strict=True)
-            return await asyncio.gather(*(self.backend.infer(network, ready.inputs) for network, ready in pairs))
-
-        outputs = self._run(side_by_side())
-        found: list[dict[str, Outputs]] = [{} for _ in faces]
-        for network, ready, out in zip(networks, prepared, outputs, strict=True):
-            for face, face_outputs in zip(found, per_face(self.registry[network], ready, out), strict=True):
-                face[network] = face_outputs
-        return found
+        return self._run(run_networks(self.registry.cards, networks, rgb, faces, self.backend.infer))
 
     def score_crops(self, name: str, crops: np.ndarray, batch: int = 16) -> np.ndarray:
         """Raw scores of aligned crops by the named quality method (prepare -> backend -> postprocess), as served."""

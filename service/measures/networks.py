@@ -4,6 +4,8 @@ work (evaluation) through the runtime's blocking ``infer``; both prepare and spl
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -51,6 +53,26 @@ def per_face(card: ModelCard, prepared: Prepared, outputs: Outputs) -> list[Outp
         {**parameters, **{key: value[index * step : (index + 1) * step] for key, value in rows.items()}}
         for index in range(faces)
     ]
+
+
+Infer = Callable[[str, dict[str, np.ndarray]], Awaitable[Outputs]]
+
+
+async def run_networks(
+    cards: Mapping[str, ModelCard], networks: list[str], rgb: np.ndarray, faces: list[Face], infer: Infer
+) -> list[dict[str, Outputs]]:
+    """Per face, the outputs (by role) of each of ``networks``, side by side: each cuts its crops in a worker
+    thread, then runs through ``infer`` (the pipeline's micro-batchers, or the backend directly for batch work)."""
+
+    async def run(network: str) -> list[Outputs]:
+        prepared = await asyncio.to_thread(network_inputs, cards[network], rgb, faces)
+        return per_face(cards[network], prepared, await infer(network, prepared.inputs))
+
+    found: list[dict[str, Outputs]] = [{} for _ in faces]
+    for network, faces_outputs in zip(networks, await asyncio.gather(*map(run, networks)), strict=True):
+        for face, outputs in zip(found, faces_outputs, strict=True):
+            face[network] = outputs
+    return found
 
 
 _PARAMETERS: dict[tuple[str, str, str | None], Outputs] = {}

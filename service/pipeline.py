@@ -17,7 +17,7 @@ from service.decision import FaceFacts, Policy, decide_face, decide_image, hints
 from service.decode import decode_image, header_pixels
 from service.detect import Face
 from service.errors import InvalidOptions, ServiceError, TooLarge
-from service.measures import MEASURES, FaceView, MeasureResult, assess, networks_for
+from service.measures import MEASURES, FaceView, MeasureResult, assess_faces, networks_for
 from service.measures.networks import run_networks
 from service.memory import trim_after
 from service.quality.base import produces_maps
@@ -268,14 +268,15 @@ class Pipeline:
         # Measured while the frame is still held (decode budget), so measures that read the frame can join them.
         size = (image.width, image.height)
         networks = sorted(networks_for(measures) & set(self.runtime.batchers)) if kept else []
-        with timings.stage("measure_networks"):
-            outputs = await self._measure_networks(networks, image.rgb, kept)
-        views = [
-            FaceView.of(face, crop, size, faces, face_outputs)
-            for face, crop, face_outputs in zip(kept, aligned, outputs, strict=True)
-        ]
+        views = [FaceView.of(face, crop, size, faces) for face, crop in zip(kept, aligned, strict=True)]
+
+        async def timed_networks() -> list[dict[str, dict[str, np.ndarray]]]:
+            with timings.stage("measure_networks"):
+                return await self._measure_networks(networks, image.rgb, kept)
+
+        # the whole measuring; the networks (their own stage) run within it, beside the pixel measures
         with timings.stage("measures"):
-            measured = await asyncio.to_thread(lambda: [assess(measures, view) for view in views]) if measures else []
+            measured = await assess_faces(measures, views, timed_networks()) if measures else []
         return _Analysed(
             width=image.width,
             height=image.height,

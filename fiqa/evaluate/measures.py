@@ -39,7 +39,7 @@ from fiqa.data.lfw_pairs import lfw_paths
 from fiqa.evaluate.pose import BANDS, yaw_index
 from service.align import align
 from service.detect import Face
-from service.measures import FaceView, MeasureResult, assess
+from service.measures import MeasureResult
 from service.measures.networks import network_inputs
 from service.runtime import Runtime
 
@@ -159,9 +159,8 @@ def component(runtime: Runtime, rgb: np.ndarray, measure: str) -> float:
 def _measured(runtime: Runtime, rgb: np.ndarray, faces: list[Face], measure: str) -> MeasureResult:
     """The measure on the largest of ``faces``; NaN raw and score when not assessable."""
     face = max(faces, key=lambda found: found.area)
-    (outputs,) = runtime.measure_networks([measure], rgb, [face])
-    view = FaceView.of(face, align(rgb, face.landmarks), (rgb.shape[1], rgb.shape[0]), faces, outputs)
-    result = assess([measure], view)[measure]
+    (results,) = runtime.measure([measure], rgb, [face], [align(rgb, face.landmarks)], faces)
+    result = results[measure]
     return result if result.assessed else MeasureResult(float("nan"), float("nan"))
 
 

@@ -8,6 +8,9 @@ entry here.
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Awaitable
+
 from service.measures.background import BackgroundUniformity
 from service.measures.base import NOT_ASSESSABLE, FaceView, Measure, MeasureResult
 from service.measures.colour import NaturalColour
@@ -19,6 +22,7 @@ from service.measures.illumination import IlluminationUniformity
 from service.measures.luminance import LuminanceMean, LuminanceVariance
 from service.measures.margins import MARGINS
 from service.measures.mesh import EYES_OPEN, EYES_VISIBLE, MOUTH_CLOSED
+from service.measures.networks import Outputs
 from service.measures.pose import HEAD_POSE, HeadPoseRollFromLandmarks, HeadPoseYawFromLandmarks
 from service.measures.sharpness import Sharpness
 from service.measures.size import HeadSize, InterEyeDistance
@@ -34,6 +38,7 @@ __all__ = [
     "Measure",
     "MeasureResult",
     "assess",
+    "assess_faces",
     "networks_for",
 ]
 
@@ -82,3 +87,18 @@ def networks_for(names: list[str]) -> set[str]:
 def assess(names: list[str], view: FaceView) -> dict[str, MeasureResult]:
     """The named measures on one face, in the order given."""
     return {name: MEASURES[name].assess(view) for name in names}
+
+
+async def assess_faces(
+    names: list[str], views: list[FaceView], networks: Awaitable[list[dict[str, Outputs]]]
+) -> list[dict[str, MeasureResult]]:
+    """The named measures on each face, in the order given: those that read no network in a worker thread while the
+    networks' outputs per face (``networks``) are awaited, then, with those outputs in each view, the others. The
+    pixel measures so take the time the networks leave free."""
+    local = [name for name in names if not MEASURES[name].needs - FACE_INPUTS]
+    later = [name for name in names if name not in local]
+    early, outputs = await asyncio.gather(asyncio.to_thread(lambda: [assess(local, view) for view in views]), networks)
+    for view, found in zip(views, outputs, strict=True):
+        view.networks.update(found)
+    rest = await asyncio.to_thread(lambda: [assess(later, view) for view in views]) if later else [{} for _ in views]
+    return [{name: (first | second)[name] for name in names} for first, second in zip(early, rest, strict=True)]

@@ -41,7 +41,7 @@ class FaceView:
     transform: np.ndarray  # (2, 3) frame -> crop
     boxes: tuple[np.ndarray, ...] = field(default_factory=tuple)
     # per network a measure ``needs`` (e.g. ``facemesh``): its outputs for this face's crop, by output name
-    networks: Mapping[str, Mapping[str, np.ndarray]] = field(default_factory=dict)
+    networks: dict[str, Mapping[str, np.ndarray]] = field(default_factory=dict)
     _shared: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     def shared(self, key: str, compute: Callable[[FaceView], T]) -> T:
@@ -63,7 +63,8 @@ class FaceView:
         """The view of ``face`` (one of the frame's detected ``faces``) in a frame of ``size`` (width, height), with
         the outputs of the networks its measures need for it."""
         boxes = tuple(other.box for other in faces)
-        return cls(size[0], size[1], face.box, face.landmarks, aligned.crop, aligned.transform, boxes, networks or {})
+        outputs = dict(networks or {})  # its own: the outputs may be added once the networks have run
+        return cls(size[0], size[1], face.box, face.landmarks, aligned.crop, aligned.transform, boxes, outputs)
 
     @cached_property
     def luminance(self) -> np.ndarray:

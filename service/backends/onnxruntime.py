@@ -11,6 +11,7 @@ import numpy as np
 import onnxruntime as ort
 
 from service.backends.contract import ServedTensor, check_contract
+from service.backends.prelu import depthwise_prelu
 from service.errors import BackendUnavailable
 from service.registry import MEASURE_NETWORKS, Registry
 from service.settings import Settings
@@ -55,6 +56,8 @@ class OnnxRuntimeBackend:
             if not path.exists():
                 raise BackendUnavailable(f"model file {path} is missing: run `make models`")
             data = self._registry.read_verified(name)
+            if self._registry[name].kind in MEASURE_NETWORKS:
+                data = depthwise_prelu(data)  # the verified bytes, in a form onnxruntime's CPU kernels run faster
             session = ort.InferenceSession(data, self._session_options(name), providers=providers)
             check_contract(
                 self._registry[name],

@@ -66,11 +66,14 @@ _TEMPLATE_SIDE = 112.0
 _TEMPLATE_EYES = face_align.arcface_dst[:2].astype(np.float64)
 
 
-def network_crops(rgb: np.ndarray, landmarks: np.ndarray, preprocess: Preprocess) -> tuple[np.ndarray, np.ndarray]:
+def network_crops(
+    rgb: np.ndarray, landmarks: np.ndarray, preprocess: Preprocess, aligned: AlignedFace | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """The crops a card's ``preprocess`` asks for, (K, S, S, 3) uint8 RGB, and each one's 2x3 frame -> crop transform
     (K = 2 for ``eyes``: the image-left eye, then the image-right eye; 1 otherwise). Pixels outside the frame are
     black, as in the ArcFace crop. The ArcFace crop stays at 112 (``network_input`` resizes it, as for every
-    quality network); the others are cut at ``crop_size`` directly, from the frame's own pixels."""
+    quality network); the others are cut at ``crop_size`` directly, from the frame's own pixels. ``aligned``: the
+    face's ArcFace crop of these landmarks when it is already cut (its crop and transform are then reused)."""
     size = preprocess.crop_size
     if preprocess.alignment == "frame":
         height, width = rgb.shape[:2]
@@ -78,9 +81,12 @@ def network_crops(rgb: np.ndarray, landmarks: np.ndarray, preprocess: Preprocess
         crop = cv2.resize(rgb, (size, size), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
         return crop[None], np.array([[[size / width, 0.0, 0.0], [0.0, size / height, 0.0]]])
     if preprocess.alignment == "arcface":
-        aligned = align(rgb, landmarks)
+        aligned = aligned or align(rgb, landmarks)
         return aligned.crop[None], aligned.transform[None]
-    to_template = face_align.estimate_norm(np.asarray(landmarks, dtype=np.float32), image_size=int(_TEMPLATE_SIDE))
+    if aligned is not None and np.isfinite(aligned.transform).all():
+        to_template = aligned.transform
+    else:
+        to_template = face_align.estimate_norm(np.asarray(landmarks, dtype=np.float32), image_size=int(_TEMPLATE_SIDE))
     if preprocess.alignment == "face_box":
         windows = [(np.full(2, _TEMPLATE_SIDE / 2), _TEMPLATE_SIDE * preprocess.crop_scale)]
     elif preprocess.alignment == "eyes":

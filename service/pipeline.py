@@ -272,7 +272,7 @@ class Pipeline:
 
         async def timed_networks() -> list[dict[str, dict[str, np.ndarray]]]:
             with timings.stage("measure_networks"):
-                return await self._measure_networks(networks, image.rgb, kept)
+                return await self._measure_networks(networks, image.rgb, kept, aligned)
 
         # the whole measuring; the networks (their own stage) run within it, beside the pixel measures
         with timings.stage("measures"):
@@ -287,7 +287,7 @@ class Pipeline:
         )
 
     async def _measure_networks(
-        self, networks: list[str], rgb: np.ndarray, faces: list[Face]
+        self, networks: list[str], rgb: np.ndarray, faces: list[Face], aligned: list[AlignedFace]
     ) -> list[dict[str, dict[str, np.ndarray]]]:
         """Per face, the outputs (by role) of each network the requested measures read, run on the crops its card
         asks for and batched across requests like the quality networks; the networks run side by side."""
@@ -296,7 +296,7 @@ class Pipeline:
             outputs, _ = await self.runtime.batchers[network].submit(inputs)
             return outputs
 
-        return await run_networks(self.registry.cards, networks, rgb, faces, infer)
+        return await run_networks(self.registry.cards, networks, rgb, faces, infer, aligned)
 
     async def _quality(
         self, models: list[str], crops: list[np.ndarray], timings: Timings, want_maps: list[str]

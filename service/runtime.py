@@ -176,7 +176,7 @@ class Runtime:
         views = [FaceView.of(face, crop, size, detected) for face, crop in zip(faces, aligned, strict=True)]
         networks = sorted(networks_for(names) & set(self.registry.cards))
         self.load(networks)
-        outputs = run_networks(self.registry.cards, networks, rgb, faces, self.backend.infer)
+        outputs = run_networks(self.registry.cards, networks, rgb, faces, self.backend.infer, aligned)
         return self._run(assess_faces(names, views, outputs))
 
     def score_crops(self, name: str, crops: np.ndarray, batch: int = 16) -> np.ndarray:

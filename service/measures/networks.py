@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from service.align import network_crops
+from service.align import AlignedFace, network_crops
 from service.detect import Face
 from service.quality.base import network_input
 from service.registry import ModelCard
@@ -31,10 +31,15 @@ class Prepared:
     transforms: np.ndarray
 
 
-def network_inputs(card: ModelCard, rgb: np.ndarray, faces: list[Face]) -> Prepared:
-    """Cut and normalise every face's crops as ``card`` asks."""
+def network_inputs(
+    card: ModelCard, rgb: np.ndarray, faces: list[Face], aligned: list[AlignedFace] | None = None
+) -> Prepared:
+    """Cut and normalise every face's crops as ``card`` asks (reusing the faces' ArcFace crops when ``aligned``)."""
     assert card.preprocess is not None
-    cut = [network_crops(rgb, face.landmarks, card.preprocess) for face in faces]
+    crops_of = aligned or [None] * len(faces)
+    cut = [
+        network_crops(rgb, face.landmarks, card.preprocess, crop) for face, crop in zip(faces, crops_of, strict=True)
+    ]
     crops = np.concatenate([crops for crops, _ in cut])
     tensor = network_input(crops, card.preprocess)
     return Prepared({card.single_input(): tensor}, len(crops) // len(faces), np.concatenate([t for _, t in cut]))
@@ -59,13 +64,19 @@ Infer = Callable[[str, dict[str, np.ndarray]], Awaitable[Outputs]]
 
 
 async def run_networks(
-    cards: Mapping[str, ModelCard], networks: list[str], rgb: np.ndarray, faces: list[Face], infer: Infer
+    cards: Mapping[str, ModelCard],
+    networks: list[str],
+    rgb: np.ndarray,
+    faces: list[Face],
+    infer: Infer,
+    aligned: list[AlignedFace] | None = None,
 ) -> list[dict[str, Outputs]]:
     """Per face, the outputs (by role) of each of ``networks``, side by side: each cuts its crops in a worker
-    thread, then runs through ``infer`` (the pipeline's micro-batchers, or the backend directly for batch work)."""
+    thread (from the faces' ArcFace crops when ``aligned``), then runs through ``infer`` (the pipeline's
+    micro-batchers, or the backend directly for batch work)."""
 
     async def run(network: str) -> list[Outputs]:
-        prepared = await asyncio.to_thread(network_inputs, cards[network], rgb, faces)
+        prepared = await asyncio.to_thread(network_inputs, cards[network], rgb, faces, aligned)
         return per_face(cards[network], prepared, await infer(network, prepared.inputs))
 
     found: list[dict[str, Outputs]] = [{} for _ in faces]

@@ -14,13 +14,14 @@ tight around the head) is not assessable.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from functools import cache
 
 import cv2
 import numpy as np
 
 from service.align import inside_frame
-from service.measures.base import FaceView, Measure, MeasureResult, component, not_assessable
+from service.measures.base import FaceView, MeasureResult, NetworkMeasure, component, not_assessable
 from service.measures.networks import INPUT, TRANSFORM
 
 NETWORK = "selfie"
@@ -46,17 +47,14 @@ def _inside(transform: np.ndarray, size: int, shape: tuple[int, int]) -> np.ndar
     return cv2.erode(inside, np.ones((3, 3), np.uint8)).astype(bool)
 
 
-class BackgroundUniformity(Measure):
+class BackgroundUniformity(NetworkMeasure):
     name = "BackgroundUniformity"
     raw_scale = "mean gradient magnitude (grey levels per pixel) of the background of a head-and-shoulders crop"
     mapping = f"linear, {BUSY:g} -> 0, {PLAIN:g} -> 100, clipped (ours; OFIQ segments with face parsing)"
     reason = "background_not_uniform"
-    needs = frozenset({NETWORK})
+    network = NETWORK
 
-    def _assess(self, view: FaceView) -> MeasureResult:
-        outputs = view.networks.get(NETWORK)
-        if outputs is None:
-            return not_assessable("the selfie segmentation network is not loaded")
+    def _read(self, view: FaceView, outputs: Mapping[str, np.ndarray]) -> MeasureResult:
         mask = np.asarray(outputs["mask"], dtype=np.float32)[0, ..., 0]
         size = mask.shape[0]
         person = cv2.dilate((mask >= PERSON).astype(np.uint8), MARGIN).astype(bool)

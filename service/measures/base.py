@@ -115,6 +115,12 @@ def not_assessable(reason: str) -> MeasureResult:
     return MeasureResult(NOT_ASSESSABLE, NOT_ASSESSABLE, reason)
 
 
+def network_outputs(view: FaceView, network: str) -> Mapping[str, np.ndarray] | MeasureResult:
+    """The face's outputs of ``network``, or 'not assessable' when the gateway could not load it."""
+    outputs = view.networks.get(network)
+    return not_assessable(f"the {network} network is not loaded") if outputs is None else outputs
+
+
 class Measure(ABC):
     """One component measure. ``name`` is OFIQ's (ISO/IEC 29794-5) name; ``raw_scale`` and ``mapping`` say what the
     raw value is and how it becomes 0..100 (shown by /v1/models); ``reason`` is the decision's rejection reason when
@@ -151,6 +157,24 @@ class Measure(ABC):
             "reason": self.reason,
             "needs": sorted(self.needs),
         }
+
+
+class NetworkMeasure(Measure):
+    """A measure read off one network's outputs for the face (``network``: its card's name); 'not assessable' when
+    the gateway could not load that network."""
+
+    network: str
+
+    @property
+    def needs(self) -> frozenset[str]:  # type: ignore[override]
+        return frozenset({self.network})
+
+    def _assess(self, view: FaceView) -> MeasureResult:
+        outputs = network_outputs(view, self.network)
+        return outputs if isinstance(outputs, MeasureResult) else self._read(view, outputs)
+
+    @abstractmethod
+    def _read(self, view: FaceView, outputs: Mapping[str, np.ndarray]) -> MeasureResult: ...
 
 
 def sigmoid_component(x: float, *, h: float = 100.0, a: float = 0.0, s: float = 1.0, x0: float, w: float) -> float:

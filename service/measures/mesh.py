@@ -32,7 +32,7 @@ from collections.abc import Callable
 import cv2
 import numpy as np
 
-from service.measures.base import FaceView, Measure, MeasureResult, component, not_assessable
+from service.measures.base import FaceView, Measure, MeasureResult, component, network_outputs, not_assessable
 
 NETWORK = "facemesh"
 FACE_PRESENT = 0.5  # the mesh's own face-presence probability below which its points mean nothing
@@ -48,9 +48,9 @@ INNER_LIPS, MOUTH_CORNERS = (13, 14), (61, 291)
 def mesh_outputs(view: FaceView) -> dict[str, np.ndarray] | MeasureResult:
     """The face's points of the crop: ``mesh`` (468 x (x, y)), ``mesh_3d`` (468 x (x, y, z)) and the refined eye
     contours (71 x (x, y) each), or why they cannot be read."""
-    outputs = view.networks.get(NETWORK)
-    if outputs is None:
-        return not_assessable("the facemesh network is not loaded")
+    outputs = network_outputs(view, NETWORK)
+    if isinstance(outputs, MeasureResult):
+        return outputs
     if float(np.asarray(outputs["face_flag"]).reshape(-1)[0]) < FACE_PRESENT:
         return not_assessable("the face mesh finds no face in the crop")
     mesh = np.asarray(outputs["mesh"], dtype=np.float64).reshape(468, 3)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
+from functools import cache
 
 import cv2
 import numpy as np
@@ -59,6 +60,22 @@ def inside_frame(transform: np.ndarray, points: np.ndarray, shape: tuple[int, ..
     source = points @ inverse[:, :2].T + inverse[:, 2]
     height, width = shape[:2]
     return (source[:, 0] >= 0) & (source[:, 0] <= width - 1) & (source[:, 1] >= 0) & (source[:, 1] <= height - 1)
+
+
+def crop_inside_frame(transform: np.ndarray, size: int, shape: tuple[int, ...]) -> np.ndarray:
+    """Which pixels of a ``size`` x ``size`` crop came from inside a frame of ``shape`` under the frame -> crop
+    ``transform`` (size x size bool). The crop is convex: when its four corners lie inside, all of it does, and the
+    per-pixel test is skipped."""
+    last = size - 1
+    corners = np.array([[0, 0], [last, 0], [0, last], [last, last]], dtype=np.float64)
+    if inside_frame(transform, corners, shape).all():
+        return np.ones((size, size), dtype=bool)
+    return inside_frame(transform, _pixels(size), shape).reshape(size, size)
+
+
+@cache
+def _pixels(size: int) -> np.ndarray:
+    return np.stack(np.meshgrid(np.arange(size), np.arange(size)), axis=-1).reshape(-1, 2).astype(np.float64)
 
 
 # The ArcFace template (112 pixels) the wider crops are cut from: centre, side and eye centres.

@@ -15,12 +15,11 @@ tight around the head) is not assessable.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from functools import cache
 
 import cv2
 import numpy as np
 
-from service.align import inside_frame
+from service.align import crop_inside_frame
 from service.measures.base import FaceView, MeasureResult, NetworkMeasure, component, not_assessable
 from service.measures.networks import INPUT, TRANSFORM
 
@@ -32,19 +31,10 @@ PLAIN, BUSY = 1.0, 8.0
 _LUMA = np.array([0.299, 0.587, 0.114], np.float32)
 
 
-@cache
-def _grid(size: int) -> np.ndarray:
-    return np.stack(np.meshgrid(np.arange(size), np.arange(size)), axis=-1).reshape(-1, 2).astype(np.float64)
-
-
 def _inside(transform: np.ndarray, size: int, shape: tuple[int, int]) -> np.ndarray:
-    """Which crop pixels came from inside the frame, off the padding's edge by a pixel; the crop is convex, so when
-    its corners lie inside, all of it does."""
-    corners = np.array([[0, 0], [size - 1, 0], [0, size - 1], [size - 1, size - 1]], dtype=np.float64)
-    if inside_frame(transform, corners, shape).all():
-        return np.ones((size, size), dtype=bool)
-    inside = inside_frame(transform, _grid(size), shape).reshape(size, size).astype(np.uint8)
-    return cv2.erode(inside, np.ones((3, 3), np.uint8)).astype(bool)
+    """Which crop pixels came from inside the frame, off the padding's edge by a pixel."""
+    inside = crop_inside_frame(transform, size, shape)
+    return inside if inside.all() else cv2.erode(inside.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
 
 
 class BackgroundUniformity(NetworkMeasure):

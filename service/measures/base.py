@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from service.align import AlignedFace, inside_frame
+from service.align import AlignedFace, crop_inside_frame
 from service.detect import Face
 
 T = TypeVar("T")
@@ -81,7 +81,7 @@ class FaceView:
 
     @cached_property
     def _inside(self) -> np.ndarray:
-        return inside_frame(self.transform, _PIXELS, (self.height, self.width)).reshape(CROP, CROP)
+        return crop_inside_frame(self.transform, CROP, (self.height, self.width))
 
     @property
     def inter_eye_distance(self) -> float:
@@ -95,7 +95,6 @@ def _ellipse(size: int = CROP) -> np.ndarray:
 
 
 _FACE_ELLIPSE = _ellipse()
-_PIXELS = np.stack(np.meshgrid(np.arange(CROP), np.arange(CROP)), axis=-1).reshape(-1, 2).astype(np.float64)
 
 
 @dataclass(frozen=True)

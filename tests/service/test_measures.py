@@ -1,6 +1,7 @@
 """service.measures on real faces: each measure responds monotonically to its controlled transform of LFW photos,
-the pose estimate follows a real rotation and real turned faces, and bad input (grey, tiny, cut-off faces,
-degenerate landmarks) gives values or 'not assessable', never an exception."""
+the five-landmark pose estimate follows a real rotation and real turned faces (the mesh pose: test_measures_pose.py),
+and bad input (grey, tiny, cut-off faces, degenerate landmarks) gives values or 'not assessable', never an
+exception."""
 
 from __future__ import annotations
 

@@ -18,6 +18,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "select-default": ("fiqa.evaluate.select", "apply the default-model rule to the validation report"),
     "lfw-accuracy": ("fiqa.evaluate.lfw_accuracy", "LFW View-2 10-fold accuracy of face-recognition cards"),
     "measures-validate": ("fiqa.evaluate.measures", "component measures on their labels and controlled transforms"),
+    "frontal-mesh": ("fiqa.train.frontal_mesh", "FaceMesh's frontal template for the head-pose measures"),
     "fit-mapping": ("fiqa.evaluate.mapping", "fit a quality card's raw -> 0..100 mapping on CelebA val"),
     "calibrate": ("fiqa.evaluate.calibrate", "calibrate a quality model's decision threshold into its card"),
     "prepare-celeba": ("fiqa.data.celeba", "detect, align and split the CelebA training subset"),

@@ -1,10 +1,13 @@
-"""Cost per face of the component measures (service/measures) as the pipeline runs them: one face at a time
-(batch 1), running the networks the set's measures read (FaceMesh, the emotion classifier: crops, inference in the
-gateway's own onnxruntime sessions), building the face's view and assessing the measures of each set: those the
-``access_control`` and ``enrolment`` profiles check (what ``options.measures=default`` returns under each), and all.
+"""Cost per face of the component measures (service/measures) as the pipeline runs them (``Runtime.measure``): one
+face at a time (batch 1), the networks the set's measures read (FaceMesh, the emotion classifier, the selfie
+segmentation: crops, inference in the gateway's own onnxruntime sessions, side by side, each with the gateway's
+``FIQA_ORT_MEASURE_INTRA_OP_THREADS``) beside the measures that read no network, then those that do; each set: the
+measures the ``access_control`` and ``enrolment`` profiles check (what ``options.measures=default`` returns under
+each), and all.
 
 Faces are real (LFW photos and the sample portraits), detected and aligned once beforehand; only the measure stage
-is timed. OpenCV gets ``--threads`` threads (the gateway's 2 by default; numpy here is single-threaded). A figure
+is timed. OpenCV gets ``--threads`` threads, as do the other onnxruntime sessions (the gateway's 2 by default;
+numpy here is single-threaded). A figure
 is the median over ``--rounds`` rounds of the mean per face; the sets are interleaved within each round so that
 a change in the shared host's load hits all of them alike. Results go to reports/performance.json (section
 ``bench_measures``); issue 16 sets the target at 8 ms per face for the default measures.
@@ -27,8 +30,7 @@ from PIL import Image
 from loadtests.report import markdown_table, provenance, update_performance
 from service.align import align
 from service.decision import PROFILES
-from service.measures import MEASURES, FaceView, assess, networks_for
-from service.measures.networks import network_inputs, per_face
+from service.measures import MEASURES, networks_for
 from service.runtime import Runtime
 from service.settings import REPO_ROOT
 
@@ -49,17 +51,11 @@ def real_faces(runtime: Runtime, data: Path, count: int) -> list[tuple[np.ndarra
 
 
 def per_face_ms(runtime: Runtime, faces: list[tuple[np.ndarray, Any]], crops: list[Any], names: list[str]) -> float:
-    """Mean wall time per face of running the networks ``names`` read, building its view and assessing ``names``
-    (the pipeline's measure stages)."""
-    networks = sorted(networks_for(names) & set(runtime.registry.cards))
+    """Mean wall time per face of assessing ``names`` with the networks they read (the pipeline's measure
+    stages)."""
     started = time.perf_counter()
     for (rgb, face), crop in zip(faces, crops, strict=True):
-        outputs = {}
-        for network in networks:
-            card = runtime.registry[network]
-            inputs, crops_per_face = network_inputs(card, rgb, [face])
-            outputs[network] = per_face(card, runtime.infer(network, inputs), 1, crops_per_face)[0]
-        assess(names, FaceView.of(face, crop, (rgb.shape[1], rgb.shape[0]), [face], outputs))
+        runtime.measure(names, rgb, [face], [crop], [face])
     return (time.perf_counter() - started) * 1000.0 / len(faces)
 
 

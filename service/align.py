@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
+from functools import cache
 
 import cv2
 import numpy as np
@@ -61,16 +62,35 @@ def inside_frame(transform: np.ndarray, points: np.ndarray, shape: tuple[int, ..
     return (source[:, 0] >= 0) & (source[:, 0] <= width - 1) & (source[:, 1] >= 0) & (source[:, 1] <= height - 1)
 
 
+def crop_inside_frame(transform: np.ndarray, size: int, shape: tuple[int, ...]) -> np.ndarray:
+    """Which pixels of a ``size`` x ``size`` crop came from inside a frame of ``shape`` under the frame -> crop
+    ``transform`` (size x size bool). The crop is convex: when its four corners lie inside, all of it does, and the
+    per-pixel test is skipped."""
+    last = size - 1
+    corners = np.array([[0, 0], [last, 0], [0, last], [last, last]], dtype=np.float64)
+    if inside_frame(transform, corners, shape).all():
+        return np.ones((size, size), dtype=bool)
+    return inside_frame(transform, _pixels(size), shape).reshape(size, size)
+
+
+@cache
+def _pixels(size: int) -> np.ndarray:
+    return np.stack(np.meshgrid(np.arange(size), np.arange(size)), axis=-1).reshape(-1, 2).astype(np.float64)
+
+
 # The ArcFace template (112 pixels) the wider crops are cut from: centre, side and eye centres.
 _TEMPLATE_SIDE = 112.0
 _TEMPLATE_EYES = face_align.arcface_dst[:2].astype(np.float64)
 
 
-def network_crops(rgb: np.ndarray, landmarks: np.ndarray, preprocess: Preprocess) -> tuple[np.ndarray, np.ndarray]:
+def network_crops(
+    rgb: np.ndarray, landmarks: np.ndarray, preprocess: Preprocess, aligned: AlignedFace | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """The crops a card's ``preprocess`` asks for, (K, S, S, 3) uint8 RGB, and each one's 2x3 frame -> crop transform
     (K = 2 for ``eyes``: the image-left eye, then the image-right eye; 1 otherwise). Pixels outside the frame are
     black, as in the ArcFace crop. The ArcFace crop stays at 112 (``network_input`` resizes it, as for every
-    quality network); the others are cut at ``crop_size`` directly, from the frame's own pixels."""
+    quality network); the others are cut at ``crop_size`` directly, from the frame's own pixels. ``aligned``: the
+    face's ArcFace crop of these landmarks when it is already cut (its crop and transform are then reused)."""
     size = preprocess.crop_size
     if preprocess.alignment == "frame":
         height, width = rgb.shape[:2]
@@ -78,9 +98,12 @@ def network_crops(rgb: np.ndarray, landmarks: np.ndarray, preprocess: Preprocess
         crop = cv2.resize(rgb, (size, size), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
         return crop[None], np.array([[[size / width, 0.0, 0.0], [0.0, size / height, 0.0]]])
     if preprocess.alignment == "arcface":
-        aligned = align(rgb, landmarks)
+        aligned = aligned or align(rgb, landmarks)
         return aligned.crop[None], aligned.transform[None]
-    to_template = face_align.estimate_norm(np.asarray(landmarks, dtype=np.float32), image_size=int(_TEMPLATE_SIDE))
+    if aligned is not None and np.isfinite(aligned.transform).all():
+        to_template = aligned.transform
+    else:
+        to_template = face_align.estimate_norm(np.asarray(landmarks, dtype=np.float32), image_size=int(_TEMPLATE_SIDE))
     if preprocess.alignment == "face_box":
         windows = [(np.full(2, _TEMPLATE_SIDE / 2), _TEMPLATE_SIDE * preprocess.crop_scale)]
     elif preprocess.alignment == "eyes":

@@ -14,10 +14,20 @@ NOT_ASSESSED = -1.0
 # captures no gate should accept (a head turned by more than ~60° or rolled by more than ~45°, a face in the dark,
 # a smear); ``enrolment`` follows the ICAO / ISO/IEC 39794-5 capture requirements a reference photo must meet:
 # frontal within ~10° yaw and ~8° roll (100·cos²), sharp, exposed within range, evenly lit, natural colour, at
-# least ~90 px between the eyes, room around the head, one face. The angle thresholds allow for the 5-landmark pose
-# estimate's error (see service/measures/pose.py).
+# least ~90 px between the eyes, room around the head, one face. ``access_control`` runs no network: its pose is the
+# coarse five-landmark estimate; ``enrolment`` reads yaw and roll off FaceMesh's 3-D mesh (service/measures/pose.py).
+# HeadPosePitch is served but checked by neither: no labelled pitch here validates it (reports/measures.md).
+# BackgroundUniformity (a plain background, as ICAO asks) is not checked by default either: its segmentation network
+# costs about as much CPU per face as the rest of enrolment's networks, over the 8 ms per face the defaults must fit
+# (loadtests/bench_measures); a deployment that wants it sets e.g. FIQA_MEASURE_THRESHOLDS='{"BackgroundUniformity":
+# 50}' (a mean background gradient under ~4.5 grey levels per pixel) or a request its measure_thresholds.
 PROFILES: dict[str, dict[str, float]] = {
-    "access_control": {"HeadPoseYaw": 25.0, "HeadPoseRoll": 50.0, "LuminanceMean": 10.0, "Sharpness": 10.0},
+    "access_control": {
+        "HeadPoseYawFromLandmarks": 25.0,
+        "HeadPoseRollFromLandmarks": 50.0,
+        "LuminanceMean": 10.0,
+        "Sharpness": 10.0,
+    },
     "enrolment": {
         "HeadPoseYaw": 97.0,
         "HeadPoseRoll": 98.0,
@@ -61,6 +71,8 @@ HINTS: dict[str, str] = {
     "eyes_closed": "Open your eyes and look at the camera.",
     "mouth_open": "Close your mouth and keep a neutral expression.",
     "expression_not_neutral": "Keep a neutral expression: no smile, mouth closed.",
+    "eyes_not_visible": "Open your eyes wide and look at the camera.",
+    "background_not_uniform": "Stand in front of a plain wall, with nothing and no one behind you.",
 }
 
 

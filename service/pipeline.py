@@ -17,8 +17,8 @@ from service.decision import FaceFacts, Policy, decide_face, decide_image, hints
 from service.decode import decode_image, header_pixels
 from service.detect import Face
 from service.errors import InvalidOptions, ServiceError, TooLarge
-from service.measures import MEASURES, FaceView, MeasureResult, assess, networks_for
-from service.measures.networks import network_inputs, per_face
+from service.measures import MEASURES, FaceView, MeasureResult, assess_faces, networks_for
+from service.measures.networks import run_networks
 from service.memory import trim_after
 from service.quality.base import produces_maps
 from service.results import FaceQuality, ScoredFace, ScoredImage, ScoredRequest
@@ -268,14 +268,15 @@ class Pipeline:
         # Measured while the frame is still held (decode budget), so measures that read the frame can join them.
         size = (image.width, image.height)
         networks = sorted(networks_for(measures) & set(self.runtime.batchers)) if kept else []
-        with timings.stage("measure_networks"):
-            outputs = await self._measure_networks(networks, image.rgb, kept)
-        views = [
-            FaceView.of(face, crop, size, faces, face_outputs)
-            for face, crop, face_outputs in zip(kept, aligned, outputs, strict=True)
-        ]
+        views = [FaceView.of(face, crop, size, faces) for face, crop in zip(kept, aligned, strict=True)]
+
+        async def timed_networks() -> list[dict[str, dict[str, np.ndarray]]]:
+            with timings.stage("measure_networks"):
+                return await self._measure_networks(networks, image.rgb, kept, aligned)
+
+        # the whole measuring; the networks (their own stage) run within it, beside the pixel measures
         with timings.stage("measures"):
-            measured = await asyncio.to_thread(lambda: [assess(measures, view) for view in views]) if measures else []
+            measured = await assess_faces(measures, views, timed_networks()) if measures else []
         return _Analysed(
             width=image.width,
             height=image.height,
@@ -286,18 +287,16 @@ class Pipeline:
         )
 
     async def _measure_networks(
-        self, networks: list[str], rgb: np.ndarray, faces: list[Face]
+        self, networks: list[str], rgb: np.ndarray, faces: list[Face], aligned: list[AlignedFace]
     ) -> list[dict[str, dict[str, np.ndarray]]]:
         """Per face, the outputs (by role) of each network the requested measures read, run on the crops its card
-        asks for and batched across requests like the quality networks."""
-        found: list[dict[str, dict[str, np.ndarray]]] = [{} for _ in faces]
-        for network in networks:
-            card = self.registry[network]
-            inputs, crops_per_face = await asyncio.to_thread(network_inputs, card, rgb, faces)
+        asks for and batched across requests like the quality networks; the networks run side by side."""
+
+        async def infer(network: str, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
             outputs, _ = await self.runtime.batchers[network].submit(inputs)
-            for face, face_outputs in zip(found, per_face(card, outputs, len(faces), crops_per_face), strict=True):
-                face[network] = face_outputs
-        return found
+            return outputs
+
+        return await run_networks(self.registry.cards, networks, rgb, faces, infer, aligned)
 
     async def _quality(
         self, models: list[str], crops: list[np.ndarray], timings: Timings, want_maps: list[str]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
@@ -79,6 +80,10 @@ class Threshold(BaseModel):
     source: str
 
 
+# The kinds of network the component measures read (never a quality method).
+MEASURE_NETWORKS = frozenset({"landmarks", "segmentation", "classifier"})
+
+
 class ModelCard(BaseModel):
     """Everything the service needs to know about one model or quality method."""
 
@@ -129,9 +134,10 @@ class ModelCard(BaseModel):
         return self.inputs[0].name
 
 
-def update_card(card_path: Path, section: str, entries: dict[str, str]) -> None:
-    """Set ``entries`` in a top-level mapping of a card (``metrics``, ``source``), keeping every other line as
-    written (cards carry hand-written prose); commands record their figures with this."""
+def update_card(card_path: Path, section: str, entries: Mapping[str, object]) -> None:
+    """Set ``entries`` in a top-level mapping of a card (``metrics``, ``source``, ``parameters``), keeping every other
+    line as written (cards carry hand-written prose); commands record their figures with this. Each value is
+    written as JSON on one line (strings, numbers, lists: all valid YAML)."""
     lines = Path(card_path).read_text().splitlines()
     header = next((i for i, line in enumerate(lines) if re.match(rf"{section}:\s*(\{{\s*\}})?\s*$", line)), None)
     if header is None:

@@ -14,13 +14,15 @@ from typing import Any, TypeVar
 
 import numpy as np
 
+from service.align import AlignedFace
 from service.backends import create_backend
 from service.backends.base import Backend
 from service.batching import MicroBatcher
 from service.detect import DETECTOR, DetectorTensors, Face, detect
 from service.detect_fast import FastDetector, detect_fast
 from service.errors import BackendUnavailable, ModelMismatch
-from service.measures import MEASURES, networks_for
+from service.measures import MEASURES, FaceView, MeasureResult, assess_faces, networks_for
+from service.measures.networks import Outputs, run_networks
 from service.quality import build_methods
 from service.quality.base import QualityMethod
 from service.registry import CardError, Registry
@@ -164,6 +166,25 @@ class Runtime:
         """Faces in a frame with the service's detector settings."""
         self.load([DETECTOR])
         return self._run(self.detect_faces(rgb, Timings()))
+
+    def measure_networks(self, names: list[str], rgb: np.ndarray, faces: list[Face]) -> list[dict[str, Outputs]]:
+        """Per face, the outputs (by role) of every network the named measures read, as the pipeline gets them:
+        the networks side by side (blocking, unbatched across calls)."""
+        networks = sorted(networks_for(names) & set(self.registry.cards))
+        self.load(networks)
+        return self._run(run_networks(self.registry.cards, networks, rgb, faces, self.backend.infer))
+
+    def measure(
+        self, names: list[str], rgb: np.ndarray, faces: list[Face], aligned: list[AlignedFace], detected: list[Face]
+    ) -> list[dict[str, MeasureResult]]:
+        """The named measures on ``faces`` (aligned as ``aligned``; ``detected``: every face of the frame), as the
+        pipeline measures them: the pixel measures beside the networks, then those that read the networks."""
+        size = (rgb.shape[1], rgb.shape[0])
+        views = [FaceView.of(face, crop, size, detected) for face, crop in zip(faces, aligned, strict=True)]
+        networks = sorted(networks_for(names) & set(self.registry.cards))
+        self.load(networks)
+        outputs = run_networks(self.registry.cards, networks, rgb, faces, self.backend.infer, aligned)
+        return self._run(assess_faces(names, views, outputs))
 
     def score_crops(self, name: str, crops: np.ndarray, batch: int = 16) -> np.ndarray:
         """Raw scores of aligned crops by the named quality method (prepare -> backend -> postprocess), as served."""

@@ -32,6 +32,10 @@ class Settings(BaseSettings):
     ort_providers: list[str] = ["CPUExecutionProvider"]
     ort_intra_op_threads: int = 2
     ort_inter_op_threads: int = 1
+    # The small networks the component measures read (FaceMesh, the emotion classifier, the selfie segmentation) run
+    # side by side on the gateway's CPU workers, one intra-op thread each: at a few ms per face, two threads per
+    # session cost more in hand-over than they gain (loadtests/bench_measures, reports/performance.md).
+    ort_measure_intra_op_threads: int = 1
     # Idle onnxruntime threads busy-wait for work when spinning is on: a gain on a dedicated machine, a large loss
     # when the cores are shared (with the gateway's own threads or other processes), so it is off by default.
     ort_allow_spinning: bool = False

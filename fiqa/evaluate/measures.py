@@ -2,15 +2,17 @@
 monotonically to the condition it measures? (issue 16, item 4; evaluation only, never training.)
 
 - **Labels**: Yale's conditions: lighting (``leftlight``/``rightlight`` = uneven, ``centerlight``/``normal`` = even)
-  for IlluminationUniformity, eyes (``sleepy``/``wink`` against ``normal``/``centerlight``) for EyesOpen, mouth
-  (``surprised`` against ``normal``/``centerlight``) for MouthClosed, expression (``happy``/``surprised``) for
-  ExpressionNeutrality: the AUC with which the component ranks the good
-  captures above the others.
+  for IlluminationUniformity, eyes (``sleepy``/``wink`` against ``normal``/``centerlight``) for EyesOpen and
+  EyesVisible, mouth (``surprised`` against ``normal``/``centerlight``) for MouthClosed, expression
+  (``happy``/``surprised``) for ExpressionNeutrality: the AUC with which the component ranks the good captures above
+  the others. ORL's pose variation, unlabelled, for HeadPoseYaw: its faces labelled by the five-landmark yaw index
+  of the evaluation's pose analysis (``orl_pose``).
 - **Controlled transforms** of a seeded sample of LFW photos (first photo of each chosen person), applied to the whole
   photo before the gateway's detector, alignment and measures, at increasing strength: roll (rotation), darkening
-  (gamma), over-exposure (gain, clipped), blur (Gaussian), down-scaling. For each, the Spearman correlation of strength
-  with the measure's component, pooled and per face, and the share of faces whose component never rises as the
-  condition worsens.
+  (gamma), over-exposure (gain, clipped), blur (Gaussian), down-scaling, background swap (the person, as the selfie
+  segmentation finds it, over a plain background carrying more and more texture), a dark bar over the eyes. For
+  each, the Spearman correlation of strength with the measure's component, pooled and per face, and the share of
+  faces whose component never rises as the condition worsens.
 
 A measure is said to separate / respond only when the figure clears the rule below (AUC >= 0.7; at least half the
 faces' components change with the strength, and their mean per-face Spearman is <= -0.5); otherwise the report
@@ -34,9 +36,11 @@ from PIL import Image
 from scipy.stats import spearmanr
 
 from fiqa.data.lfw_pairs import lfw_paths
+from fiqa.evaluate.pose import BANDS, yaw_index
 from service.align import align
-from service.measures import FaceView, assess, networks_for
-from service.measures.networks import network_inputs, per_face
+from service.detect import Face
+from service.measures import MeasureResult
+from service.measures.networks import network_inputs
 from service.runtime import Runtime
 
 REPO = Path(__file__).resolve().parents[2]
@@ -68,19 +72,72 @@ def _downscale(rgb: np.ndarray, factor: float) -> np.ndarray:
     return rgb if factor == 1 else cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
 
 
+def swap_background(rgba: np.ndarray, amplitude: float) -> np.ndarray:
+    """The photo's person (alpha: the selfie segmentation's mask, ``with_person``) over a mid-grey background
+    carrying a fixed texture (seeded noise blurred to blobs of a few pixels, unit spread) of ``amplitude`` grey
+    levels: 0 is a plain background."""
+    height, width = rgba.shape[:2]
+    noise = cv2.GaussianBlur(np.random.default_rng(0).standard_normal((height, width)).astype(np.float32), (0, 0), 2)
+    background = np.clip(128.0 + amplitude * noise / noise.std(), 0, 255)[..., None]
+    alpha = rgba[..., 3:].astype(np.float32) / 255.0
+    return np.rint(alpha * rgba[..., :3] + (1.0 - alpha) * background).astype(np.uint8)
+
+
+def with_person(runtime: Runtime, rgb: np.ndarray) -> np.ndarray:
+    """``rgb`` with a fourth channel: the selfie segmentation's person mask around its largest face, warped back to
+    the frame (0 beyond the crop)."""
+    card = runtime.registry["selfie"]
+    face = max(runtime.detect(rgb), key=lambda found: found.area)
+    prepared = network_inputs(card, rgb, [face])
+    mask = runtime.infer(card.name, prepared.inputs)[card.output("mask")][0, ..., 0]
+    height, width = rgb.shape[:2]
+    flags = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
+    alpha = cv2.warpAffine(mask, prepared.transforms[0], (width, height), flags=flags, borderValue=0.0)
+    return np.dstack([rgb, np.rint(255.0 * alpha).astype(np.uint8)])
+
+
+def _with_eye_band(runtime: Runtime, rgb: np.ndarray) -> np.ndarray:
+    """``rgb`` with a fourth channel: each pixel's distance from the largest face's eye line in hundredths of its
+    inter-eye distance (255 beyond half an inter-eye distance outside the eyes, left and right)."""
+    face = max(runtime.detect(rgb), key=lambda found: found.area)
+    left, right = face.landmarks[0], face.landmarks[1]
+    distance = float(np.linalg.norm(right - left))
+    rows, cols = np.mgrid[0 : rgb.shape[0], 0 : rgb.shape[1]].astype(np.float64)
+    along = ((cols - left[0]) * (right - left)[0] + (rows - left[1]) * (right - left)[1]) / distance
+    across = np.abs((cols - left[0]) * (right - left)[1] - (rows - left[1]) * (right - left)[0]) / distance
+    band = np.where((along > -0.5 * distance) & (along < 1.5 * distance), 100.0 * across / distance, 255.0)
+    return np.dstack([rgb, np.clip(band, 0, 255).astype(np.uint8)])
+
+
+def _eye_bar(rgba: np.ndarray, height: float) -> np.ndarray:
+    """A dark bar (sunglasses, a hand) of ``height`` inter-eye distances over the eyes (``_with_eye_band``)."""
+    out = rgba[..., :3].copy()
+    out[rgba[..., 3] <= 50.0 * height] = 20
+    return out
+
+
 # transform name -> (function, strengths from none to strongest, the measure it tests)
 TRANSFORMS: dict[str, tuple[Transform, tuple[float, ...], str]] = {
     "roll (rotation, degrees)": (_rotate, (0, 10, 20, 30, 45), "HeadPoseRoll"),
+    "roll (rotation, degrees), five landmarks": (_rotate, (0, 10, 20, 30, 45), "HeadPoseRollFromLandmarks"),
     "darkening (gamma)": (_gamma, (1.0, 2.0, 3.0, 4.5, 6.0), "UnderExposurePrevention"),
     "darkening (gamma), luminance": (_gamma, (1.0, 1.5, 2.0, 3.0, 4.0), "LuminanceMean"),
     "over-exposure (gain)": (_gain, (1.0, 1.4, 1.8, 2.4, 3.0), "OverExposurePrevention"),
     "blur (Gaussian sigma, px)": (_blur, (0.0, 1.0, 2.0, 3.0, 5.0), "Sharpness"),
     "down-scaling (factor)": (_downscale, (1.0, 0.7, 0.5, 0.35, 0.25), "InterEyeDistance"),
+    "background swap (texture, grey levels)": (swap_background, (0, 4, 8, 16, 32), "BackgroundUniformity"),
+    "bar over the eyes (height, inter-eye distances)": (_eye_bar, (0, 0.1, 0.2, 0.3, 0.45), "EyesVisible"),
+}
+# transforms that read more than the photo: name -> what to add to each photo first
+PREPARE: dict[str, Callable[[Runtime, np.ndarray], np.ndarray]] = {
+    "background swap (texture, grey levels)": with_person,
+    "bar over the eyes (height, inter-eye distances)": _with_eye_band,
 }
 # measure -> (conditions that should score high, conditions that should score low), Yale's condition names
 LABELS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "IlluminationUniformity": (("centerlight", "normal"), ("leftlight", "rightlight")),
     "EyesOpen": (("centerlight", "normal"), ("sleepy", "wink")),
+    "EyesVisible": (("centerlight", "normal"), ("sleepy", "wink")),
     "MouthClosed": (("centerlight", "normal"), ("surprised",)),
     "ExpressionNeutrality": (("centerlight", "normal"), ("happy", "surprised")),
 }
@@ -96,15 +153,15 @@ def component(runtime: Runtime, rgb: np.ndarray, measure: str) -> float:
     faces = runtime.detect(rgb)
     if not faces:
         return float("nan")
+    return _measured(runtime, rgb, faces, measure).score
+
+
+def _measured(runtime: Runtime, rgb: np.ndarray, faces: list[Face], measure: str) -> MeasureResult:
+    """The measure on the largest of ``faces``; NaN raw and score when not assessable."""
     face = max(faces, key=lambda found: found.area)
-    outputs = {}
-    for network in sorted(networks_for([measure]) & set(runtime.registry.cards)):
-        card = runtime.registry[network]
-        inputs, crops_per_face = network_inputs(card, rgb, [face])
-        outputs[network] = per_face(card, runtime.infer(network, inputs), 1, crops_per_face)[0]
-    view = FaceView.of(face, align(rgb, face.landmarks), (rgb.shape[1], rgb.shape[0]), faces, outputs)
-    result = assess([measure], view)[measure]
-    return result.score if result.assessed else float("nan")
+    (results,) = runtime.measure([measure], rgb, [face], [align(rgb, face.landmarks)], faces)
+    result = results[measure]
+    return result if result.assessed else MeasureResult(float("nan"), float("nan"))
 
 
 def auc(positive: np.ndarray, negative: np.ndarray) -> float:
@@ -134,8 +191,38 @@ def yale_labels(runtime: Runtime, yale: Path, measure: str) -> dict[str, Any]:
     }
 
 
+def orl_pose(runtime: Runtime, orl: Path, measure: str = "HeadPoseYaw") -> dict[str, Any]:
+    """ORL has pose variation but no angles: its faces are labelled by the five-landmark yaw index the evaluation's
+    pose analysis uses (fiqa/evaluate/pose.py), frontal below its first band edge, turned from its second; the row
+    gives the AUC of the mesh yaw's component on those labels and the Spearman of |yaw| with the index."""
+    frontal, turned = BANDS[0], BANDS[1]
+    index, raw, score = [], [], []
+    for path in sorted(orl.glob("s*/*.pgm")):
+        rgb = _rgb(path)
+        faces = runtime.detect(rgb)
+        if faces:
+            result = _measured(runtime, rgb, faces, measure)
+            index.append(float(yaw_index(max(faces, key=lambda face: face.area).landmarks[None])[0]))
+            raw.append(abs(result.raw))
+            score.append(result.score)
+    proxy, components = np.array(index), np.array(score)
+    value = auc(components[proxy < frontal], components[proxy >= turned])
+    known = np.isfinite(raw)
+    return {
+        "measure": measure,
+        "labels": f"ORL five-landmark yaw index < {frontal:g} (good) vs >= {turned:g}",
+        "good": int((np.isfinite(components) & (proxy < frontal)).sum()),
+        "poor": int((np.isfinite(components) & (proxy >= turned)).sum()),
+        "auc": round(value, 3),
+        "separates": value >= AUC_RULE,
+        "spearman_with_proxy": round(float(spearmanr(np.array(raw)[known], proxy[known]).statistic), 3),
+    }
+
+
 def transform_response(runtime: Runtime, photos: list[np.ndarray], name: str) -> dict[str, Any]:
     apply, strengths, measure = TRANSFORMS[name]
+    if name in PREPARE:
+        photos = [PREPARE[name](runtime, rgb) for rgb in photos]
     table = np.array([[component(runtime, apply(rgb, s), measure) for s in strengths] for rgb in photos])
     rows = table[np.isfinite(table).all(axis=1)]  # faces found and assessed at every strength
     level = np.arange(len(strengths))
@@ -176,7 +263,10 @@ def render(report: dict[str, Any]) -> str:
     for row in report["labels"]:
         verdict = "yes" if row["separates"] else "**no**"
         faces = f"{row['good']} / {row['poor']}"
-        lines.append(f"| {row['measure']} | {row['labels']} | {faces} | {row['auc']:.3f} | {verdict} |")
+        labels = row["labels"]
+        if "spearman_with_proxy" in row:
+            labels += f" (Spearman of the raw's magnitude with the index: {row['spearman_with_proxy']:.3f})"
+        lines.append(f"| {row['measure']} | {labels} | {faces} | {row['auc']:.3f} | {verdict} |")
     lines += [
         "",
         f"## Controlled transforms of {report['lfw_faces']} LFW photos (seed {report['seed']})",
@@ -202,6 +292,7 @@ def render(report: dict[str, Any]) -> str:
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--lfw", type=Path, default=REPO.parent / "shared" / "data" / "lfw")
     parser.add_argument("--yale", type=Path, default=REPO.parent / "shared" / "data" / "yalefaces")
+    parser.add_argument("--orl", type=Path, default=REPO.parent / "shared" / "data" / "orl")
     parser.add_argument("--faces", type=int, default=60)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--reports", type=Path, default=REPO / "reports")
@@ -214,7 +305,10 @@ def main(args: argparse.Namespace) -> int:
     report = {
         "lfw_faces": len(photos),
         "seed": args.seed,
-        "labels": [yale_labels(runtime, args.yale, measure) for measure in LABELS],
+        "labels": [
+            *(yale_labels(runtime, args.yale, measure) for measure in LABELS),
+            orl_pose(runtime, args.orl),
+        ],
         "transforms": [transform_response(runtime, photos, name) for name in TRANSFORMS],
     }
     runtime.shutdown()

@@ -1,12 +1,17 @@
 """Component measures of ISO/IEC 29794-5 (OFIQ's names), one module per measure or tight family, found by name.
 
 ``MEASURES`` holds those computed from the frame's size, the detector's boxes and five landmarks and the 112x112
-aligned crop; ``NOT_PROVIDED`` says which of OFIQ's are missing and why. A measure added later (the FaceMesh pose,
-eyes, mouth, expression, background) is one more module and one more entry here.
+aligned crop, and those that read a network's outputs for the face (``needs``: FaceMesh, the emotion classifier);
+``NOT_PROVIDED`` says which of OFIQ's are missing and why. A measure added later is one more module and one more
+entry here.
 """
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Awaitable
+
+from service.measures.background import BackgroundUniformity
 from service.measures.base import NOT_ASSESSABLE, FaceView, Measure, MeasureResult
 from service.measures.colour import NaturalColour
 from service.measures.dynamic_range import DynamicRange
@@ -16,8 +21,9 @@ from service.measures.faces import SingleFacePresent
 from service.measures.illumination import IlluminationUniformity
 from service.measures.luminance import LuminanceMean, LuminanceVariance
 from service.measures.margins import MARGINS
-from service.measures.mesh import EYES_OPEN, MOUTH_CLOSED
-from service.measures.pose import HeadPoseRoll, HeadPoseYaw
+from service.measures.mesh import EYES_OPEN, EYES_VISIBLE, MOUTH_CLOSED
+from service.measures.networks import Outputs
+from service.measures.pose import HEAD_POSE, HeadPoseRollFromLandmarks, HeadPoseYawFromLandmarks
 from service.measures.sharpness import Sharpness
 from service.measures.size import HeadSize, InterEyeDistance
 
@@ -32,14 +38,16 @@ __all__ = [
     "Measure",
     "MeasureResult",
     "assess",
+    "assess_faces",
     "networks_for",
 ]
 
 MEASURES: dict[str, Measure] = {
     measure.name: measure
     for measure in (
-        HeadPoseYaw(),
-        HeadPoseRoll(),
+        *HEAD_POSE,
+        HeadPoseYawFromLandmarks(),
+        HeadPoseRollFromLandmarks(),
         Sharpness(),
         *EXPOSURE,
         DynamicRange(),
@@ -52,18 +60,17 @@ MEASURES: dict[str, Measure] = {
         *MARGINS,
         SingleFacePresent(),
         EYES_OPEN,
+        EYES_VISIBLE,
         MOUTH_CLOSED,
         ExpressionNeutrality(),
+        BackgroundUniformity(),
     )
 }
 
 # OFIQ's measures we do not compute yet, and why.
 NOT_PROVIDED: dict[str, str] = {
-    "HeadPosePitch": "five points do not show pitch; the FaceMesh network is here, its 3-D pose fit is not yet",
-    "EyesVisible": "needs an eye-occlusion mask (sunglasses, hair, glare): no such network here yet",
     "MouthOcclusionPrevention": "needs a face-occlusion segmentation network",
     "FaceOcclusionPrevention": "needs a face-occlusion segmentation network",
-    "BackgroundUniformity": "the Selfie segmentation is converted (models/selfie) but not wired to a measure yet",
     "NoHeadCoverings": "needs a face-parsing network",
     "CompressionArtifacts": "OFIQ's is a CNN trained on its own data; a blockiness statistic cannot be read off the "
     "re-sampled aligned crop, and on the frame it misses non-JPEG codecs and re-encoded images",
@@ -80,3 +87,18 @@ def networks_for(names: list[str]) -> set[str]:
 def assess(names: list[str], view: FaceView) -> dict[str, MeasureResult]:
     """The named measures on one face, in the order given."""
     return {name: MEASURES[name].assess(view) for name in names}
+
+
+async def assess_faces(
+    names: list[str], views: list[FaceView], networks: Awaitable[list[dict[str, Outputs]]]
+) -> list[dict[str, MeasureResult]]:
+    """The named measures on each face, in the order given: those that read no network in a worker thread while the
+    networks' outputs per face (``networks``) are awaited, then, with those outputs in each view, the others. The
+    pixel measures so take the time the networks leave free."""
+    local = [name for name in names if not MEASURES[name].needs - FACE_INPUTS]
+    later = [name for name in names if name not in local]
+    early, outputs = await asyncio.gather(asyncio.to_thread(lambda: [assess(local, view) for view in views]), networks)
+    for view, found in zip(views, outputs, strict=True):
+        view.networks.update(found)
+    rest = await asyncio.to_thread(lambda: [assess(later, view) for view in views]) if later else [{} for _ in views]
+    return [{name: (first | second)[name] for name in names} for first, second in zip(early, rest, strict=True)]

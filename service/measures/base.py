@@ -11,15 +11,17 @@ from __future__ import annotations
 
 import math
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import Any, TypeVar
 
 import numpy as np
 
-from service.align import AlignedFace, inside_frame
+from service.align import AlignedFace, crop_inside_frame
 from service.detect import Face
 
+T = TypeVar("T")
 NOT_ASSESSABLE = -1.0
 # Below this many face pixels of the 112x112 crop inside the frame, pixel statistics say nothing.
 MIN_FACE_PIXELS = 500
@@ -39,7 +41,15 @@ class FaceView:
     transform: np.ndarray  # (2, 3) frame -> crop
     boxes: tuple[np.ndarray, ...] = field(default_factory=tuple)
     # per network a measure ``needs`` (e.g. ``facemesh``): its outputs for this face's crop, by output name
-    networks: Mapping[str, Mapping[str, np.ndarray]] = field(default_factory=dict)
+    networks: dict[str, Mapping[str, np.ndarray]] = field(default_factory=dict)
+    _shared: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    def shared(self, key: str, compute: Callable[[FaceView], T]) -> T:
+        """``compute(self)``, worked out once per face for every measure that asks under ``key`` (the three pose
+        angles come from one fit of the mesh)."""
+        if key not in self._shared:
+            self._shared[key] = compute(self)
+        return self._shared[key]
 
     @classmethod
     def of(
@@ -53,7 +63,8 @@ class FaceView:
         """The view of ``face`` (one of the frame's detected ``faces``) in a frame of ``size`` (width, height), with
         the outputs of the networks its measures need for it."""
         boxes = tuple(other.box for other in faces)
-        return cls(size[0], size[1], face.box, face.landmarks, aligned.crop, aligned.transform, boxes, networks or {})
+        outputs = dict(networks or {})  # its own: the outputs may be added once the networks have run
+        return cls(size[0], size[1], face.box, face.landmarks, aligned.crop, aligned.transform, boxes, outputs)
 
     @cached_property
     def luminance(self) -> np.ndarray:
@@ -70,7 +81,7 @@ class FaceView:
 
     @cached_property
     def _inside(self) -> np.ndarray:
-        return inside_frame(self.transform, _PIXELS, (self.height, self.width)).reshape(CROP, CROP)
+        return crop_inside_frame(self.transform, CROP, (self.height, self.width))
 
     @property
     def inter_eye_distance(self) -> float:
@@ -84,7 +95,6 @@ def _ellipse(size: int = CROP) -> np.ndarray:
 
 
 _FACE_ELLIPSE = _ellipse()
-_PIXELS = np.stack(np.meshgrid(np.arange(CROP), np.arange(CROP)), axis=-1).reshape(-1, 2).astype(np.float64)
 
 
 @dataclass(frozen=True)
@@ -102,6 +112,12 @@ class MeasureResult:
 
 def not_assessable(reason: str) -> MeasureResult:
     return MeasureResult(NOT_ASSESSABLE, NOT_ASSESSABLE, reason)
+
+
+def network_outputs(view: FaceView, network: str) -> Mapping[str, np.ndarray] | MeasureResult:
+    """The face's outputs of ``network``, or 'not assessable' when the gateway could not load it."""
+    outputs = view.networks.get(network)
+    return not_assessable(f"the {network} network is not loaded") if outputs is None else outputs
 
 
 class Measure(ABC):
@@ -140,6 +156,24 @@ class Measure(ABC):
             "reason": self.reason,
             "needs": sorted(self.needs),
         }
+
+
+class NetworkMeasure(Measure):
+    """A measure read off one network's outputs for the face (``network``: its card's name); 'not assessable' when
+    the gateway could not load that network."""
+
+    network: str
+
+    @property
+    def needs(self) -> frozenset[str]:  # type: ignore[override]
+        return frozenset({self.network})
+
+    def _assess(self, view: FaceView) -> MeasureResult:
+        outputs = network_outputs(view, self.network)
+        return outputs if isinstance(outputs, MeasureResult) else self._read(view, outputs)
+
+    @abstractmethod
+    def _read(self, view: FaceView, outputs: Mapping[str, np.ndarray]) -> MeasureResult: ...
 
 
 def sigmoid_component(x: float, *, h: float = 100.0, a: float = 0.0, s: float = 1.0, x0: float, w: float) -> float:

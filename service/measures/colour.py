@@ -44,7 +44,8 @@ class NaturalColour(Measure):
         region = view.face_mask & _BAND
         if region.sum() < MIN_FACE_PIXELS // 2:
             return not_assessable("too little skin between the eyes and the mouth lies inside the frame")
-        lab = cv2.cvtColor(view.crop.astype(np.float32) / 255.0, cv2.COLOR_RGB2LAB)
-        a, b = float(lab[..., 1][region].mean()), float(lab[..., 2][region].mean())
+        # the conversion is per pixel: only the band's pixels are converted (as a 1 x N image)
+        lab = cv2.cvtColor(view.crop[region][None].astype(np.float32) / 255.0, cv2.COLOR_RGB2LAB)[0]
+        a, b = float(lab[:, 1].mean()), float(lab[:, 2].mean())
         distance = math.hypot(_outside(a, *_A_RANGE), _outside(b, *_B_RANGE))
         return MeasureResult(distance, sigmoid_component(distance, h=200.0, a=1.0, s=-1.0, x0=0.0, w=10.0))

@@ -8,25 +8,24 @@ Yale's labelled expressions.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import numpy as np
 
-from service.measures.base import FaceView, Measure, MeasureResult, component, not_assessable
+from service.measures.base import FaceView, MeasureResult, NetworkMeasure, component
 
 NETWORK = "emotion"
 NEUTRAL = "neutral"
 
 
-class ExpressionNeutrality(Measure):
+class ExpressionNeutrality(NetworkMeasure):
     name = "ExpressionNeutrality"
     raw_scale = "the emotion classifier's probability of 'neutral', 0..1"
     mapping = "100 x probability (ours; OFIQ's AdaBoost over two CNNs is not available)"
     reason = "expression_not_neutral"
-    needs = frozenset({NETWORK})
+    network = NETWORK
 
-    def _assess(self, view: FaceView) -> MeasureResult:
-        outputs = view.networks.get(NETWORK)
-        if outputs is None:
-            return not_assessable("the emotion network is not loaded")
+    def _read(self, view: FaceView, outputs: Mapping[str, np.ndarray]) -> MeasureResult:
         classes = [str(name) for name in outputs["classes"]]
         probabilities = np.asarray(outputs["probabilities"], dtype=np.float64).reshape(-1)
         raw = float(probabilities[classes.index(NEUTRAL)])

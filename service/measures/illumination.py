@@ -29,9 +29,8 @@ class IlluminationUniformity(Measure):
         left, right = view.face_mask & _LEFT, view.face_mask & ~_LEFT
         if min(left.sum(), right.sum()) < MIN_FACE_PIXELS // 2:
             return not_assessable("one half of the face lies outside the frame")
-        histograms = [
-            np.histogram(view.luminance[half], bins=_BINS, range=(0.0, 256.0))[0] / float(half.sum())
-            for half in (left, right)
-        ]
+        # 32 equal bins over 0..256: a pixel's bin is its luma // 8 (np.histogram's binning, without its overhead)
+        bins = (view.luminance * (_BINS / 256.0)).astype(np.int64)
+        histograms = [np.bincount(bins[half], minlength=_BINS) / float(half.sum()) for half in (left, right)]
         intersection = float(np.minimum(*histograms).sum())
         return MeasureResult(intersection, component(100.0 * intersection))

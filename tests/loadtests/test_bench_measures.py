@@ -13,7 +13,7 @@ def test_the_benchmark_times_real_faces(data_dir) -> None:
     faces = real_faces(runtime, data_dir, 3)
     assert len(faces) == 3 and all(face.inter_eye_distance > 10 for _, face in faces)
     crops = [align(rgb, face.landmarks) for rgb, face in faces]
-    plain = per_face_ms(runtime, faces, crops, ["Sharpness", "HeadPoseYaw"])
+    plain = per_face_ms(runtime, faces, crops, ["Sharpness", "HeadPoseYawFromLandmarks"])
     assert plain > 0 and not runtime.backend.describe("facemesh")["loaded"]
     with_networks = per_face_ms(runtime, faces, crops, ["EyesOpen", "ExpressionNeutrality"])
     # the networks those measures read were run (so loaded) and timed with them

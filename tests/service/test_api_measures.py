@@ -67,7 +67,7 @@ def test_measures_none_by_default_and_named_ones_on_request(client, samples) -> 
 
 @pytest.mark.parametrize(
     "options",
-    [{"measures": ["Sharpness", "EyesVisible"]}, {"measure_thresholds": {"Sharp": 50}}, {"profile": "kiosk"}],
+    [{"measures": ["Sharpness", "NoHeadCoverings"]}, {"measure_thresholds": {"Sharp": 50}}, {"profile": "kiosk"}],
 )
 def test_unknown_measure_names_and_profiles_are_refused(client, samples, options) -> None:
     data = (samples / "obama.jpg").read_bytes()
@@ -152,7 +152,7 @@ def test_models_lists_measures_with_their_mappings(client) -> None:
     listed = {entry["name"]: entry for entry in body["measures"]}
     assert list(listed) == list(MEASURES)
     assert all(entry["raw_scale"] and entry["mapping"] and entry["reason"] in HINTS for entry in listed.values())
-    assert "EyesVisible" in body["measures_not_provided"] and "EyesOpen" not in body["measures_not_provided"]
+    assert "NoHeadCoverings" in body["measures_not_provided"] and "EyesOpen" not in body["measures_not_provided"]
     assert set(body["profiles"]) == {"access_control", "enrolment"}
 
 

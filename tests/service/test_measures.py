@@ -1,6 +1,7 @@
 """service.measures on real faces: each measure responds monotonically to its controlled transform of LFW photos,
-the pose estimate follows a real rotation and real turned faces, and bad input (grey, tiny, cut-off faces,
-degenerate landmarks) gives values or 'not assessable', never an exception."""
+the five-landmark pose estimate follows a real rotation and real turned faces (the mesh pose: test_measures_pose.py),
+and bad input (grey, tiny, cut-off faces, degenerate landmarks) gives values or 'not assessable', never an
+exception."""
 
 from __future__ import annotations
 
@@ -40,6 +41,13 @@ def _view(rgb: np.ndarray, face: Face, boxes: tuple[np.ndarray, ...] = ()) -> Fa
 
 def _measure(name: str, rgb: np.ndarray, face: Face) -> MeasureResult:
     return MEASURES[name].assess(_view(rgb, face))
+
+
+def _rotate(rgb: np.ndarray, angle: float) -> np.ndarray:
+    """``rgb`` turned counter-clockwise on screen by ``angle`` degrees about its centre."""
+    height, width = rgb.shape[:2]
+    matrix = cv2.getRotationMatrix2D((width / 2, height / 2), angle, 1.0)
+    return cv2.warpAffine(rgb, matrix, (width, height), borderMode=cv2.BORDER_REPLICATE)
 
 
 def _gamma(rgb: np.ndarray, gamma: float) -> np.ndarray:
@@ -98,31 +106,31 @@ def test_photometric_measures_respond_monotonically(detect, data_dir, name, tran
         assert scores == sorted(scores, reverse=True) and scores[0] > scores[-1], (person, scores)
 
 
-def test_roll_follows_a_real_rotation(detect, data_dir) -> None:
+def test_landmark_roll_follows_a_real_rotation(detect, data_dir) -> None:
     """Rotating a real photo by a known angle turns the eye line the same way, by 50..110% of the angle: the
     detector's landmarks lag behind a rotation (they read about 70% of it at 20..30°)."""
     for person in FRONTAL:
         rgb = _lfw(data_dir, person)
-        upright = _measure("HeadPoseRoll", rgb, detect(rgb)[0]).raw
+        upright = _measure("HeadPoseRollFromLandmarks", rgb, detect(rgb)[0]).raw
         scores = []
         for angle in (10.0, 20.0, 30.0):
-            matrix = cv2.getRotationMatrix2D((125.0, 125.0), angle, 1.0)  # counter-clockwise on screen
-            rotated = cv2.warpAffine(rgb, matrix, (250, 250), borderMode=cv2.BORDER_REPLICATE)
-            result = _measure("HeadPoseRoll", rotated, detect(rotated)[0])
+            rotated = _rotate(rgb, angle)
+            result = _measure("HeadPoseRollFromLandmarks", rotated, detect(rotated)[0])
             assert 0.5 * angle <= upright - result.raw <= 1.1 * angle, (person, angle, result)
             scores.append(result.score)
         assert scores == sorted(scores, reverse=True) and scores[-1] < 90
 
 
-def test_yaw_separates_turned_from_frontal_faces_and_flips_with_the_image(detect, data_dir) -> None:
-    frontal = [_measure("HeadPoseYaw", rgb, detect(rgb)[0]) for rgb in (_lfw(data_dir, p) for p in FRONTAL)]
-    turned = [_measure("HeadPoseYaw", rgb, detect(rgb)[0]) for rgb in (_lfw(data_dir, p) for p in TURNED)]
+def test_landmark_yaw_separates_turned_from_frontal_faces_and_flips_with_the_image(detect, data_dir) -> None:
+    name = "HeadPoseYawFromLandmarks"
+    frontal = [_measure(name, rgb, detect(rgb)[0]) for rgb in (_lfw(data_dir, p) for p in FRONTAL)]
+    turned = [_measure(name, rgb, detect(rgb)[0]) for rgb in (_lfw(data_dir, p) for p in TURNED)]
     assert max(abs(r.raw) for r in frontal) < 20 < 30 < min(abs(r.raw) for r in turned)
     assert max(r.score for r in turned) < min(r.score for r in frontal)
     rgb = _lfw(data_dir, TURNED[0])
     mirrored = np.ascontiguousarray(rgb[:, ::-1])
-    assert _measure("HeadPoseYaw", mirrored, detect(mirrored)[0]).raw == pytest.approx(
-        -_measure("HeadPoseYaw", rgb, detect(rgb)[0]).raw, abs=5.0
+    assert _measure(name, mirrored, detect(mirrored)[0]).raw == pytest.approx(
+        -_measure(name, rgb, detect(rgb)[0]).raw, abs=5.0
     )
 
 
@@ -195,5 +203,5 @@ def test_bad_input_gives_values_or_reasons_never_exceptions(detect, data_dir) ->
     collapsed = Face(face.box, np.repeat(face.landmarks[:1], 5, axis=0), face.score)
     degenerate = assess(names, _view(rgb, collapsed))
     _assert_values_or_reasons(degenerate)
-    assert not degenerate["HeadPoseYaw"].assessed and not degenerate["LeftwardCropOfTheFaceImage"].assessed
+    assert not degenerate["HeadPoseYawFromLandmarks"].assessed and not degenerate["LeftwardCropOfTheFaceImage"].assessed
     assert not degenerate["Sharpness"].assessed  # the crop is empty: no face pixel lies inside the frame

@@ -1,7 +1,7 @@
-"""The network-based measures (service.measures.mesh: EyesOpen and MouthClosed on FaceMesh; service.measures.
-expression: ExpressionNeutrality on the emotion classifier), through the gateway on real captures (Yale's labelled
-conditions): closed eyes, an open mouth and a smile are rejected under the enrolment profile with their reasons and
-hints, a neutral capture is not; without the network a measure says so instead of failing."""
+"""The network-based measures (service.measures.mesh: EyesOpen, EyesVisible and MouthClosed on FaceMesh;
+service.measures.expression: ExpressionNeutrality on the emotion classifier), through the gateway on real captures
+(Yale's labelled conditions): closed eyes, an open mouth and a smile are rejected under the enrolment profile with
+their reasons and hints, a neutral capture is not; without the network a measure says so instead of failing."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from PIL import Image
 from service.decision import HINTS
 from service.measures import FaceView
 from service.measures.expression import ExpressionNeutrality
-from service.measures.mesh import EYES_OPEN, MOUTH_CLOSED
+from service.measures.mesh import EYES_OPEN, EYES_VISIBLE, MOUTH_CLOSED
 
 
 def _capture(yale: Path, name: str) -> str:
@@ -65,8 +65,32 @@ def test_smiles_are_rejected_as_not_neutral(client, yale: Path) -> None:
     assert all(HINTS["expression_not_neutral"] in face["hints"] for face in smiling)
 
 
+def test_the_iris_shows_between_open_lids_and_not_between_closed_ones(client, yale: Path) -> None:
+    """EyesVisible: every neutral capture of Yale's 15 people shows most of both irises and is not rejected for it;
+    every sleepy capture (eyes nearly shut) shows less than any neutral one, and most are rejected with the hint."""
+    subjects = sorted({path.name.split(".")[0] for path in yale.glob("subject*.normal")})
+    options = {"measures": ["EyesVisible"], "profile": "enrolment", "measure_thresholds": {"EyesVisible": 50}}
+
+    def visible(name: str) -> dict:
+        response = client.post("/score", json={"images": [{"data": _capture(yale, name)}], "options": options})
+        assert response.status_code == 200, response.text
+        return response.json()["images"][0]["faces"][0]
+
+    neutral = [visible(f"{subject}.normal") for subject in subjects]
+    sleepy = [visible(f"{subject}.sleepy") for subject in subjects]
+    assert not [face for face in neutral if "eyes_not_visible" in face["reasons"]]
+    assert max(f["measures"]["EyesVisible"]["raw"] for f in sleepy) < min(
+        f["measures"]["EyesVisible"]["raw"] for f in neutral
+    )
+    rejected = [face for face in sleepy if "eyes_not_visible" in face["reasons"]]
+    assert len(rejected) >= 0.8 * len(subjects)
+    assert all(HINTS["eyes_not_visible"] in face["hints"] for face in rejected)
+
+
 @pytest.mark.parametrize(
-    "measure", [EYES_OPEN, MOUTH_CLOSED, ExpressionNeutrality()], ids=["EyesOpen", "MouthClosed", "Expression"]
+    "measure",
+    [EYES_OPEN, EYES_VISIBLE, MOUTH_CLOSED, ExpressionNeutrality()],
+    ids=["EyesOpen", "EyesVisible", "MouthClosed", "Expression"],
 )
 def test_without_the_network_the_measure_is_not_assessable(measure) -> None:
     crop = np.full((112, 112, 3), 128, np.uint8)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from fiqa.evaluate.measures import AUC_RULE, TRANSFORMS, auc, render
+from fiqa.evaluate.measures import AUC_RULE, PREPARE, TRANSFORMS, auc, render
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -21,10 +21,14 @@ def test_auc_counts_ties_half_and_ignores_nan() -> None:
 def test_every_transform_gets_worse_with_strength() -> None:
     rgb = np.full((64, 64, 3), 128, np.uint8)
     rgb[16:48, 16:48] = 200
+    # what PREPARE adds for the transforms that read more than the photo (a person mask, the distance from the eye
+    # line): here a ramp down the rows
+    ramp = np.broadcast_to((np.arange(64, dtype=np.uint8) * 4)[:, None], (64, 64))
     for name, (apply, strengths, _) in TRANSFORMS.items():
-        first = apply(rgb, strengths[0])
-        assert first.dtype == np.uint8, name
-        assert not np.array_equal(apply(rgb, strengths[-1]), first), name
+        photo = np.dstack([rgb, ramp]) if name in PREPARE else rgb
+        first = apply(photo, strengths[0])
+        assert first.dtype == np.uint8 and first.shape == rgb.shape, name
+        assert not np.array_equal(apply(photo, strengths[-1]), first), name
 
 
 def test_the_markdown_is_the_reports_rendering() -> None:

@@ -55,9 +55,8 @@ class OnnxRuntimeBackend:
             path = self._registry.file_of(name)
             if not path.exists():
                 raise BackendUnavailable(f"model file {path} is missing: run `make models`")
-            data = self._registry.read_verified(name)
-            if self._registry[name].kind in MEASURE_NETWORKS:
-                data = depthwise_prelu(data)  # the verified bytes, in a form onnxruntime's CPU kernels run faster
+            # The verified bytes, in a form onnxruntime's CPU kernels run faster (the same network otherwise).
+            data = depthwise_prelu(self._registry.read_verified(name))
             session = ort.InferenceSession(data, self._session_options(name), providers=providers)
             check_contract(
                 self._registry[name],

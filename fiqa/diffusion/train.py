@@ -22,6 +22,8 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import shlex
+import sys
 import time
 from pathlib import Path
 
@@ -223,8 +225,7 @@ def main(args: argparse.Namespace) -> int:
         "train_faces": len(faces),
         "validation_faces": len(validation.x0),
         "data": {"celeba": str(args.celeba), "utkface": str(args.utkface)},
-        "command": "python -m fiqa train-ddpm "
-        + " ".join(f"--{k.replace('_', '-')} {v}" for k, v in sorted(vars(args).items()) if k not in ("command",)),
+        "command": "python -m fiqa train-ddpm " + shlex.join(sys.argv[2:]),
     }
     save(model, facts, args.out)
     log.info("done: %d steps in %.1f min, best %s", facts["steps"], facts["minutes"], facts["best"])

@@ -26,6 +26,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "prepare-utkface": ("fiqa.data.utkface", "align UTKFace tight crops (identity-free, padded) for DifFIQA labels"),
     "make-variants": ("fiqa.data.variants", "capture-condition variants (light, noise, JPEG...) of training crops"),
     "label-diffiqa": ("fiqa.labels.diffiqa", "analytic DifFIQA labels of the aligned training crops"),
+    "train-ddpm": ("fiqa.diffusion.train", "train DifFIQA's denoising diffusion model (U-Net, 64x64 faces)"),
+    "compare-diffiqa": ("fiqa.diffusion.compare", "DifFIQA with its DDPM vs the served diffiqa, on validation"),
     "label-mrfiqa": ("fiqa.labels.mrfiqa", "MR-FIQA labels of the aligned training crops"),
     "import-teacher": ("fiqa.models.onnx_weights", "the fr_feature teacher as a fine-tunable PyTorch backbone"),
     "train-backbone": ("fiqa.train.backbone", "distil the resolution-robust MobileFaceNet backbone"),

@@ -16,6 +16,7 @@ import numpy as np
 from fiqa.data.degrade import DEGRADED_SEED, degraded_set
 from fiqa.data.embed import chunked, ort_runtime
 from fiqa.data.teacher import teacher_embeddings
+from service.backends.onnxruntime import OnnxRuntimeBackend
 from service.quality.base import network_input
 from service.quality.diffiqa import DifFIQAPerturbation
 
@@ -30,6 +31,17 @@ def analytic_scorer(repeats: int | None = None, models_dir: Path | None = None, 
     assert isinstance(served, DifFIQAPerturbation)
     scorer = served if repeats is None else DifFIQAPerturbation(served.card, runtime.registry, repeats=repeats)
     return scorer, runtime.backend, served.repeats
+
+
+def embed(scorer: DifFIQAPerturbation, backend: OnnxRuntimeBackend, pixels: np.ndarray) -> np.ndarray:
+    """L2-normalised float64 embeddings (faces, copies, D) of pixel copies (faces, copies, S, S, 3) on 0..255,
+    by the scorer's face-recognition network as the gateway runs it."""
+    network = scorer.recognition
+    assert network.preprocess is not None
+    tensor = network_input(pixels.reshape(-1, *pixels.shape[2:]), network.preprocess)
+    result = backend.infer_sync(network.name, {network.inputs[0].name: tensor})[network.outputs[0].name]
+    embeddings = result.astype(np.float64).reshape(*pixels.shape[:2], -1)
+    return embeddings / np.maximum(np.linalg.norm(embeddings, axis=2, keepdims=True), 1e-12)
 
 
 def served_estimate(cosines: np.ndarray, repeats: int, served_repeats: int) -> np.ndarray:
@@ -60,8 +72,6 @@ def raw_scores(
     """
     scorer, backend, served = analytic_scorer(repeats, models_dir, threads)
     repeats = served if repeats is None else repeats
-    network = scorer.recognition
-    assert network.preprocess is not None
     out, plain = [], []
     start = time.perf_counter()
     for part in chunked(len(crops), batch):
@@ -69,12 +79,10 @@ def raw_scores(
         pixels = scorer.perturb(faces).reshape(len(faces), scorer.copies, *faces.shape[1:])
         if known is not None:
             pixels = pixels[:, 2:]
-        tensor = network_input(pixels.reshape(-1, *faces.shape[1:]), network.preprocess)
-        result = backend.infer_sync(network.name, {network.inputs[0].name: tensor})[network.outputs[0].name]
-        embeddings = result.astype(np.float64).reshape(len(faces), pixels.shape[1], -1)
+        embeddings = embed(scorer, backend, pixels)
         if known is not None:
             embeddings = np.concatenate([known[0][part][:, None], known[1][part][:, None], embeddings], axis=1)
-        embeddings /= np.maximum(np.linalg.norm(embeddings, axis=2, keepdims=True), 1e-12)
+            embeddings /= np.maximum(np.linalg.norm(embeddings, axis=2, keepdims=True), 1e-12)
         cosines = np.einsum("fd,fkd->fk", embeddings[:, 0], embeddings[:, 1:])
         out.append(served_estimate(cosines, repeats, served))
         plain.append(embeddings[:, 0].astype(np.float32))

@@ -14,11 +14,14 @@ from service.registry import ModelCard
 Outputs = dict[str, np.ndarray]
 
 
-def network_inputs(card: ModelCard, rgb: np.ndarray, faces: list[Face]) -> tuple[dict[str, np.ndarray], int]:
+def network_inputs(
+    card: ModelCard, rgb: np.ndarray, faces: list[Face], scale: int = 1
+) -> tuple[dict[str, np.ndarray], int]:
     """The network's input for every face's crops, face after face, and how many crops each face has (two for a
-    network that reads each eye)."""
+    network that reads each eye); ``rgb`` may be the frame decoded at 1/``scale`` (``service.decode_scale``)."""
     assert card.preprocess is not None
-    crops = np.concatenate([network_crops(rgb, face.landmarks, card.preprocess)[0] for face in faces])
+    crops = [network_crops(rgb, face.landmarks, card.preprocess, scale=scale)[0] for face in faces]
+    crops = np.concatenate(crops)
     return {card.single_input(): network_input(crops, card.preprocess)}, len(crops) // len(faces)
 
 

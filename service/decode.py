@@ -98,9 +98,11 @@ def decode_image(
     _load(image)
     if fmt in _DCT_SCALABLE and _jpeg_ends_early(data, image, scale):
         raise BadImage(_TRUNCATED, code="truncated_image")
-    upright = _upright(image)
-    size = (height, width) if _turned(image) else (width, height)
-    rgb = np.ascontiguousarray(_to_rgb8(upright))
+    rgb = np.ascontiguousarray(_to_rgb8(_upright(image)))
+    if scale == 1:
+        size = (int(rgb.shape[1]), int(rgb.shape[0]))
+    else:  # the upright image's own size, from the header's (the reduced frame's is rounded up)
+        size = (height, width) if _turned(image) else (width, height)
     reduced = None
     if reduce_to and fmt in _DCT_SCALABLE and scale == 1:
         reduced = _reduced_jpeg(data, (width, height), reduce_to, min_reduction)

@@ -143,29 +143,32 @@ class Runtime:
 
     # --- batch work: blocking calls on a private event loop -------------------------------------------------
 
-    def run(self, coroutine: Coroutine[Any, Any, T]) -> T:
-        """Run ``coroutine`` to its end on the private loop, the one the backend's connections were opened in (a
-        gRPC channel to Triton serves only the loop that made it)."""
+    def _run(self, coroutine: Coroutine[Any, Any, T]) -> T:
         if self._loop is None:
             self._loop = asyncio.new_event_loop()
         return self._loop.run_until_complete(coroutine)
+
+    def run(self, coroutine: Coroutine[Any, Any, T]) -> T:
+        """Run ``coroutine`` to its end on the private loop, the one the backend's connections were opened in (a
+        gRPC channel to Triton serves only the loop that made it): for callers driving the async parts themselves."""
+        return self._run(coroutine)
 
     def load(self, names: list[str]) -> None:
         """Load the named networks that are not loaded yet."""
         missing = sorted(set(names) - self._loaded)
         if missing:
-            self.run(self.backend.load(missing))
+            self._run(self.backend.load(missing))
             self._loaded.update(missing)
 
     def infer(self, name: str, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """One batch through one network (loaded on first use)."""
         self.load([name])
-        return self.run(self.backend.infer(name, inputs))
+        return self._run(self.backend.infer(name, inputs))
 
     def detect(self, rgb: np.ndarray) -> list[Face]:
         """Faces in a frame with the service's detector settings."""
         self.load([DETECTOR])
-        return self.run(self.detect_faces(rgb, Timings()))
+        return self._run(self.detect_faces(rgb, Timings()))
 
     def score_crops(self, name: str, crops: np.ndarray, batch: int = 16) -> np.ndarray:
         """Raw scores of aligned crops by the named quality method (prepare -> backend -> postprocess), as served."""
@@ -187,7 +190,7 @@ class Runtime:
 
     def shutdown(self) -> None:
         """Release the backend and the private event loop (the blocking counterpart of ``close``)."""
-        self.run(self.backend.close())
+        self._run(self.backend.close())
         if self._loop is not None:
             self._loop.close()
             self._loop = None

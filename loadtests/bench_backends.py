@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +29,21 @@ from loadtests.bench_score import measure
 from loadtests.report import machine, markdown_table, provenance, served_models, update_performance
 from loadtests.server import Gateway
 from loadtests.workload import Payload, one_face_jpeg
+
+
+@contextlib.contextmanager
+def twin_triton() -> Iterator[LocalTriton]:
+    """A real tritonserver (``make triton-env``) serving the Python-backend twin of model_repository/, built from
+    the model cards in a temporary folder; stopped on exit."""
+    with tempfile.TemporaryDirectory(prefix="fiqa-bench-triton-") as tmp:
+        repository = Path(tmp) / "repository"
+        build_repository(ExportSettings(), out_dir=repository, python_twin=True)
+        server = LocalTriton(repository)
+        server.start()
+        try:
+            yield server
+        finally:
+            server.stop()
 
 
 def triton_statistics(server: LocalTriton) -> list[dict[str, Any]]:
@@ -69,29 +86,22 @@ def main(argv: list[str] | None = None) -> int:
     results: list[dict[str, Any]] = []
     models: list[str] = []
     settings_env: dict[str, dict[str, str]] = {}
-    with tempfile.TemporaryDirectory(prefix="fiqa-bench-triton-") as tmp:
-        repository = Path(tmp) / "repository"
-        build_repository(ExportSettings(), out_dir=repository, python_twin=True)
-        server = LocalTriton(repository)
-        server.start()
-        try:
-            triton_env = {
-                "FIQA_BACKEND": "triton",
-                "FIQA_TRITON_PROTOCOL": args.protocol,
-                "FIQA_TRITON_URL": server.grpc_url if args.protocol == "grpc" else server.http_url,
-                "FIQA_TRITON_SHM": str(args.shm).lower(),
-                "FIQA_TRITON_TIMEOUT_S": "60",
-            }
-            for label, env in (("embedded (onnxruntime)", {"FIQA_BACKEND": "onnxruntime"}), ("triton", triton_env)):
-                with Gateway(env=env) as gateway:
-                    settings_env[label] = gateway.settings_env
-                    models += [name for name in served_models(gateway.url) or [] if name not in models]
-                    for concurrency in args.concurrency:
-                        result = asyncio.run(measure(gateway.url, payload, concurrency, args.duration, args.warmup))
-                        results.append({"backend": label, **result})
-            statistics = triton_statistics(server)
-        finally:
-            server.stop()
+    with twin_triton() as server:
+        triton_env = {
+            "FIQA_BACKEND": "triton",
+            "FIQA_TRITON_PROTOCOL": args.protocol,
+            "FIQA_TRITON_URL": server.grpc_url if args.protocol == "grpc" else server.http_url,
+            "FIQA_TRITON_SHM": str(args.shm).lower(),
+            "FIQA_TRITON_TIMEOUT_S": "60",
+        }
+        for label, env in (("embedded (onnxruntime)", {"FIQA_BACKEND": "onnxruntime"}), ("triton", triton_env)):
+            with Gateway(env=env) as gateway:
+                settings_env[label] = gateway.settings_env
+                models += [name for name in served_models(gateway.url) or [] if name not in models]
+                for concurrency in args.concurrency:
+                    result = asyncio.run(measure(gateway.url, payload, concurrency, args.duration, args.warmup))
+                    results.append({"backend": label, **result})
+        statistics = triton_statistics(server)
 
     info = record["machine"]
     path = f"triton {args.protocol}{' + shm' if args.shm else ''}, twin threads {args.twin_threads}"

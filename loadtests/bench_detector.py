@@ -8,6 +8,16 @@ threshold that change); then ``/score`` end to end (concurrency 1 and a saturati
 real gateway per path, levels interleaved. Results go to ``reports/detector.json``; ``python -m
 loadtests.detector_report`` renders ``reports/detector.md``.
 
+The frame decode (``frame_decode``, ``service/decode_scale.py``) is measured the same way, old beside new: the 12 MP
+frame's decode + detect under ``full`` (the full-resolution frame, the detector reading a reduced copy) and
+``reduced`` at each ``frame_min_detail`` candidate (one decode at the detector's DCT scale, finer only for faces too
+small in it), and the default model's score on the largest face aligned from each, on 12 MP frames made from photos
+(upscaled: not real 12 MP captures) and on the sample JPEGs as they are. The default is ``reduced`` at the smallest
+candidate whose score moves, on every such set, on average no more than the rule below lets a detector path move it
+(``full@0.5x``'s score change, same run); ``full`` when none does. The candidates (1.5 and 2) were set after a trial
+on 20 CelebA and the sample photos had shown every factor from 1 to 3 within that tolerance: 1 would leave no margin
+for the 5-point scale estimate, and 2 decodes the benchmark's 12 MP frame a second time.
+
 The rule that picks the default of ``detector_mode``, fixed before the first measurement on its selection set:
 
 - Selection set: the CelebA validation photos as they are (identities never trained on; ``fiqa evaluate``'s
@@ -24,6 +34,11 @@ The rule that picks the default of ``detector_mode``, fixed before the first mea
   qualifies, ``full`` stays.
 
     python -m loadtests.bench_detector [--celeba data/celeba] [--limit 400] [--duration 15]   # make bench-detector
+    FIQA_ORT_PROVIDERS='["CUDAExecutionProvider","CPUExecutionProvider"]' python -m loadtests.bench_detector ...
+    python -m loadtests.bench_detector --triton ...   # on a real tritonserver (make triton-env)
+
+Each run prints and records (``served_by``) what really ran every network: the onnxruntime session's own providers
+(an unavailable CUDA provider shows as the CPU it fell back to) or the Triton server and backend.
 """
 
 from __future__ import annotations
@@ -31,10 +46,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import io
 import random
 import statistics
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,13 +61,15 @@ import numpy as np
 from PIL import Image
 
 from fiqa.evaluate.datasets import open_dataset
-from loadtests.bench_models import median_ms
+from loadtests.bench_backends import twin_triton
+from loadtests.bench_models import decode_detect, decode_policy, median_ms
 from loadtests.bench_score import measure
-from loadtests.report import REPORTS, machine, provenance, save, settings_record
+from loadtests.report import REPORTS, machine, provenance, save, served_by, served_by_text, settings_record
 from loadtests.server import Gateway
-from loadtests.workload import FRAME_SIZES, PORTRAITS, SAMPLES, Payload, capture_frame, one_face_jpeg
+from loadtests.workload import FRAME_SIZES, PORTRAITS, SAMPLES, Payload, capture_frame, jpeg, one_face_jpeg
 from service.align import align
-from service.decode import decode_image
+from service.decode import dct_scale, decode_image
+from service.decode_scale import DecodePolicy
 from service.detect import DETECTOR, Face
 from service.detect_fast import iou
 from service.runtime import Runtime
@@ -60,6 +78,8 @@ from service.settings import REPO_ROOT, Settings
 DETECTOR_JSON = REPORTS / "detector.json"
 SHARED = SAMPLES.parent
 CAPTURE = FRAME_SIZES["face_vga"]
+BIG = FRAME_SIZES["face_12mp"]
+FULL_DECODE = "full decode"  # frame_decode=full: the old full-resolution frame (the detector reads a reduced copy)
 # The rule (see the module's docstring)
 MIN_RECALL = 0.99
 MAX_LANDMARK_IOD = 0.05
@@ -85,7 +105,12 @@ class Candidate:
         )
 
     def env(self) -> dict[str, str]:
-        return {f"FIQA_{key.upper()}": str(value) for key, value in self.settings.items()}
+        return as_env(self.settings)
+
+
+def as_env(settings: dict[str, Any]) -> dict[str, str]:
+    """Settings as the ``FIQA_*`` environment of a gateway started beside this process."""
+    return {f"FIQA_{key.upper()}": str(value) for key, value in settings.items()}
 
 
 @dataclass(frozen=True)
@@ -253,28 +278,138 @@ def _same(faces: list[Face], reference: list[Face]) -> bool:
     )
 
 
-async def frame_times(runtimes: dict[str, Runtime], repeats: int, rounds: int) -> list[dict[str, Any]]:
-    """Decode + detect ms of a 640x480 and a 12 MP one-face JPEG per path, rounds interleaved across paths."""
-    vga, big = one_face_jpeg(CAPTURE), one_face_jpeg(FRAME_SIZES["face_12mp"])
-    times: dict[str, dict[str, list[float]]] = {label: {"vga": [], "12mp": []} for label in runtimes}
+def decodes(settings: Settings, details: list[float]) -> dict[str, DecodePolicy]:
+    """The frame decodes compared, by label: the full-resolution one and the reduced one at each ``details`` factor
+    (``frame_min_detail``)."""
+    policies = {FULL_DECODE: decode_policy(settings, frame_decode="full")}
+    for detail in details:
+        policies[reduced_label(detail)] = decode_policy(settings, frame_decode="reduced", frame_min_detail=detail)
+    return policies
+
+
+def reduced_label(detail: float) -> str:
+    return f"reduced x{detail:g}"
+
+
+def frame_times(runtimes: dict[str, Runtime], details: list[float], repeats: int, rounds: int) -> list[dict[str, Any]]:
+    """Decode + detect ms of a 640x480 and a 12 MP one-face JPEG per path (the 12 MP one under every frame decode of
+    ``decodes``), rounds interleaved across paths and decodes."""
+    vga, big = one_face_jpeg(CAPTURE), one_face_jpeg(BIG)
+    times: dict[str, dict[str, list[float]]] = {label: defaultdict(list) for label in runtimes}
     for _ in range(rounds):
         for label, runtime in runtimes.items():
-            reduce_to = runtime.settings.det_max_side if runtime.settings.det_reduced_decode else None
-            times[label]["vga"].append(await median_ms(runtime, vga, reduce_to, repeats))
-            times[label]["12mp"].append(await median_ms(runtime, big, reduce_to, repeats))
+            times[label]["vga"].append(runtime.run(median_ms(runtime, vga, decode_policy(runtime.settings), repeats)))
+            for decode, policy in decodes(runtime.settings, details).items():
+                times[label][decode].append(runtime.run(median_ms(runtime, big, policy, repeats)))
     rows = []
     for label, measured in times.items():
-        vga_ms, big_ms = statistics.median(measured["vga"]), statistics.median(measured["12mp"])
-        rows.append(
-            {
-                "path": label,
-                "640x480 ms": round(vga_ms, 2),
-                "12 MP ms": round(big_ms, 2),
-                "12 MP / 640x480": round(big_ms / vga_ms, 2),
-                "640x480 vs full": round(vga_ms / statistics.median(times["full"]["vga"]), 3),
-            }
-        )
+        vga_ms = statistics.median(measured["vga"])
+        row: dict[str, Any] = {"path": label, "640x480 ms": round(vga_ms, 2)}
+        for decode in (key for key in measured if key != "vga"):
+            big_ms = statistics.median(measured[decode])
+            row[f"12 MP ms ({decode})"] = round(big_ms, 2)
+            row[f"12 MP / 640x480 ({decode})"] = round(big_ms / vga_ms, 2)
+        row["640x480 vs full"] = round(vga_ms / statistics.median(times["full"]["vga"]), 3)
+        rows.append(row)
     return rows
+
+
+@dataclass(frozen=True)
+class JpegSet:
+    """JPEGs to decode every way: a name, what they are, and the JPEGs (key, bytes)."""
+
+    name: str
+    what: str
+    jpegs: Callable[[], Iterator[tuple[str, bytes]]]
+
+
+def large_jpegs(celeba: Path, limit: int, seed: int) -> list[JpegSet]:
+    """Photos put in 4000x3000 one-face frames (``capture_frame`` upscales them, so they hold no more detail than the
+    photo: they are not real 12 MP captures), and the sample JPEGs as they are (real photos, up to 3.3 MP)."""
+
+    def in_12mp(photos: Callable[[], Iterator[tuple[str, np.ndarray]]]) -> Callable[[], Iterator[tuple[str, bytes]]]:
+        def jpegs() -> Iterator[tuple[str, bytes]]:
+            for key, rgb in photos():
+                yield key, jpeg(capture_frame(Image.fromarray(rgb), BIG))
+
+        return jpegs
+
+    def portraits() -> Iterator[tuple[str, np.ndarray]]:
+        for name in PORTRAITS:
+            yield name, decoded((SAMPLES / name).read_bytes())
+
+    def celeba_drawn() -> Iterator[tuple[str, np.ndarray]]:
+        samples = open_dataset(celeba, "celeba-val").samples
+        for sample in sorted(random.Random(seed).sample(samples, min(limit, len(samples))), key=lambda x: x.key):
+            yield sample.key, decoded(sample.load())
+
+    def real() -> Iterator[tuple[str, bytes]]:
+        for path in sorted(SAMPLES.glob("*.jpg")):
+            yield path.name, path.read_bytes()
+
+    return [
+        JpegSet("samples-12mp", f"the sample portraits in {BIG[0]}x{BIG[1]} frames (upscaled)", in_12mp(portraits)),
+        JpegSet(
+            "celeba-val-12mp",
+            f"{limit} CelebA validation photos (seeded draw) in {BIG[0]}x{BIG[1]} frames (upscaled)",
+            in_12mp(celeba_drawn),
+        ),
+        JpegSet("samples-jpeg", "the sample JPEGs as they are (real photos, 0.3 to 3.3 MP)", real),
+    ]
+
+
+def decode_effect(
+    jpegs: Iterator[tuple[str, bytes]], runtime: Runtime, model: str, details: list[float]
+) -> list[dict[str, Any]]:
+    """Per JPEG, the largest face aligned from the frame as each decode gives it, and ``model``'s 0..100 score on each
+    crop against the full decode's: one row per reduced decode."""
+    runtime.load([DETECTOR])
+    policies = decodes(runtime.settings, details)
+    crops: dict[str, list[np.ndarray]] = defaultdict(list)
+    images, reduced, finer = 0, 0, Counter[str]()
+    for _, data in jpegs:
+        images += 1
+        found = {decode: runtime.run(decode_detect(runtime, data, policy)) for decode, policy in policies.items()}
+        first = dct_scale(Image.open(io.BytesIO(data)).size, runtime.settings.det_max_side)
+        reduced += first > 1
+        finer.update(decode for decode, (image, _) in found.items() if decode != FULL_DECODE and image.scale < first)
+        faces = {decode: largest(found_faces) for decode, (_, found_faces) in found.items()}
+        if any(face is None for face in faces.values()):
+            continue
+        for decode, (image, _) in found.items():
+            crops[decode].append(align(image.rgb, faces[decode].landmarks, scale=image.scale).crop)
+    method, threshold = runtime.methods[model], runtime.registry[model].threshold
+    scores = {decode: method.to_score(runtime.score_crops(model, np.stack(c))) for decode, c in crops.items()}
+    rows = []
+    for decode in (key for key in policies if key != FULL_DECODE):
+        row: dict[str, Any] = {"decode": decode, "images": images, "decoded reduced": reduced}
+        row |= {"decoded again finer": finer[decode], "faces": len(crops[decode])}
+        if crops[decode]:
+            old, new = scores[FULL_DECODE], scores[decode]
+            row["score change mean"] = _mean(list(np.abs(new - old)))
+            row["score change p95"] = _p95(list(np.abs(new - old)))
+            row["score shift mean"] = _mean(list(new - old))
+            if threshold is not None:
+                row["decisions changed"] = _mean(list((new >= threshold.value) != (old >= threshold.value)))
+        rows.append(row)
+    return rows
+
+
+def decode_choice(rows: list[dict[str, Any]], details: list[float], tolerance: float) -> dict[str, Any]:
+    """``frame_decode``'s default: ``reduced`` at the smallest ``frame_min_detail`` whose score change is, on every
+    set, at most ``tolerance`` (the rule's: ``full@0.5x``'s score change on the selection set, same run); ``full``
+    when none is."""
+    verdicts = []
+    for detail in sorted(details):
+        failed = [
+            f"{row['set']}: score change {row['score change mean']} > {tolerance}"
+            for row in rows
+            if row["decode"] == reduced_label(detail) and row.get("score change mean", 0.0) > tolerance
+        ]
+        verdicts.append({"frame_min_detail": detail, "failed": failed})
+    passing = [v["frame_min_detail"] for v in verdicts if not v["failed"]]
+    chosen = {"frame_decode": "reduced", "frame_min_detail": passing[0]} if passing else {"frame_decode": "full"}
+    return {"tolerance": tolerance, "verdicts": verdicts, "chosen": chosen}
 
 
 def choose(selection: dict[str, Any], timing: list[dict[str, Any]]) -> dict[str, Any]:
@@ -311,13 +446,13 @@ def fast_path(chosen: str, settings: Settings, timing: list[dict[str, Any]]) -> 
 
 
 def score_paths(
-    candidates: list[Candidate], concurrencies: list[int], duration: float, warmup: float
+    candidates: list[Candidate], backend: dict[str, Any], concurrencies: list[int], duration: float, warmup: float
 ) -> list[dict[str, Any]]:
     """``/score`` on one gateway per path, each level run on every gateway in turn (load drift hits all alike)."""
     payload = Payload(kind="face_vga", body=one_face_jpeg(CAPTURE))
     rows = []
     with contextlib.ExitStack() as stack:
-        gateways = {c.label: stack.enter_context(Gateway(env=c.env())) for c in candidates}
+        gateways = {c.label: stack.enter_context(Gateway(env=as_env(backend) | c.env())) for c in candidates}
         for concurrency in concurrencies:
             for label, gateway in gateways.items():
                 before = machine()["loadavg"]
@@ -337,24 +472,46 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--duration", type=float, default=15.0, help="seconds per /score level and path")
     parser.add_argument("--warmup", type=float, default=2.0)
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 8])
-    parser.add_argument("--skip", nargs="*", default=[], choices=["sets", "score"])
+    parser.add_argument("--decode-limit", type=int, default=100, help="CelebA validation photos put in 12 MP frames")
+    parser.add_argument("--details", type=float, nargs="+", default=[1.5, 2.0], help="frame_min_detail candidates")
+    parser.add_argument("--skip", nargs="*", default=[], choices=["sets", "decode", "score"])
     parser.add_argument("--json", type=Path, default=DETECTOR_JSON)
+    parser.add_argument(
+        "--triton", action="store_true", help="run on a real tritonserver (make triton-env), not embedded onnxruntime"
+    )
     args = parser.parse_args(argv)
+    with contextlib.ExitStack() as stack:
+        backend: dict[str, Any] = {}
+        if args.triton:
+            server = stack.enter_context(twin_triton())
+            backend = {"backend": "triton", "triton_url": server.grpc_url, "triton_timeout_s": 60.0}
+        out = run(args, backend)
+    save(args.json, out)
+    print(f"wrote {args.json}; render it with python -m loadtests.detector_report")
+    return 0
 
-    base = Settings()
+
+def run(args: argparse.Namespace, backend: dict[str, Any]) -> dict[str, Any]:
+    """Every measurement ``args`` asks for, in-process runtimes and gateways on the backend the environment names,
+    with the ``backend`` settings over it."""
+    base = Settings(**backend)
     model = base.default_models[0]
     candidates = [Candidate.parse("full"), *(Candidate.parse(text) for text in args.candidates)]
     runtimes = {c.label: Runtime(base.model_copy(update={**c.settings, "warmup": False})) for c in candidates}
     for runtime in runtimes.values():
         runtime.load([DETECTOR])
+    networks = [DETECTOR, *runtimes["full"].methods[model].card.networks]
+    runtimes["full"].load(networks)
     out: dict[str, Any] = {
         **provenance(),
         "model": model,
         "settings": settings_record(base),
+        "served_by": served_by(runtimes["full"].backend, base, networks),
         "candidates": {c.label: c.settings for c in candidates},
         "rule": {"min_recall": MIN_RECALL, "max_landmarks_iod": MAX_LANDMARK_IOD, "score_reference": HALF},
     }
-    out["timing"] = asyncio.run(frame_times(runtimes, args.repeats, args.rounds))
+    print(served_by_text(out["served_by"]))
+    out["timing"] = frame_times(runtimes, args.details, args.repeats, args.rounds)
     print(out["timing"])
     if "sets" not in args.skip:
         pooled, sets = Compared(), []
@@ -376,18 +533,30 @@ def main(argv: list[str] | None = None) -> int:
         out["selection"] = {"rows": [pooled.row(label) for label in labels]}
         out["choice"] = choose(out["selection"], out["timing"])
         print(out["choice"])
+    if "decode" not in args.skip:
+        configured = Runtime(base.model_copy(update={"warmup": False}))
+        rows = []
+        for jpeg_set in large_jpegs(args.celeba, args.decode_limit, args.seed):
+            effect = decode_effect(jpeg_set.jpegs(), configured, model, args.details)
+            rows += [{"set": jpeg_set.name, "what": jpeg_set.what, **row} for row in effect]
+            print(rows[-len(effect) :])
+        out["decode"] = {"rows": rows}
+        if "selection" in out:
+            tolerance = next(row for row in out["selection"]["rows"] if row["path"] == HALF)["score change mean"]
+            out["decode"]["choice"] = decode_choice(rows, args.details, tolerance)
+            print(out["decode"]["choice"])
     if "score" not in args.skip:
         new = fast_path(out.get("choice", {}).get("chosen", "full"), base, out["timing"])
         paths = [c for c in candidates if c.label in ("full", new)]
         out["score"] = {
             "paths": [c.label for c in paths],
             "duration_s": args.duration,
-            "levels": score_paths(paths, args.concurrency, args.duration, args.warmup),
+            "levels": score_paths(paths, backend, args.concurrency, args.duration, args.warmup),
         }
+    for runtime in runtimes.values():
+        runtime.shutdown()
     out["loadavg_after"] = machine()["loadavg"]
-    save(args.json, out)
-    print(f"wrote {args.json}; render it with python -m loadtests.detector_report")
-    return 0
+    return out
 
 
 if __name__ == "__main__":

@@ -8,7 +8,7 @@
    work back to back; at saturation it runs it with the rows of ``--sat-concurrency`` faces in one batch.
 3. Micro-batching on (``FIQA_MAX_BATCH_SIZE``/``FIQA_MAX_WAIT_MS`` defaults) vs off (batch = one face's rows,
    no wait) at concurrency 1, 8, 32: one real server per setting.
-4. Large frames: decode + detect of a 12 MP JPEG with and without reduced-size JPEG decoding.
+4. Large frames: decode + detect of a 12 MP JPEG at full resolution and as the decode policy says (reduced).
 
     python -m loadtests.bench_models [--duration 20] [--skip batching] [--section bench_models]
     # the same for another default model:
@@ -27,11 +27,20 @@ from typing import Any
 import numpy as np
 
 from loadtests.bench_score import measure
-from loadtests.report import machine, markdown_table, provenance, settings_record, update_performance
+from loadtests.report import (
+    machine,
+    markdown_table,
+    provenance,
+    served_by,
+    served_by_text,
+    settings_record,
+    update_performance,
+)
 from loadtests.server import Gateway
 from loadtests.workload import FRAME_SIZES, Payload, one_face_jpeg
-from service.decode import decode_image
-from service.detect import DETECTOR, letterbox
+from service.decode import DecodedImage, decode_image
+from service.decode_scale import DecodePolicy
+from service.detect import DETECTOR, Face, letterbox
 from service.runtime import Runtime
 from service.settings import Settings
 from service.timing import Timings
@@ -125,49 +134,45 @@ def raw_work_rate(raw: RawModels, faces: int, repeats: int) -> float:
     return 1000.0 * faces / (faces * det + batch_ms)
 
 
-async def decode_detect(runtime: Runtime, data: bytes, reduce_to: int | None) -> tuple[Any, list]:
-    """What the pipeline does before alignment: decode (full, plus reduced when asked) and detect."""
-    settings = runtime.settings
-    image = await asyncio.to_thread(
-        decode_image,
-        data,
-        max_bytes=settings.max_body_bytes,
-        max_pixels=settings.max_pixels,
-        min_side=settings.min_image_side,
-        reduce_to=reduce_to,
-    )
-    faces = await runtime.detect_faces(
-        image.rgb if image.detect_rgb is None else image.detect_rgb,
-        Timings(),
-        upscale=image.detect_scale,
-        frame_size=(image.width, image.height),
-    )
+async def decode_detect(runtime: Runtime, data: bytes, policy: DecodePolicy) -> tuple[DecodedImage, list[Face]]:
+    """What the pipeline does before alignment: decode as ``policy`` says, detect, and decode again finer when a
+    face needs it (the default measures, which cut no crop beyond the ArcFace one)."""
+    image = await asyncio.to_thread(policy.decode, data)
+    rgb, scale = image.for_detector()
+    faces = await runtime.detect_faces(rgb, Timings(), upscale=scale, frame_size=(image.width, image.height))
+    finer = policy.finer_scale(image, faces)
+    if finer is not None:
+        image = await asyncio.to_thread(policy.decode_at, data, finer)
     return image, faces
 
 
-async def median_ms(runtime: Runtime, data: bytes, reduce_to: int | None, repeats: int) -> float:
+def decode_policy(settings: Settings, **update: Any) -> DecodePolicy:
+    """The gateway's decode policy for ``settings`` with ``update`` applied (e.g. ``frame_decode="full"``)."""
+    return DecodePolicy.from_settings(settings.model_copy(update=update))
+
+
+async def median_ms(runtime: Runtime, data: bytes, policy: DecodePolicy, repeats: int) -> float:
     """Median milliseconds of ``decode_detect`` over ``repeats`` calls."""
     times = []
     for _ in range(repeats):
         started = time.perf_counter()
-        await decode_detect(runtime, data, reduce_to)
+        await decode_detect(runtime, data, policy)
         times.append((time.perf_counter() - started) * 1000.0)
     return statistics.median(times)
 
 
 async def large_frame(settings: Settings, raw: RawModels, repeats: int) -> list[dict[str, Any]]:
-    """decode + detect of one-face JPEGs of growing size, full vs reduced decode (every scale from 1/2, to show
-    where a second decode pays; the gateway asks for at least 1/4 by default)."""
+    """decode + detect of one-face JPEGs of growing size: the full-resolution decode alone vs the configured decode
+    policy (``frame_decode``; with ``full``, the detector's reduced copy from 1/``det_reduced_decode_min_scale``)."""
+    policies = (decode_policy(settings, frame_decode="full", det_reduced_decode=False), decode_policy(settings))
     rows = []
     for kind in ("face_hd", "face_fhd", "face_5mp", "face_12mp"):
         data = one_face_jpeg(FRAME_SIZES[kind])
-        (_, full_faces), (image, red_faces) = [
-            await decode_detect(raw.runtime, data, reduce_to) for reduce_to in (None, settings.det_max_side)
-        ]
+        (_, full_faces), (image, red_faces) = [await decode_detect(raw.runtime, data, p) for p in policies]
         full_ms, red_ms = [], []
         for _ in range(3):  # interleaved, so a change in the machine's load hits both alike
-            full_ms.append(await median_ms(raw.runtime, data, None, repeats))
-            red_ms.append(await median_ms(raw.runtime, data, settings.det_max_side, repeats))
+            full_ms.append(await median_ms(raw.runtime, data, policies[0], repeats))
+            red_ms.append(await median_ms(raw.runtime, data, policies[1], repeats))
         full, reduced = statistics.median(full_ms), statistics.median(red_ms)
         shift = (
             float(np.abs(full_faces[0].landmarks - red_faces[0].landmarks).max())
@@ -178,7 +183,7 @@ async def large_frame(settings: Settings, raw: RawModels, repeats: int) -> list[
             {
                 "frame": f"{FRAME_SIZES[kind][0]}x{FRAME_SIZES[kind][1]}",
                 "JPEG KiB": len(data) // 1024,
-                "detector decode scale": f"1/{image.detect_scale}",
+                "detector decode scale": f"1/{image.for_detector()[1]}",
                 "decode+detect ms (full decode)": round(full, 1),
                 "decode+detect ms (reduced decode)": round(reduced, 1),
                 "gain": f"{100 * (1 - reduced / full):.0f} %",
@@ -207,6 +212,8 @@ def main(argv: list[str] | None = None) -> int:
     settings = raw.runtime.settings
     # the gateways started below read the same environment as these in-process settings
     out: dict[str, Any] = {**provenance(), "models": settings.default_models, "settings": settings_record(settings)}
+    out["served_by"] = served_by(raw.backend, settings, [DETECTOR, *raw.networks])
+    print(served_by_text(out["served_by"]))
 
     if "raw" not in args.skip:
         out["raw"] = raw_table(raw, args.repeats)

@@ -12,7 +12,7 @@ from typing import Any
 
 from loadtests import bench_detector
 from loadtests.bench_detector import DETECTOR_JSON
-from loadtests.report import markdown_table
+from loadtests.report import markdown_table, served_by_text
 from loadtests.sections import NOT_RECORDED, commit_text, machine_text
 
 DETECTOR_MD = DETECTOR_JSON.with_suffix(".md")
@@ -61,6 +61,36 @@ def _score_rows(levels: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return rows
 
 
+def _decode_lines(decode: dict[str, Any], model: str) -> list[str]:
+    """The frame-decode comparison: what was compared, per set and decode the score change, and the default."""
+    lines = [
+        "The 12 MP frame's decode + detect time under each decode is in the table above. Below, per JPEG, the "
+        "largest face aligned from the frame as `frame_decode=full` decodes it (full resolution) and as "
+        "`frame_decode=reduced` does at each `frame_min_detail` (`reduced xD`), and the change of "
+        f"`{model}`'s 0..100 score between the two crops. Frames made from photos are upscaled: they hold no more "
+        "detail than the photo and are not real 12 MP captures; the sample JPEGs are real photos of up to 3.3 MP. "
+        "Decoded reduced: JPEGs decoded below full size first; decoded again finer: those whose faces were too "
+        "small at that scale.",
+        "",
+        *_table(decode["rows"]),
+    ]
+    if "choice" in decode:
+        choice = decode["choice"]
+        verdicts = [
+            {"frame_min_detail": v["frame_min_detail"], "verdict": "; ".join(v["failed"]) or "within the tolerance"}
+            for v in choice["verdicts"]
+        ]
+        chosen = ", ".join(f"`{key}={value}`" for key, value in choice["chosen"].items())
+        lines += [
+            "",
+            f"Tolerance: a mean score change of at most {choice['tolerance']} on every set (`{bench_detector.HALF}`"
+            f" on the selection set, the rule's reference). Default: {chosen}.",
+            "",
+            *_table(verdicts),
+        ]
+    return lines
+
+
 def _table(rows: list[dict[str, Any]]) -> list[str]:
     return [markdown_table(rows, list(rows[0]))] if rows else ["No rows recorded."]
 
@@ -78,6 +108,7 @@ def render(report: dict[str, Any]) -> str:
         f"{machine_text(report)} · load average (1 / 5 / 15 min) {_loadavg(report['machine'].get('loadavg'))} → "
         f"{_loadavg(report.get('loadavg_after'))}.",
         "",
+        *([f"What ran the networks: {served_by_text(report['served_by'])}", ""] if "served_by" in report else []),
         "Paths: "
         + "; ".join(
             f"`{label}` " + ", ".join(f"`{key}={value}`" for key, value in settings.items())
@@ -121,6 +152,13 @@ def render(report: dict[str, Any]) -> str:
                 "",
                 *_table(frame_set["rows"]),
             ]
+    if "decode" in report:
+        out += [
+            "",
+            "## Frame decode: full resolution vs reduced",
+            "",
+            *_decode_lines(report["decode"], report["model"]),
+        ]
     if "score" in report:
         score = report["score"]
         out += [

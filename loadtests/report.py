@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from loadtests.client import Record, loopback_target
+from service.backends.base import Backend
 from service.settings import Settings
 
 REPO = Path(__file__).resolve().parent.parent
@@ -108,6 +109,50 @@ def served_models(url: str) -> list[str] | None:
     except (urllib.error.URLError, OSError, ValueError):
         return None
     return list(models) if isinstance(models, list) else None
+
+
+# onnxruntime execution providers that run on a GPU (or another accelerator): a figure is a GPU figure only when a
+# network really ran on one of these
+ACCELERATOR_PROVIDERS = frozenset(
+    {
+        "CUDAExecutionProvider",
+        "TensorrtExecutionProvider",
+        "ROCMExecutionProvider",
+        "MIGraphXExecutionProvider",
+        "DmlExecutionProvider",
+        "CoreMLExecutionProvider",
+        "OpenVINOExecutionProvider",
+    }
+)
+
+
+def served_by(backend: Backend, settings: Settings, names: Iterable[str]) -> dict[str, Any]:
+    """What really ran each named (loaded) network as its backend reports it (onnxruntime: the session's own
+    ``get_providers()``, so a provider asked for but unavailable shows as the fallback it ran on; Triton: server,
+    backend and platform, Triton reporting no device), beside what the settings asked for. ``accelerator``: whether any
+    network is known to have run on a GPU provider; no figure may be called a GPU one otherwise."""
+    networks = {name: backend.describe(name) for name in names}
+    used = {provider for described in networks.values() for provider in described.get("providers", [])}
+    return {
+        "backend": settings.backend,
+        "ort_providers_asked": list(settings.ort_providers),
+        "networks": networks,
+        "accelerator": bool(used & ACCELERATOR_PROVIDERS),
+    }
+
+
+def served_by_text(record: dict[str, Any]) -> str:
+    """One line for a console or a report: per network what ran it, and whether any figure is an accelerator's."""
+    parts = []
+    for name, described in record["networks"].items():
+        if "providers" in described:
+            parts.append(f"`{name}` {described['runtime']} on {', '.join(described['providers']) or 'nothing'}")
+        else:
+            platform = described.get("triton_backend") or described.get("platform") or "?"
+            parts.append(f"`{name}` {described['runtime']}, backend {platform} (Triton reports no device)")
+    asked = ", ".join(record["ort_providers_asked"])
+    where = "on a GPU" if record["accelerator"] else "no network is known to have run on a GPU: no figure is a GPU one"
+    return f"backend `{record['backend']}` (onnxruntime providers asked for: {asked}): {'; '.join(parts)}; {where}."
 
 
 def settings_record(settings: Settings) -> dict[str, Any]:

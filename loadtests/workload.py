@@ -58,7 +58,7 @@ class Payload:
         return "/score" + (f"?{self.query}" if self.query else "")
 
 
-def _jpeg(image: Image.Image, quality: int = 90) -> bytes:
+def jpeg(image: Image.Image, quality: int = 90) -> bytes:
     buffer = io.BytesIO()
     image.convert("RGB").save(buffer, "JPEG", quality=quality)
     return buffer.getvalue()
@@ -80,7 +80,7 @@ def capture_frame(face: Image.Image, size: tuple[int, int]) -> Image.Image:
 def one_face_jpeg(size: tuple[int, int], portrait: str = PORTRAITS[0], quality: int = 90) -> bytes:
     """A ``size`` JPEG holding ``portrait`` as a capture frame (``capture_frame``)."""
     with Image.open(SAMPLES / portrait) as source:
-        return _jpeg(capture_frame(source, size), quality)
+        return jpeg(capture_frame(source, size), quality)
 
 
 @lru_cache(maxsize=16)
@@ -90,7 +90,7 @@ def sample_jpeg(name: str) -> bytes:
     if path.suffix.lower() in (".jpg", ".jpeg"):
         return path.read_bytes()
     with Image.open(path) as image:
-        return _jpeg(image)
+        return jpeg(image)
 
 
 def payload(kind: str, rng: random.Random | None = None, maps: bool = False) -> Payload:

@@ -35,15 +35,21 @@ class AlignedFace:
         return bool(np.isfinite(self.transform).all()) and self.out_of_frame < 1.0
 
 
-def align(rgb: np.ndarray, landmarks: np.ndarray, size: int = 112) -> AlignedFace:
-    """Warp the face so its landmarks land on the ArcFace template scaled to ``size``."""
-    points = np.asarray(landmarks, dtype=np.float32)
-    if not np.isfinite(points).all() or np.ptp(points, axis=0).max() < 1e-3:
-        # No similarity transform is defined by non-finite or coincident points: an empty, unassessable crop.
+def align(rgb: np.ndarray, landmarks: np.ndarray, size: int = 112, *, scale: int = 1) -> AlignedFace:
+    """Warp the face so its landmarks land on the ArcFace template scaled to ``size``. ``rgb`` may hold the frame
+    decoded at 1/``scale`` (``service.decode_scale``): ``landmarks`` and the transform stay in frame pixels."""
+    points = np.asarray(landmarks, dtype=np.float32) / scale
+    if not _defines_transform(points):  # an empty, unassessable crop
         empty = np.zeros((size, size, 3), dtype=np.uint8)
         return AlignedFace(crop=empty, transform=np.full((2, 3), np.nan), out_of_frame=1.0)
     crop, transform = face_align.norm_crop2(rgb, points, image_size=size)
-    return AlignedFace(crop=crop, transform=transform, out_of_frame=_out_of_frame(transform, size, rgb.shape))
+    out_of_frame = _out_of_frame(transform, size, rgb.shape)
+    return AlignedFace(crop=crop, transform=_from_frame_pixels(transform, scale), out_of_frame=out_of_frame)
+
+
+def _defines_transform(points: np.ndarray) -> bool:
+    """Non-finite or coincident points define no similarity transform."""
+    return bool(np.isfinite(points).all() and np.ptp(points, axis=0).max() >= 1e-3)
 
 
 def _out_of_frame(transform: np.ndarray, size: int, shape: tuple[int, ...]) -> float:
@@ -81,33 +87,43 @@ def _pixels(size: int) -> np.ndarray:
 # The ArcFace template (112 pixels) the wider crops are cut from: centre, side and eye centres.
 _TEMPLATE_SIDE = 112.0
 _TEMPLATE_EYES = face_align.arcface_dst[:2].astype(np.float64)
+_TEMPLATE_EYE_DISTANCE = float(np.linalg.norm(_TEMPLATE_EYES[1] - _TEMPLATE_EYES[0]))
 
 
 def network_crops(
-    rgb: np.ndarray, landmarks: np.ndarray, preprocess: Preprocess, aligned: AlignedFace | None = None
+    rgb: np.ndarray,
+    landmarks: np.ndarray,
+    preprocess: Preprocess,
+    aligned: AlignedFace | None = None,
+    *,
+    scale: int = 1,
 ) -> tuple[np.ndarray, np.ndarray]:
     """The crops a card's ``preprocess`` asks for, (K, S, S, 3) uint8 RGB, and each one's 2x3 frame -> crop transform
     (K = 2 for ``eyes``: the image-left eye, then the image-right eye; 1 otherwise). Pixels outside the frame are
     black, as in the ArcFace crop. The ArcFace crop stays at 112 (``network_input`` resizes it, as for every
     quality network); the others are cut at ``crop_size`` directly, from the frame's own pixels. ``aligned``: the
-    face's ArcFace crop of these landmarks when it is already cut (its crop and transform are then reused)."""
+    face's ArcFace crop of these landmarks when it is already cut (its crop and transform are then reused).
+    ``scale`` as for ``align``."""
     size = preprocess.crop_size
     if preprocess.alignment == "frame":
         height, width = rgb.shape[:2]
         shrink = size < min(height, width)
         crop = cv2.resize(rgb, (size, size), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
-        return crop[None], np.array([[[size / width, 0.0, 0.0], [0.0, size / height, 0.0]]])
+        to_crop = np.array([[size / width, 0.0, 0.0], [0.0, size / height, 0.0]])
+        return crop[None], _from_frame_pixels(to_crop, scale)[None]
     if preprocess.alignment == "arcface":
-        aligned = aligned or align(rgb, landmarks)
+        aligned = aligned or align(rgb, landmarks, scale=scale)
         return aligned.crop[None], aligned.transform[None]
     if aligned is not None and np.isfinite(aligned.transform).all():
-        to_template = aligned.transform
+        # the crop's transform is in frame pixels; the crops here are cut from ``rgb``, at 1/scale
+        to_template = np.hstack([aligned.transform[:, :2] * scale, aligned.transform[:, 2:]])
     else:
-        to_template = face_align.estimate_norm(np.asarray(landmarks, dtype=np.float32), image_size=int(_TEMPLATE_SIDE))
+        points = np.asarray(landmarks, dtype=np.float32) / scale
+        to_template = face_align.estimate_norm(points, image_size=int(_TEMPLATE_SIDE))
     if preprocess.alignment == "face_box":
         windows = [(np.full(2, _TEMPLATE_SIDE / 2), _TEMPLATE_SIDE * preprocess.crop_scale)]
     elif preprocess.alignment == "eyes":
-        side = float(np.linalg.norm(_TEMPLATE_EYES[1] - _TEMPLATE_EYES[0])) * preprocess.crop_scale
+        side = _TEMPLATE_EYE_DISTANCE * preprocess.crop_scale
         windows = [(eye, side) for eye in _TEMPLATE_EYES]
     else:
         raise ValueError(f"no crop for alignment {preprocess.alignment!r}")
@@ -115,8 +131,35 @@ def network_crops(
     for centre, side in windows:
         transform = _then(to_template, size / side, size / 2 - centre * size / side)
         crops.append(cv2.warpAffine(rgb, transform, (size, size), flags=cv2.INTER_LINEAR, borderValue=0.0))
-        transforms.append(transform)
+        transforms.append(_from_frame_pixels(transform, scale))
     return np.stack(crops), np.stack(transforms)
+
+
+def template_scale(landmarks: np.ndarray) -> float:
+    """Frame pixels per pixel of the 112 px ArcFace template for this face: how much detail the frame holds for the
+    crops cut from it (0 for landmarks that define no transform)."""
+    points = np.asarray(landmarks, dtype=np.float32)
+    if not _defines_transform(points):
+        return 0.0
+    to_template = face_align.estimate_norm(points, image_size=int(_TEMPLATE_SIDE))
+    return float(1.0 / np.sqrt(abs(np.linalg.det(to_template[:, :2])))) if np.isfinite(to_template).all() else 0.0
+
+
+def crop_magnification(preprocess: Preprocess) -> float:
+    """Crop pixels per ArcFace-template pixel of the crop ``preprocess`` cuts from the frame (0 for crops that do
+    not follow the face: the whole frame, the detector's own input)."""
+    if preprocess.alignment == "arcface":
+        return 1.0  # the 112 px crop itself; a network of another size gets it resized (``network_input``)
+    if preprocess.alignment == "face_box":
+        return preprocess.crop_size / (_TEMPLATE_SIDE * preprocess.crop_scale)
+    if preprocess.alignment == "eyes":
+        return preprocess.crop_size / (_TEMPLATE_EYE_DISTANCE * preprocess.crop_scale)
+    return 0.0
+
+
+def _from_frame_pixels(transform: np.ndarray, scale: int) -> np.ndarray:
+    """A transform from the pixels of a frame decoded at 1/``scale`` made one from the frame's own pixels."""
+    return np.hstack([transform[:, :2] / scale, transform[:, 2:]])
 
 
 def _then(transform: np.ndarray, scale: float, offset: np.ndarray) -> np.ndarray:

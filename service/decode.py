@@ -10,7 +10,7 @@ import warnings
 from dataclasses import dataclass
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError
 
 from service.errors import BadImage, TooLarge
 
@@ -25,20 +25,26 @@ _TRUNCATED = "image data ends early: the file is truncated"
 
 @dataclass(frozen=True)
 class DecodedImage:
-    """An upright RGB frame and where it came from."""
+    """An upright RGB frame, possibly decoded at reduced scale, and where it came from."""
 
-    rgb: np.ndarray  # HxWx3 uint8, C-contiguous
+    rgb: np.ndarray  # HxWx3 uint8, C-contiguous: the image at 1/scale
     format: str
-    detect_rgb: np.ndarray | None = None  # the same frame decoded at 1/detect_scale for the detector, or None
-    detect_scale: int = 1  # frame pixels per detect_rgb pixel (2, 4 or 8)
+    size: tuple[int, int]  # the upright image's own width, height
+    scale: int = 1  # image pixels per rgb pixel (1, 2, 4 or 8)
+    detect_rgb: np.ndarray | None = None  # the image decoded at 1/detect_scale for the detector, or None
+    detect_scale: int = 1  # image pixels per detect_rgb pixel (2, 4 or 8)
 
     @property
     def width(self) -> int:
-        return int(self.rgb.shape[1])
+        return self.size[0]
 
     @property
     def height(self) -> int:
-        return int(self.rgb.shape[0])
+        return self.size[1]
+
+    def for_detector(self) -> tuple[np.ndarray, int]:
+        """The frame the detector reads and its image pixels per pixel: the reduced copy when there is one."""
+        return (self.rgb, self.scale) if self.detect_rgb is None else (self.detect_rgb, self.detect_scale)
 
 
 def header_pixels(data: bytes) -> int:
@@ -61,9 +67,13 @@ def decode_image(
     min_side: int,
     reduce_to: int | None = None,
     min_reduction: int = 2,
+    frame_side: int | None = None,
+    max_frame_scale: int = 8,
 ) -> DecodedImage:
     """Decode ``data``; raise ``BadImage`` / ``TooLarge`` with a message a client can act on.
 
+    With ``frame_side``, a JPEG is decoded at the coarsest 1/2, 1/4 or 1/8 scale (at most 1/``max_frame_scale``)
+    whose long side stays >= ``frame_side``: the frame itself is reduced (``service.decode_scale`` says when).
     With ``reduce_to`` (the detector's long side), a JPEG at least ``min_reduction`` times that size is also
     decoded at reduced scale for the detector: cheaper than resizing the full frame, which alignment still gets.
     """
@@ -82,31 +92,58 @@ def decode_image(
     if min(width, height) < min_side:
         raise BadImage(f"image is {width}x{height}, smaller than {min_side} px on a side", code="image_too_small")
     fmt = str(image.format)
+    scale = 1
+    if frame_side and fmt in _DCT_SCALABLE:
+        scale = _draft(image, dct_scale((width, height), frame_side, max_frame_scale))
     _load(image)
-    if fmt in _DCT_SCALABLE and _jpeg_ends_early(data, image):
+    if fmt in _DCT_SCALABLE and _jpeg_ends_early(data, image, scale):
         raise BadImage(_TRUNCATED, code="truncated_image")
-    rgb = _to_rgb8(_upright(image))
+    rgb = np.ascontiguousarray(_to_rgb8(_upright(image)))
+    if scale == 1:
+        size = (int(rgb.shape[1]), int(rgb.shape[0]))
+    else:  # the upright image's own size, from the header's (the reduced frame's is rounded up)
+        size = (height, width) if _turned(image) else (width, height)
     reduced = None
-    if reduce_to and fmt in _DCT_SCALABLE:
+    if reduce_to and fmt in _DCT_SCALABLE and scale == 1:
         reduced = _reduced_jpeg(data, (width, height), reduce_to, min_reduction)
     if reduced is None:
-        return DecodedImage(rgb=np.ascontiguousarray(rgb), format=fmt)
-    return DecodedImage(rgb=np.ascontiguousarray(rgb), format=fmt, detect_rgb=reduced[0], detect_scale=reduced[1])
+        return DecodedImage(rgb=rgb, format=fmt, size=size, scale=scale)
+    return DecodedImage(rgb=rgb, format=fmt, size=size, detect_rgb=reduced[0], detect_scale=reduced[1])
+
+
+def dct_scale(size: tuple[int, int], long_side: int, max_scale: int = 8) -> int:
+    """The coarsest JPEG DCT scale (8, 4, 2; at most ``max_scale``) whose decoded long side stays >= ``long_side``;
+    1 when none does."""
+    longest = max(size)
+    return next((s for s in (8, 4, 2) if s <= max_scale and math.ceil(longest / s) >= long_side), 1)
+
+
+def _draft(image: Image.Image, scale: int) -> int:
+    """Ask libjpeg to decode ``image`` (not loaded yet) at 1/``scale``; the scale it will decode at."""
+    if scale == 1:
+        return 1
+    width, height = image.size
+    # Pillow takes the largest scale s with (size // requested) >= s on both sides
+    image.draft("RGB", (max(1, width // scale), max(1, height // scale)))
+    return round(width / image.size[0])
+
+
+def _turned(image: Image.Image) -> bool:
+    """Whether turning ``image`` upright swaps its width and height (EXIF orientations 5 to 8)."""
+    return image.getexif().get(ExifTags.Base.Orientation, 1) in (5, 6, 7, 8)
 
 
 def _reduced_jpeg(
     data: bytes, size: tuple[int, int], long_side: int, min_reduction: int
 ) -> tuple[np.ndarray, int] | None:
     """The JPEG decoded at the smallest 1/2, 1/4 or 1/8 scale whose long side stays >= ``long_side``."""
-    width, height = size
-    factor = max(width, height) / long_side
-    if factor < min_reduction:
+    wanted = dct_scale(size, long_side)
+    if wanted < min_reduction:
         return None
     image = Image.open(io.BytesIO(data))
-    image.draft("RGB", (math.ceil(width / factor), math.ceil(height / factor)))
-    scale = round(width / image.size[0])
-    if scale < min_reduction:
+    if _draft(image, wanted) < min_reduction:
         return None
+    scale = round(size[0] / image.size[0])
     _load(image)
     return np.ascontiguousarray(_to_rgb8(_upright(image))), scale
 
@@ -175,10 +212,11 @@ class _Scan:
     low_bit: int  # Al: the scan leaves coefficients known down to this bit (0: complete)
 
 
-def _jpeg_ends_early(data: bytes, image: Image.Image) -> bool:
-    """Whether a decoded JPEG lacked data for some coefficients (the image is ``image``, before orientation)."""
+def _jpeg_ends_early(data: bytes, image: Image.Image, scale: int) -> bool:
+    """Whether a decoded JPEG lacked data for some coefficients (the image is ``image``, before orientation, decoded
+    at 1/``scale``)."""
     progressive = bool(image.info.get("progressive"))
-    if not progressive and not _flat_mid_grey_corner(image):
+    if not progressive and not _flat_mid_grey_corner(image, max(1, 8 // scale)):
         return False  # a complete sequential scan cannot end in libjpeg's padding; the common case stops here
     layout = _jpeg_layout(data)
     if layout is None:
@@ -188,13 +226,14 @@ def _jpeg_ends_early(data: bytes, image: Image.Image) -> bool:
         return True
     if progressive or len(scans) > 1:
         return False  # the corner test below needs one sequential scan, decoded row by row
-    return not _last_row_decoded_before_end(data[:end], image)
+    return not _last_row_decoded_before_end(data[:end], image, scale)
 
 
-def _flat_mid_grey_corner(image: Image.Image) -> bool:
-    """The bottom-right 8x8 block is flat at 127/128 in every channel: what zero coefficients decode to."""
+def _flat_mid_grey_corner(image: Image.Image, side: int) -> bool:
+    """The bottom-right 8x8 block (``side`` pixels at reduced scale) is flat at 127/128 in every channel: what zero
+    coefficients decode to."""
     width, height = image.size
-    corner = np.asarray(image.crop((max(0, width - 8), max(0, height - 8), width, height)))
+    corner = np.asarray(image.crop((max(0, width - side), max(0, height - side), width, height)))
     return bool(np.isin(corner, (127, 128)).all() and (corner == corner.flat[0]).all())
 
 
@@ -245,12 +284,13 @@ def _coefficients_complete(components: list[int], scans: list[_Scan]) -> bool:
     return all(len(coded) == 64 for coded in complete.values())
 
 
-def _last_row_decoded_before_end(body: bytes, image: Image.Image) -> bool:
+def _last_row_decoded_before_end(body: bytes, image: Image.Image, scale: int) -> bool:
     """Decode the scan again without its end marker (zero bytes after it stand in for the lookahead libjpeg wants)
     and see whether the bottom-right pixel was reached: a complete scan reaches it, a short one stops early.
 
     Run only when that corner is flat mid-grey, so a legitimately grey corner is told from libjpeg's padding."""
     probe = Image.open(io.BytesIO(body + bytes(16)), formats=["JPEG"])
+    _draft(probe, scale)  # the same scale as ``image``, so the same pixel is compared
     # Without its end marker the file never finishes (OSError); the rows decoded before that are what count.
     with contextlib.suppress(OSError):
         probe.load()

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -14,7 +15,8 @@ from service import metrics
 from service.align import AlignedFace, align
 from service.budget import PixelBudget
 from service.decision import FaceFacts, Policy, decide_face, decide_image, hints, profile_thresholds
-from service.decode import decode_image, header_pixels
+from service.decode import DecodedImage, header_pixels
+from service.decode_scale import DecodePolicy
 from service.detect import Face
 from service.errors import InvalidOptions, ServiceError, TooLarge
 from service.measures import MEASURES, FaceView, MeasureResult, assess_faces, networks_for
@@ -86,6 +88,7 @@ class Pipeline:
         self.methods = runtime.methods
         s = self.settings
         self._decoded = PixelBudget(s.max_decoded_pixels, s.max_waiting_decodes, s.retry_after_s)
+        self._decoding = DecodePolicy.from_settings(s)
         _check_measure_names(self.settings.measure_thresholds, ("settings", "measure_thresholds"))
 
     def threshold_of(self, model: str) -> tuple[float, str]:
@@ -236,43 +239,32 @@ class Pipeline:
     async def _analyse_held(
         self, item: ImageInput, timings: Timings, max_faces: int, measures: list[str]
     ) -> _Analysed | ServiceError:
-        s = self.settings
-        try:
-            with timings.stage("decode"):
-                image = await asyncio.to_thread(
-                    decode_image,
-                    item.data,
-                    max_bytes=s.max_body_bytes,
-                    max_pixels=s.max_pixels,
-                    min_side=s.min_image_side,
-                    reduce_to=s.det_max_side if s.det_reduced_decode else None,
-                    min_reduction=s.det_reduced_decode_min_scale,
-                )
-        except ServiceError as error:
-            if error.status >= 500:
-                raise
-            metrics.IMAGES.labels(status="error").inc()
-            return error
+        image = await self._decode(timings, self._decoding.decode, item.data)
+        if isinstance(image, ServiceError):
+            return image
         with timings.stage("detect"):
+            detector_rgb, detector_scale = image.for_detector()
             faces = await self.runtime.detect_faces(
-                image.rgb if image.detect_rgb is None else image.detect_rgb,
-                timings,
-                upscale=image.detect_scale,
-                frame_size=(image.width, image.height),
+                detector_rgb, timings, upscale=detector_scale, frame_size=(image.width, image.height)
             )
+        kept = sorted(faces, key=lambda face: face.area, reverse=True)[:max_faces]
+        networks = sorted(networks_for(measures) & set(self.runtime.batchers)) if kept else []
+        finer = self._decoding.finer_scale(image, kept, [self.registry[network].preprocess for network in networks])
+        if finer is not None:  # a face too small in the reduced frame for the crops cut from it
+            image = await self._decode(timings, self._decoding.decode_at, item.data, finer)
+            if isinstance(image, ServiceError):
+                return image
         metrics.IMAGES.labels(status="ok").inc()
         metrics.FACES_PER_IMAGE.observe(len(faces))
-        kept = sorted(faces, key=lambda face: face.area, reverse=True)[:max_faces]
         with timings.stage("align"):
-            aligned = await asyncio.to_thread(lambda: [align(image.rgb, face.landmarks) for face in kept])
+            aligned = await asyncio.to_thread(lambda: [align(image.rgb, f.landmarks, scale=image.scale) for f in kept])
         # Measured while the frame is still held (decode budget), so measures that read the frame can join them.
         size = (image.width, image.height)
-        networks = sorted(networks_for(measures) & set(self.runtime.batchers)) if kept else []
         views = [FaceView.of(face, crop, size, faces) for face, crop in zip(kept, aligned, strict=True)]
 
         async def timed_networks() -> list[dict[str, dict[str, np.ndarray]]]:
             with timings.stage("measure_networks"):
-                return await self._measure_networks(networks, image.rgb, kept, aligned)
+                return await self._measure_networks(networks, image, kept, aligned)
 
         # the whole measuring; the networks (their own stage) run within it, beside the pixel measures
         with timings.stage("measures"):
@@ -286,8 +278,20 @@ class Pipeline:
             measures=measured or [{} for _ in kept],
         )
 
+    @staticmethod
+    async def _decode(timings: Timings, decode: Callable[..., DecodedImage], *args: Any) -> DecodedImage | ServiceError:
+        """One decode in a worker thread, timed; the image's own error (a 4xx) is returned, not raised."""
+        try:
+            with timings.stage("decode"):
+                return await asyncio.to_thread(decode, *args)
+        except ServiceError as error:
+            if error.status >= 500:
+                raise
+            metrics.IMAGES.labels(status="error").inc()
+            return error
+
     async def _measure_networks(
-        self, networks: list[str], rgb: np.ndarray, faces: list[Face], aligned: list[AlignedFace]
+        self, networks: list[str], image: DecodedImage, faces: list[Face], aligned: list[AlignedFace]
     ) -> list[dict[str, dict[str, np.ndarray]]]:
         """Per face, the outputs (by role) of each network the requested measures read, run on the crops its card
         asks for and batched across requests like the quality networks; the networks run side by side."""
@@ -296,7 +300,7 @@ class Pipeline:
             outputs, _ = await self.runtime.batchers[network].submit(inputs)
             return outputs
 
-        return await run_networks(self.registry.cards, networks, rgb, faces, infer, aligned)
+        return await run_networks(self.registry.cards, networks, image.rgb, faces, infer, aligned, image.scale)
 
     async def _quality(
         self, models: list[str], crops: list[np.ndarray], timings: Timings, want_maps: list[str]

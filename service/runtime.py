@@ -150,6 +150,11 @@ class Runtime:
             self._loop = asyncio.new_event_loop()
         return self._loop.run_until_complete(coroutine)
 
+    def run(self, coroutine: Coroutine[Any, Any, T]) -> T:
+        """Run ``coroutine`` to its end on the private loop, the one the backend's connections were opened in (a
+        gRPC channel to Triton serves only the loop that made it): for callers driving the async parts themselves."""
+        return self._run(coroutine)
+
     def load(self, names: list[str]) -> None:
         """Load the named networks that are not loaded yet."""
         missing = sorted(set(names) - self._loaded)

@@ -84,10 +84,19 @@ class Settings(BaseSettings):
     max_waiting_decodes: int = 64
     min_image_side: int = 16
 
+    # Frame decoding (service/decode_scale.py). "reduced": a JPEG is decoded once at the coarsest DCT scale (1/2, 1/4,
+    # 1/8) whose long side still fills det_max_side, and the detector, alignment and measure crops all read that
+    # frame; it is decoded again finer (full resolution at worst) when a face holds fewer than frame_min_detail frame
+    # pixels per pixel of the crops cut from it. "full": the frame at full resolution, the detector reading the
+    # reduced copy det_reduced_decode asks for. The choice: loadtests/bench_detector.py (reports/detector.md).
+    frame_decode: Literal["full", "reduced"] = "reduced"
+    frame_min_detail: float = Field(1.5, ge=1.0)
+
     # Detection
     det_max_side: int = 640
-    # JPEGs >= det_reduced_decode_min_scale x det_max_side are decoded a second time at 1/4 or 1/8 scale (libjpeg
-    # DCT scaling) for the detector; landmarks are scaled back and faces aligned from the full-resolution frame.
+    # With frame_decode=full, JPEGs >= det_reduced_decode_min_scale x det_max_side are decoded a second time at 1/4 or
+    # 1/8 scale (libjpeg DCT scaling) for the detector; landmarks are scaled back and faces aligned from the
+    # full-resolution frame.
     # At 1/2 the extra decode costs about what resizing the full frame does (loadtests/bench_models.py).
     det_reduced_decode: bool = True
     det_reduced_decode_min_scale: Literal[2, 4, 8] = 4

@@ -32,13 +32,15 @@ class Prepared:
 
 
 def network_inputs(
-    card: ModelCard, rgb: np.ndarray, faces: list[Face], aligned: list[AlignedFace] | None = None
+    card: ModelCard, rgb: np.ndarray, faces: list[Face], aligned: list[AlignedFace] | None = None, scale: int = 1
 ) -> Prepared:
-    """Cut and normalise every face's crops as ``card`` asks (reusing the faces' ArcFace crops when ``aligned``)."""
+    """Cut and normalise every face's crops as ``card`` asks (reusing the faces' ArcFace crops when ``aligned``);
+    ``rgb`` may be the frame decoded at 1/``scale`` (``service.decode_scale``)."""
     assert card.preprocess is not None
     crops_of = aligned or [None] * len(faces)
     cut = [
-        network_crops(rgb, face.landmarks, card.preprocess, crop) for face, crop in zip(faces, crops_of, strict=True)
+        network_crops(rgb, face.landmarks, card.preprocess, crop, scale=scale)
+        for face, crop in zip(faces, crops_of, strict=True)
     ]
     crops = np.concatenate([crops for crops, _ in cut])
     tensor = network_input(crops, card.preprocess)
@@ -70,13 +72,14 @@ async def run_networks(
     faces: list[Face],
     infer: Infer,
     aligned: list[AlignedFace] | None = None,
+    scale: int = 1,
 ) -> list[dict[str, Outputs]]:
     """Per face, the outputs (by role) of each of ``networks``, side by side: each cuts its crops in a worker
-    thread (from the faces' ArcFace crops when ``aligned``), then runs through ``infer`` (the pipeline's
-    micro-batchers, or the backend directly for batch work)."""
+    thread (from the faces' ArcFace crops when ``aligned``; ``rgb`` at 1/``scale`` of the frame), then runs through
+    ``infer`` (the pipeline's micro-batchers, or the backend directly for batch work)."""
 
     async def run(network: str) -> list[Outputs]:
-        prepared = await asyncio.to_thread(network_inputs, cards[network], rgb, faces, aligned)
+        prepared = await asyncio.to_thread(network_inputs, cards[network], rgb, faces, aligned, scale)
         return per_face(cards[network], prepared, await infer(network, prepared.inputs))
 
     found: list[dict[str, Outputs]] = [{} for _ in faces]

@@ -16,8 +16,11 @@ from loadtests.bench_detector import (
     Candidate,
     choose,
     compare,
+    decode_choice,
+    decode_effect,
     decoded,
     fast_path,
+    reduced_label,
 )
 from loadtests.workload import one_face_jpeg
 from service.runtime import Runtime
@@ -100,3 +103,32 @@ def test_compare_counts_faces_landmarks_and_scores_on_real_frames(runtimes: dict
         assert row["score change mean"] == abs(row["score shift mean"])
     assert len(compared.values["detect_ms", "full"]) == 2
     assert compared.row("fast-320-192")["answered as full"] == 0.5  # the cat: no face, the full pass answered
+
+
+def decode_row(name: str, detail: float, change: float) -> dict[str, Any]:
+    return {"set": name, "decode": reduced_label(detail), "score change mean": change}
+
+
+def test_the_smallest_detail_factor_within_the_tolerance_on_every_set_is_chosen() -> None:
+    rows = [decode_row("a", 1.5, 0.9), decode_row("b", 1.5, 2.1), decode_row("a", 2.0, 0.3), decode_row("b", 2.0, 0.4)]
+    assert decode_choice(rows, [2.0, 1.5], 3.0)["chosen"] == {"frame_decode": "reduced", "frame_min_detail": 1.5}
+    choice = decode_choice(rows, [2.0, 1.5], 2.0)
+    assert choice["chosen"] == {"frame_decode": "reduced", "frame_min_detail": 2.0}
+    assert choice["verdicts"][0]["failed"] == ["b: score change 2.1 > 2.0"]
+    assert decode_choice(rows, [1.5, 2.0], 0.2)["chosen"] == {"frame_decode": "full"}
+
+
+def test_decode_effect_compares_the_full_decode_with_each_reduced_one() -> None:
+    runtime = Runtime(Settings(warmup=False))
+    jpegs = [("big", one_face_jpeg((4000, 3000))), ("vga", one_face_jpeg((640, 480)))]
+    rows = decode_effect(iter(jpegs), runtime, Settings().default_models[0], [1.5, 100.0])
+    runtime.shutdown()
+    coarse, finest = rows
+    assert [row["decode"] for row in rows] == ["reduced x1.5", "reduced x100"]
+    assert all(row["images"] == 2 and row["decoded reduced"] == 1 and row["faces"] == 2 for row in rows)
+    # x1.5: the big frame's face is cut from its 1/4 decode; the 640x480 one is never reduced
+    assert coarse["decoded again finer"] == 0 and coarse["score change mean"] > 0.0
+    # x100: no face holds that much at 1/4, so the frame is decoded again at full resolution; the detector read the
+    # same 1/4 pixels either way, so the crop and the score are the full decode's own
+    assert finest["decoded again finer"] == 1 and finest["score change mean"] == 0.0
+    assert finest["decisions changed"] == 0.0

@@ -23,6 +23,11 @@ def test_the_default_detector_path_is_the_one_the_recorded_run_chose() -> None:
     assert defaults == chosen
 
 
+def test_the_default_frame_decode_is_the_one_the_recorded_run_chose() -> None:
+    chosen = json.loads(DETECTOR_JSON.read_text())["decode"]["choice"]["chosen"]
+    assert {name: Settings.model_fields[name].default for name in chosen} == chosen
+
+
 def _level(path: str, concurrency: int, p50: float, rps: float) -> dict[str, Any]:
     return {
         "path": path,

@@ -9,15 +9,20 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import onnxruntime as ort
 import pytest
 
 from loadtests import bench_score, performance_report, soak
 from loadtests.client import NotLoopback
-from loadtests.report import provenance, served_models
+from loadtests.report import provenance, served_by, served_by_text, served_models
 from loadtests.server import Gateway, free_port
+from service.detect import DETECTOR
+from service.runtime import Runtime
+from service.settings import Settings
 from tests.loadtests.fake_gateway import DEFAULT_MODELS, fake_gateway_thread
 
 REPO = Path(__file__).resolve().parents[2]
+CUDA_FIRST = ["CUDAExecutionProvider", "CPUExecutionProvider"]
 
 
 def test_provenance_names_the_commit_the_date_and_the_machine() -> None:
@@ -84,3 +89,34 @@ def test_a_started_gateway_records_every_fiqa_variable_it_inherits(monkeypatch: 
     env = Gateway(env={"FIQA_DEFAULT_MODELS": '["diffiqa"]'}).settings_env
     assert env["FIQA_MAX_WAIT_MS"] == "1" and env["FIQA_DEFAULT_MODELS"] == '["diffiqa"]'
     assert all(key.startswith("FIQA_") for key in env)
+
+
+def test_served_by_records_the_providers_the_sessions_really_run_on() -> None:
+    """Asked for CUDA: the record holds what the sessions themselves report; on a CPU-only onnxruntime (this
+    project's machines) that is the CPU they fell back to, and no figure is called a GPU one."""
+    runtime = Runtime(Settings(warmup=False, ort_providers=CUDA_FIRST))
+    names = [DETECTOR, *runtime.methods[runtime.settings.default_models[0]].card.networks]
+    runtime.load(names)
+    record = served_by(runtime.backend, runtime.settings, names)
+    # the sessions themselves, read here only to check the record against them
+    real = {name: session.get_providers() for name, session in runtime.backend._sessions.items()}
+    runtime.shutdown()
+    assert record["ort_providers_asked"] == CUDA_FIRST and record["backend"] == "onnxruntime"
+    assert {name: described["providers"] for name, described in record["networks"].items()} == real
+    gpu = "CUDAExecutionProvider" in ort.get_available_providers()
+    assert record["accelerator"] is gpu
+    if not gpu:
+        assert set(map(tuple, real.values())) == {("CPUExecutionProvider",)}
+        assert "no figure is a GPU one" in served_by_text(record)
+
+
+class _Described:
+    """A backend that reports what a GPU host's sessions would (the record must take it as given)."""
+
+    def describe(self, name: str) -> dict[str, Any]:
+        return {"runtime": "onnxruntime 1.x", "providers": CUDA_FIRST, "loaded": True}
+
+
+def test_served_by_calls_a_figure_a_gpu_one_only_when_a_network_ran_on_one() -> None:
+    record = served_by(_Described(), Settings(warmup=False, ort_providers=CUDA_FIRST), ["centerface"])  # type: ignore[arg-type]
+    assert record["accelerator"] is True and "on a GPU" in served_by_text(record)

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from insightface.utils.face_align import arcface_dst
 
-from service.align import AlignedFace, align, network_crops
+from service.align import AlignedFace, align, crop_magnification, network_crops, template_scale
 from service.backends.onnxruntime import OnnxRuntimeBackend
 from service.decode import decode_image
 from service.detect import DETECTOR, DetectorTensors, detect
@@ -174,3 +174,39 @@ def test_frame_and_arcface_crops(obama: tuple[np.ndarray, np.ndarray]) -> None:
     np.testing.assert_array_equal(transforms[0], face.transform)
     with pytest.raises(ValueError, match="no crop"):
         network_crops(rgb, landmarks, Preprocess(alignment="none"))
+
+
+# --- crops from a frame decoded at reduced scale, and how much detail a frame holds ------------------------------
+
+
+@pytest.mark.parametrize("scale", [2, 4])
+def test_a_face_aligned_from_a_reduced_frame_keeps_frame_pixels(scale: int) -> None:
+    """The same face, drawn in a frame and in that frame at 1/scale: the crop and the transform (in frame pixels)
+    agree."""
+    landmarks = similarity(arcface_dst.astype(np.float64), 8.0, 10.0, (900.0, 700.0))
+    frame = np.zeros((1600, 2000, 3), np.uint8)
+    for colour, (x, y) in zip(COLOURS, landmarks, strict=True):
+        cv2.circle(frame, (round(x), round(y)), 40, tuple(int(c) for c in colour), -1)
+    small = cv2.resize(frame, (2000 // scale, 1600 // scale), interpolation=cv2.INTER_AREA)
+    full, reduced = align(frame, landmarks), align(small, landmarks, scale=scale)
+    np.testing.assert_allclose(reduced.transform, full.transform, atol=1e-6)
+    assert np.abs(reduced.crop.astype(int) - full.crop.astype(int)).mean() < 3.0
+    np.testing.assert_allclose(mapped(reduced, landmarks), arcface_dst, atol=1e-3)
+
+
+def test_template_scale_is_frame_pixels_per_template_pixel() -> None:
+    landmarks = similarity(arcface_dst.astype(np.float64), 3.5, 25.0, (400.0, 300.0))
+    assert template_scale(landmarks) == pytest.approx(3.5, rel=1e-4)
+    assert template_scale(np.zeros((5, 2))) == 0.0 and template_scale(np.full((5, 2), np.nan)) == 0.0
+
+
+def test_crop_magnification_of_each_alignment() -> None:
+    eye_distance = float(np.linalg.norm(arcface_dst[1] - arcface_dst[0]))
+    assert crop_magnification(Preprocess(alignment="arcface", crop_size=224)) == 1.0  # cut at 112, resized
+    assert crop_magnification(Preprocess(alignment="face_box", crop_size=192, crop_scale=1.5)) == pytest.approx(
+        192 / 168
+    )
+    assert crop_magnification(Preprocess(alignment="eyes", crop_size=64, crop_scale=1.05)) == pytest.approx(
+        64 / (1.05 * eye_distance)
+    )
+    assert crop_magnification(Preprocess(alignment="frame", crop_size=256)) == 0.0

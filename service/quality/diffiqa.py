@@ -1,4 +1,5 @@
-"""Analytic DifFIQA scorer without the backward (denoising) pass (the paper's ablation A2).
+"""Analytic DifFIQA scorer without the backward (denoising) pass (not the paper's ablation A2: that drops the
+forward pass).
 
 For each face: embed the crop x, its mirror x^f and n forward-diffused copies of both,
 x_t = sqrt(abar_t) x + sqrt(1 - abar_t) eps (DDPM linear schedule, T = 1000), and score the mean cosine

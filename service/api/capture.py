@@ -7,7 +7,7 @@ frames can go nowhere else. Installed only where ``FIQA_CAPTURE_PAGE`` is on; of
 from __future__ import annotations
 
 from functools import cache
-from importlib.resources import files
+from pathlib import Path
 
 from fastapi import APIRouter, FastAPI, HTTPException
 from fastapi.responses import RedirectResponse, Response
@@ -39,9 +39,14 @@ HEADERS = {
 router = APIRouter(include_in_schema=False)
 
 
+# Beside the package's modules: ``service`` is a namespace package, which importlib.resources cannot read from under
+# an editable install's path hook.
+STATIC = Path(__file__).resolve().parent.parent / "static"
+
+
 @cache
 def _content(name: str) -> bytes:
-    return (files("service.static") / name).read_bytes()
+    return (STATIC / name).read_bytes()
 
 
 @router.get("/")

@@ -17,6 +17,7 @@ ALLOWED = {
     "evaluate": {"evaluate", "data"},
     "ifqa": {"ifqa", "data", "evaluate"},
     "train": {"train", "labels", "data", "models", "losses", "evaluate"},
+    "diffusion": {"diffusion", "labels", "data", "evaluate"},
     "checkpoints": {"models"},
 }
 

@@ -1,9 +1,8 @@
 """Cost per face of the component measures (service/measures) as the pipeline runs them (``Runtime.measure``): one
 face at a time (batch 1), the networks the set's measures read (FaceMesh, the emotion classifier, the selfie
 segmentation: crops, inference in the gateway's own onnxruntime sessions, side by side, each with the gateway's
-``FIQA_ORT_MEASURE_INTRA_OP_THREADS``) beside the measures that read no network, then those that do; each set: the
-measures the ``access_control`` and ``enrolment`` profiles check (what ``options.measures=default`` returns under
-each), and all.
+``FIQA_ORT_MEASURE_INTRA_OP_THREADS``), then every measure in one worker thread; each set: the measures the
+``access_control`` and ``enrolment`` profiles check (what ``options.measures=default`` returns under each), and all.
 
 Faces are real (LFW photos and the sample portraits), detected and aligned once beforehand; only the measure stage
 is timed. OpenCV gets ``--threads`` threads, as do the other onnxruntime sessions (the gateway's 2 by default;

@@ -266,7 +266,7 @@ class Pipeline:
             with timings.stage("measure_networks"):
                 return await self._measure_networks(networks, image, kept, aligned)
 
-        # the whole measuring; the networks (their own stage) run within it, beside the pixel measures
+        # the whole measuring: the networks (their own stage), then the measures
         with timings.stage("measures"):
             measured = await assess_faces(measures, views, timed_networks()) if measures else []
         return _Analysed(

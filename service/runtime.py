@@ -183,7 +183,7 @@ class Runtime:
         self, names: list[str], rgb: np.ndarray, faces: list[Face], aligned: list[AlignedFace], detected: list[Face]
     ) -> list[dict[str, MeasureResult]]:
         """The named measures on ``faces`` (aligned as ``aligned``; ``detected``: every face of the frame), as the
-        pipeline measures them: the pixel measures beside the networks, then those that read the networks."""
+        pipeline measures them: the networks, then every measure."""
         size = (rgb.shape[1], rgb.shape[0])
         views = [FaceView.of(face, crop, size, detected) for face, crop in zip(faces, aligned, strict=True)]
         networks = sorted(networks_for(names) & set(self.registry.cards))

@@ -92,13 +92,10 @@ def assess(names: list[str], view: FaceView) -> dict[str, MeasureResult]:
 async def assess_faces(
     names: list[str], views: list[FaceView], networks: Awaitable[list[dict[str, Outputs]]]
 ) -> list[dict[str, MeasureResult]]:
-    """The named measures on each face, in the order given: those that read no network in a worker thread while the
-    networks' outputs per face (``networks``) are awaited, then, with those outputs in each view, the others. The
-    pixel measures so take the time the networks leave free."""
-    local = [name for name in names if not MEASURES[name].needs - FACE_INPUTS]
-    later = [name for name in names if name not in local]
-    early, outputs = await asyncio.gather(asyncio.to_thread(lambda: [assess(local, view) for view in views]), networks)
-    for view, found in zip(views, outputs, strict=True):
+    """The named measures on each face, in the order given, once the networks' outputs per face (``networks``) are
+    in: all of them in one worker thread. Running the pixel measures beside the networks was slower, not faster
+    (``loadtests.bench_measures``): their many small numpy calls hold the GIL that the network threads' pre- and
+    post-processing and the event loop wait for, and on two cores there is no idle core for them anyway."""
+    for view, found in zip(views, await networks, strict=True):
         view.networks.update(found)
-    rest = await asyncio.to_thread(lambda: [assess(later, view) for view in views]) if later else [{} for _ in views]
-    return [{name: (first | second)[name] for name in names} for first, second in zip(early, rest, strict=True)]
+    return await asyncio.to_thread(lambda: [assess(names, view) for view in views])

@@ -16,7 +16,9 @@ NOT_ASSESSED = -1.0
 # frontal within ~10° yaw and ~8° roll (100·cos²), sharp, exposed within range, evenly lit, natural colour, at
 # least ~90 px between the eyes, room around the head, one face. ``access_control`` runs no network: its pose is the
 # coarse five-landmark estimate; ``enrolment`` reads yaw and roll off FaceMesh's 3-D mesh (service/measures/pose.py).
-# HeadPosePitch is served but checked by neither: no labelled pitch here validates it (reports/measures.md).
+# HeadPosePitch is served but checked by neither: it moves with the head (it agrees with a landmark cue on ORL's
+# nodding heads and falls as a photo's plane is turned, reports/measures.md), but no labelled pitch here fixes its
+# zero or its scale, which a threshold in degrees needs.
 # BackgroundUniformity (a plain background, as ICAO asks) is not checked by default either: its segmentation network
 # costs about as much CPU per face as the rest of enrolment's networks, over the 8 ms per face the defaults must fit
 # (loadtests/bench_measures); a deployment that wants it sets e.g. FIQA_MEASURE_THRESHOLDS='{"BackgroundUniformity":

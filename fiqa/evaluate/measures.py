@@ -7,16 +7,19 @@ monotonically to the condition it measures? (issue 16, item 4; evaluation only, 
   (``happy``/``surprised``) for ExpressionNeutrality: the AUC with which the component ranks the good captures above
   the others. ORL's pose variation, unlabelled, for HeadPoseYaw: its faces labelled by the five-landmark yaw index
   of the evaluation's pose analysis (``orl_pose``).
+- **Agreement with a landmark cue**, where no labels exist: HeadPosePitch's signed angle against the five-landmark
+  pitch index (``fiqa.evaluate.pose.pitch_index``) on ORL's nodding heads, as a Spearman correlation.
 - **Controlled transforms** of a seeded sample of LFW photos (first photo of each chosen person), applied to the whole
-  photo before the gateway's detector, alignment and measures, at increasing strength: roll (rotation), darkening
+  photo before the gateway's detector, alignment and measures, at increasing strength: roll (rotation), pitch (the
+  photo plane seen turned about its horizontal midline, a flat stand-in for a nodding head), darkening
   (gamma), over-exposure (gain, clipped), blur (Gaussian), down-scaling, background swap (the person, as the selfie
   segmentation finds it, over a plain background carrying more and more texture), a dark bar over the eyes. For
   each, the Spearman correlation of strength with the measure's component, pooled and per face, and the share of
   faces whose component never rises as the condition worsens.
 
-A measure is said to separate / respond only when the figure clears the rule below (AUC >= 0.7; at least half the
-faces' components change with the strength, and their mean per-face Spearman is <= -0.5); otherwise the report
-says it does not. Writes ``reports/measures.json`` and, from it,
+A measure is said to separate / respond / agree only when the figure clears the rule below (AUC >= 0.7; at least
+half the faces' components change with the strength, and their mean per-face Spearman is <= -0.5; Spearman with the
+cue >= 0.5); otherwise the report says it does not. Writes ``reports/measures.json`` and, from it,
 ``reports/measures.md`` (``tests/fiqa/evaluate`` fails when the Markdown is not the JSON's)::
 
     python -m fiqa measures-validate --faces 60
@@ -26,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -36,7 +40,7 @@ from PIL import Image
 from scipy.stats import spearmanr
 
 from fiqa.data.lfw_pairs import lfw_paths
-from fiqa.evaluate.pose import BANDS, yaw_index
+from fiqa.evaluate.pose import BANDS, pitch_index, yaw_index
 from service.align import align
 from service.detect import Face
 from service.measures import MeasureResult
@@ -44,7 +48,7 @@ from service.measures.networks import network_inputs
 from service.runtime import Runtime
 
 REPO = Path(__file__).resolve().parents[2]
-AUC_RULE, SPEARMAN_RULE = 0.7, -0.5
+AUC_RULE, SPEARMAN_RULE, CUE_RULE = 0.7, -0.5, 0.5
 Transform = Callable[[np.ndarray, float], np.ndarray]
 
 
@@ -52,6 +56,20 @@ def _rotate(rgb: np.ndarray, degrees: float) -> np.ndarray:
     height, width = rgb.shape[:2]
     matrix = cv2.getRotationMatrix2D((width / 2, height / 2), degrees, 1.0)
     return cv2.warpAffine(rgb, matrix, (width, height), borderMode=cv2.BORDER_REPLICATE)
+
+
+def _tilt(rgb: np.ndarray, degrees: float) -> np.ndarray:
+    """The photo as a pinhole camera (focal length 1.2 times the longer side) sees it once its plane is turned by
+    ``degrees`` about its horizontal midline, the top edge towards the camera: a flat photo's pitch. FaceMesh reads
+    a face so turned as tilting down, though by less than the plane's turn (a photo has no depth)."""
+    height, width = rgb.shape[:2]
+    focal, turn = 1.2 * max(height, width), math.radians(degrees)
+    corners = np.float32([[0, 0], [width, 0], [width, height], [0, height]])
+    x, y = corners[:, 0] - width / 2, corners[:, 1] - height / 2
+    depth = focal + y * math.sin(turn)
+    seen = np.stack([width / 2 + focal * x / depth, height / 2 + focal * y * math.cos(turn) / depth], axis=1)
+    matrix = cv2.getPerspectiveTransform(corners, seen.astype(np.float32))
+    return cv2.warpPerspective(rgb, matrix, (width, height), borderMode=cv2.BORDER_REPLICATE)
 
 
 def _gamma(rgb: np.ndarray, gamma: float) -> np.ndarray:
@@ -120,6 +138,7 @@ def _eye_bar(rgba: np.ndarray, height: float) -> np.ndarray:
 TRANSFORMS: dict[str, tuple[Transform, tuple[float, ...], str]] = {
     "roll (rotation, degrees)": (_rotate, (0, 10, 20, 30, 45), "HeadPoseRoll"),
     "roll (rotation, degrees), five landmarks": (_rotate, (0, 10, 20, 30, 45), "HeadPoseRollFromLandmarks"),
+    "pitch (photo plane turned, top towards the camera, degrees)": (_tilt, (0, 10, 20, 30, 40), "HeadPosePitch"),
     "darkening (gamma)": (_gamma, (1.0, 2.0, 3.0, 4.5, 6.0), "UnderExposurePrevention"),
     "darkening (gamma), luminance": (_gamma, (1.0, 1.5, 2.0, 3.0, 4.0), "LuminanceMean"),
     "over-exposure (gain)": (_gain, (1.0, 1.4, 1.8, 2.4, 3.0), "OverExposurePrevention"),
@@ -191,21 +210,26 @@ def yale_labels(runtime: Runtime, yale: Path, measure: str) -> dict[str, Any]:
     }
 
 
+def _orl_faces(runtime: Runtime, orl: Path, measure: str) -> tuple[np.ndarray, list[MeasureResult]]:
+    """Every ORL face the gateway finds (the largest per photo): its five landmarks (N, 5, 2) and ``measure`` on it."""
+    landmarks, results = [], []
+    for path in sorted(orl.glob("s*/*.pgm")):
+        rgb = _rgb(path)
+        faces = runtime.detect(rgb)
+        if faces:
+            landmarks.append(max(faces, key=lambda face: face.area).landmarks)
+            results.append(_measured(runtime, rgb, faces, measure))
+    return np.array(landmarks), results
+
+
 def orl_pose(runtime: Runtime, orl: Path, measure: str = "HeadPoseYaw") -> dict[str, Any]:
     """ORL has pose variation but no angles: its faces are labelled by the five-landmark yaw index the evaluation's
     pose analysis uses (fiqa/evaluate/pose.py), frontal below its first band edge, turned from its second; the row
     gives the AUC of the mesh yaw's component on those labels and the Spearman of |yaw| with the index."""
     frontal, turned = BANDS[0], BANDS[1]
-    index, raw, score = [], [], []
-    for path in sorted(orl.glob("s*/*.pgm")):
-        rgb = _rgb(path)
-        faces = runtime.detect(rgb)
-        if faces:
-            result = _measured(runtime, rgb, faces, measure)
-            index.append(float(yaw_index(max(faces, key=lambda face: face.area).landmarks[None])[0]))
-            raw.append(abs(result.raw))
-            score.append(result.score)
-    proxy, components = np.array(index), np.array(score)
+    landmarks, results = _orl_faces(runtime, orl, measure)
+    proxy = yaw_index(landmarks)
+    raw, components = np.abs([r.raw for r in results]), np.array([r.score for r in results])
     value = auc(components[proxy < frontal], components[proxy >= turned])
     known = np.isfinite(raw)
     return {
@@ -215,7 +239,24 @@ def orl_pose(runtime: Runtime, orl: Path, measure: str = "HeadPoseYaw") -> dict[
         "poor": int((np.isfinite(components) & (proxy >= turned)).sum()),
         "auc": round(value, 3),
         "separates": value >= AUC_RULE,
-        "spearman_with_proxy": round(float(spearmanr(np.array(raw)[known], proxy[known]).statistic), 3),
+        "spearman_with_proxy": round(float(spearmanr(raw[known], proxy[known]).statistic), 3),
+    }
+
+
+def orl_pitch(runtime: Runtime, orl: Path, measure: str = "HeadPosePitch") -> dict[str, Any]:
+    """No pitch labels exist here: the signed mesh pitch of ORL's faces (its people nod as well as turn) against
+    the five-landmark pitch index, a cue of the same tilt from other landmarks (the detector's), as a Spearman
+    correlation: a check that the angle moves with the head, not of its zero or its scale."""
+    landmarks, results = _orl_faces(runtime, orl, measure)
+    raw, cue = np.array([r.raw for r in results]), pitch_index(landmarks)
+    known = np.isfinite(raw)
+    value = float(spearmanr(raw[known], cue[known]).statistic)
+    return {
+        "measure": measure,
+        "cue": "ORL five-landmark pitch index (nose offset along the eye-to-mouth axis)",
+        "faces": int(known.sum()),
+        "spearman": round(value, 3),
+        "agrees": value >= CUE_RULE,
     }
 
 
@@ -245,6 +286,11 @@ def transform_response(runtime: Runtime, photos: list[np.ndarray], name: str) ->
     }
 
 
+def _verdict(passed: bool) -> str:
+    """A rule's verdict as the report prints it: a failure stands out."""
+    return "yes" if passed else "**no**"
+
+
 def render(report: dict[str, Any]) -> str:
     """``reports/measures.md`` from ``reports/measures.json``."""
     lines = [
@@ -252,8 +298,8 @@ def render(report: dict[str, Any]) -> str:
         "",
         "Generated by `python -m fiqa measures-validate` from `reports/measures.json`; do not edit by hand. "
         f"Rule: a measure separates its labels at AUC >= {AUC_RULE}; it responds to its transform when at least half "
-        f"the faces' components change and their mean per-face Spearman is <= {SPEARMAN_RULE}; otherwise this report "
-        "says it does not.",
+        f"the faces' components change and their mean per-face Spearman is <= {SPEARMAN_RULE}; it agrees with a cue at "
+        f"Spearman >= {CUE_RULE}; otherwise this report says it does not.",
         "",
         "## Labels",
         "",
@@ -261,12 +307,22 @@ def render(report: dict[str, Any]) -> str:
         "|---|---|---|---|---|",
     ]
     for row in report["labels"]:
-        verdict = "yes" if row["separates"] else "**no**"
         faces = f"{row['good']} / {row['poor']}"
         labels = row["labels"]
         if "spearman_with_proxy" in row:
             labels += f" (Spearman of the raw's magnitude with the index: {row['spearman_with_proxy']:.3f})"
-        lines.append(f"| {row['measure']} | {labels} | {faces} | {row['auc']:.3f} | {verdict} |")
+        lines.append(f"| {row['measure']} | {labels} | {faces} | {row['auc']:.3f} | {_verdict(row['separates'])} |")
+    lines += [
+        "",
+        "## Agreement with a landmark cue (no labels)",
+        "",
+        "| measure | cue | faces | Spearman (signed raw vs cue) | agrees |",
+        "|---|---|---|---|---|",
+    ]
+    for row in report["cues"]:
+        lines.append(
+            f"| {row['measure']} | {row['cue']} | {row['faces']} | {row['spearman']:.3f} | {_verdict(row['agrees'])} |"
+        )
     lines += [
         "",
         f"## Controlled transforms of {report['lfw_faces']} LFW photos (seed {report['seed']})",
@@ -276,14 +332,13 @@ def render(report: dict[str, Any]) -> str:
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for row in report["transforms"]:
-        verdict = "yes" if row["responds"] else "**no**"
         strengths = ", ".join(f"{s:g}" for s in row["strengths"])
         means = ", ".join(f"{v:g}" for v in row["mean_component_per_strength"])
         lines.append(
             f"| {row['transform']} | {row['measure']} | {strengths} | {row['faces']} ({row['faces_changing']}) | "
             f"{means} | "
             f"{row['spearman_pooled']:.3f} | {row['spearman_per_face_mean']:.3f} | {row['share_never_rising']:.0%} | "
-            f"{verdict} |"
+            f"{_verdict(row['responds'])} |"
         )
     lines += ["", "Measures not in these tables have no labelled data or transform here yet (README)."]
     return "\n".join(lines) + "\n"
@@ -309,6 +364,7 @@ def main(args: argparse.Namespace) -> int:
             *(yale_labels(runtime, args.yale, measure) for measure in LABELS),
             orl_pose(runtime, args.orl),
         ],
+        "cues": [orl_pitch(runtime, args.orl)],
         "transforms": [transform_response(runtime, photos, name) for name in TRANSFORMS],
     }
     runtime.shutdown()

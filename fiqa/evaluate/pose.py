@@ -34,6 +34,16 @@ def yaw_index(landmarks: np.ndarray) -> np.ndarray:
     return np.abs(offset) / np.maximum(distance, 1e-9)
 
 
+def pitch_index(landmarks: np.ndarray) -> np.ndarray:
+    """Signed nose offset along the eye-to-mouth axis, from the eyes' midpoint, over that axis' length, per face;
+    (N, 5, 2) ArcFace-order landmarks. It grows as the face tilts down (the nose tip, in front of the face, drops
+    towards the mouth): a coarse pitch cue whose zero is not frontal (about half the eye-mouth distance)."""
+    eyes = (landmarks[:, 0] + landmarks[:, 1]) / 2
+    axis = (landmarks[:, 3] + landmarks[:, 4]) / 2 - eyes
+    length2 = np.maximum(np.einsum("nd,nd->n", axis, axis), 1e-9)
+    return np.einsum("nd,nd->n", landmarks[:, 2] - eyes, axis) / length2
+
+
 def turned_subset(dataset: Dataset, faces: Acquired, minimum: float = TURNED) -> Dataset:
     """The pose set: ``dataset``'s comparisons in which at least one face is turned (yaw index >= ``minimum``),
     mated and non-mated alike, so the threshold is set on the same kind of comparison. This is where a

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from fiqa.evaluate.measures import AUC_RULE, PREPARE, TRANSFORMS, auc, render
+from fiqa.evaluate.measures import AUC_RULE, CUE_RULE, PREPARE, TRANSFORMS, auc, render
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -31,7 +31,20 @@ def test_every_transform_gets_worse_with_strength() -> None:
         assert not np.array_equal(apply(photo, strengths[-1]), first), name
 
 
+def test_the_pitch_transform_foreshortens_the_top_towards_the_camera() -> None:
+    """Turning the plane top towards the camera widens the top row of a square and narrows the bottom one."""
+    rgb = np.zeros((101, 101, 3), np.uint8)
+    rgb[20:81, 20:81] = 255
+    (apply, _, measure) = TRANSFORMS["pitch (photo plane turned, top towards the camera, degrees)"]
+    turned = apply(rgb, 30)[..., 0] > 127
+    rows = np.flatnonzero(turned.any(axis=1))
+    assert measure == "HeadPosePitch"
+    assert turned[rows[0]].sum() > 61 > turned[rows[-1]].sum()
+    assert rows[-1] - rows[0] < 60  # foreshortened
+
+
 def test_the_markdown_is_the_reports_rendering() -> None:
     report = json.loads((REPO / "reports" / "measures.json").read_text())
     assert (REPO / "reports" / "measures.md").read_text() == render(report)
     assert all((row["auc"] >= AUC_RULE) == row["separates"] for row in report["labels"])
+    assert all((row["spearman"] >= CUE_RULE) == row["agrees"] for row in report["cues"])

@@ -7,7 +7,7 @@ import pytest
 
 from fiqa.evaluate.acquire import Acquired
 from fiqa.evaluate.datasets import Sample, from_samples
-from fiqa.evaluate.pose import BANDS, TURNED, band_names, by_pose, turned_subset, yaw_index
+from fiqa.evaluate.pose import BANDS, TURNED, band_names, by_pose, pitch_index, turned_subset, yaw_index
 from fiqa.evaluate.quality import QualityScores
 
 # ArcFace 112x112 template: a frontal face's five landmarks.
@@ -38,6 +38,21 @@ def test_yaw_index_ignores_roll_scale_and_position() -> None:
     base = turned(0.25)
     moved = rigid(base, angle=0.5, scale=3.7, offset=(400.0, -20.0))
     assert yaw_index(moved[None])[0] == pytest.approx(yaw_index(base[None])[0], abs=1e-9)
+
+
+def nodded(drop: float) -> np.ndarray:
+    """The template with the nose moved towards the mouth by ``drop`` eye-to-mouth distances (a face tilting down)."""
+    points = FRONTAL.copy()
+    points[2, 1] += drop * (points[3:, 1].mean() - points[:2, 1].mean())
+    return points
+
+
+def test_pitch_index_grows_as_the_nose_drops_and_ignores_roll_scale_and_position() -> None:
+    index = pitch_index(np.stack([nodded(-0.2), FRONTAL, nodded(0.2)]))
+    assert index[0] < index[1] < index[2]
+    assert index[2] - index[1] == pytest.approx(0.2, abs=0.01)
+    moved = rigid(nodded(0.1), angle=-0.7, scale=0.4, offset=(12.0, 300.0))
+    assert pitch_index(moved[None])[0] == pytest.approx(pitch_index(nodded(0.1)[None])[0], abs=1e-9)
 
 
 def acquired(landmarks: np.ndarray) -> Acquired:

@@ -152,3 +152,17 @@ def test_the_command_writes_the_report_and_the_readme_block(tmp_path: Path) -> N
     text = readme.read_text()
     assert text.startswith("before\n") and text.endswith("\nafter\n") and "old figures" not in text
     assert readme_block.current(tmp_path / "performance.json") in text
+
+
+def test_the_summary_quotes_component_measures_whatever_model_ran_beside_them() -> None:
+    """The measures' cost does not depend on the quality model: a run that recorded none is still quoted, with the
+    target beside the profiles' default sets only."""
+    rows = [
+        {"measures": "default (enrolment)", "count": 18, "networks": "emotion, facemesh", "ms/face b1": 6.5},
+        {"measures": "all", "count": 25, "networks": "emotion, facemesh, selfie", "ms/face b1": 11.0},
+    ]
+    report = {**REPORT, "bench_measures": {"commit": COMMIT, "threads": 2, "faces": 24, "rows": rows}}
+    quoted, missing = summary(report, CARDS, DEFAULT)
+    measures = [headline for name, headline in quoted if name == "bench_measures"]
+    assert [(h.figure.split(" ms")[0], bool(h.target)) for h in measures] == [("6.5", True), ("11.0", False)]
+    assert not any("measures" in chapter for chapter in missing)

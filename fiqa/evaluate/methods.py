@@ -22,6 +22,7 @@ from fiqa.evaluate.summary import replaced
 
 REPO = Path(__file__).resolve().parents[2]
 BEGIN, END = "<!-- methods:begin -->", "<!-- methods:end -->"
+MODEL_BEGIN, MODEL_END = "<!-- paper:begin -->", "<!-- paper:end -->"  # in each model's README
 PUBLISHED = Path(__file__).with_name("published.json")
 COMPARISON = Path("validation") / "diffiqa_ddpm.json"  # beside the benchmark report, written by compare-diffiqa
 FMR, UPPER = "0.001", "0.3"  # the papers' ablation tables (DifFIQA Table 4, MR-FIQA) use pAUC@0.3 at FMR 1e-3
@@ -55,7 +56,8 @@ ROWS: tuple[Row, ...] = (
         "forward noising and DDPM reconstruction ({backward}) of x and its flip, {repeats} noisy copies each at "
         "t = {timestep}, Eq. 7",
         "follows Eq. 7, the flip and both diffusion passes; drops the paper's DDPM (ours: a {model[size]} px "
-        "U-Net, {model[parameters]:,} parameters, {model[minutes]} min of CPU training) and its t",
+        "U-Net, {model[parameters]:,} parameters, {model[minutes]} min of CPU training on the eps loss, without the "
+        "paper's degradations, Eq. 6, or x0 target, Eq. 5), its t and its number of copies",
         "§4.3, Table 4: the complete method has the lowest mean pAUC of the four variants",
         "diffiqa_complete",
         "comparison",
@@ -105,7 +107,7 @@ ROWS: tuple[Row, ...] = (
     ),
     Row(
         "DifFIQA",
-        "ours: `diffiqa` (served, accurate mode; reference of the paired differences)",
+        "ours: `diffiqa` (served; the reference of the paired differences)",
         "Eq. 7 over the flip and forward-noised copies of both (the card's n and t), no backward pass",
         "follows Eq. 7, the flip and the forward pass; drops the backward pass (its DDPM)",
         "none: not one of the paper's variants (its A2 drops the forward pass, not the backward one)",
@@ -128,7 +130,7 @@ ROWS: tuple[Row, ...] = (
     ),
     Row(
         "DifFIQA(R)",
-        "ours: `diffiqa_r64` (served default)",
+        "ours: `diffiqa_r64`",
         "`diffiqa_r_large`'s network reading its input at 64 px, fine-tuned on its predictions",
         "a further distillation the paper does not publish",
         "none (not in the paper)",
@@ -217,6 +219,19 @@ ROWS: tuple[Row, ...] = (
 )
 
 
+# served or compared model -> the papers (ROWS' ``paper``) it implements: its README carries their rows
+MODELS: dict[str, tuple[str, ...]] = {
+    "diffiqa": ("DifFIQA",),
+    "diffiqa_ddpm": ("DifFIQA",),
+    "diffiqa_r_large": ("DifFIQA(R)",),
+    "diffiqa_r64": ("DifFIQA(R)",),
+    "diffiqa_r": ("DifFIQA(R)", "LRFR"),
+    "mrfiqa_r": ("MR-FIQA", "LRFR"),
+    "vitfiqa": ("ViT-FIQA",),
+    "ifqa": ("IFQA",),
+}
+
+
 def _areas(row: Row, evaluation: dict[str, Any], comparison: dict[str, Any]) -> dict[str, tuple[Any, ...]]:
     """Per FR model: (setting, pAUC entry, {reference: paired entry}) of the row's quality name, from its JSON."""
     out: dict[str, tuple[Any, ...]] = {}
@@ -262,8 +277,26 @@ def _quoted(row: Row, published: dict[str, Any]) -> str:
     return f"quoted, not measured: {figure['value']} ({figure['where']}; {figure['metric']})"
 
 
+def _table(
+    rows: list[Row], evaluation: dict[str, Any], comparison: dict[str, Any], published: dict[str, Any]
+) -> list[str]:
+    lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
+    for row in rows:
+        cells = [
+            row.paper,
+            row.variant,
+            row.does.format(**comparison),
+            row.follows.format(**comparison),
+            row.finding,
+            _quoted(row, published),
+            _ours(row, evaluation, comparison),
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines
+
+
 def render(evaluation: dict[str, Any], comparison: dict[str, Any], published: dict[str, Any]) -> str:
-    """The marked block: how to read the table, and the table."""
+    """The report's marked block: how to read the table, and the table."""
     lines = [
         BEGIN,
         "",
@@ -280,38 +313,61 @@ def render(evaluation: dict[str, Any], comparison: dict[str, Any], published: di
         "[`validation/diffiqa_ddpm.md`](validation/diffiqa_ddpm.md)) and **lfw** (this report) are different "
         "sets: compare figures only within one. The paper compares each ablation with its complete method; "
         "`compare-diffiqa` pairs every variant with `diffiqa` instead, so A2 against the complete method is read "
-        "from their unpaired intervals only. Written by `python -m fiqa methods-table`.",
+        "from their unpaired intervals only. Written by `python -m fiqa methods-table`; each model's README "
+        "carries its papers' rows.",
         "",
-        "| " + " | ".join(COLUMNS) + " |",
-        "|" + "---|" * len(COLUMNS),
+        *_table(list(ROWS), evaluation, comparison, published),
     ]
-    for row in ROWS:
-        cells = [
-            row.paper,
-            row.variant,
-            row.does.format(**comparison),
-            row.follows.format(**comparison),
-            row.finding,
-            _quoted(row, published),
-            _ours(row, evaluation, comparison),
-        ]
-        lines.append("| " + " | ".join(cells) + " |")
     return "\n".join([*lines, "", END])
+
+
+def render_model(name: str, evaluation: dict[str, Any], comparison: dict[str, Any], published: dict[str, Any]) -> str:
+    """A model README's marked block: the rows of the papers the model implements."""
+    papers = MODELS[name]
+    lines = [
+        MODEL_BEGIN,
+        "## The paper: what this model follows and drops",
+        "",
+        f"The rows of {' and '.join(papers)} in the evaluation report's [Methods as published]"
+        "(../../reports/evaluation.md#methods-as-published) table, which says how to read them: quoted figures are "
+        f"the paper's own, never measured here; ours are pAUC@{UPPER} at FMR 1e-3 (fixed threshold, lower is "
+        "better) on the set each names, a paired difference significant only when its interval excludes 0. "
+        "Written by `python -m fiqa methods-table`.",
+        "",
+        *_table([row for row in ROWS if row.paper in papers], evaluation, comparison, published),
+    ]
+    return "\n".join([*lines, MODEL_END])
+
+
+def _inputs(reports: Path) -> tuple[dict[str, Any], dict[str, Any]] | None:
+    """(the DifFIQA comparison, the quoted figures), or None without the comparison beside the report."""
+    path = reports / COMPARISON
+    if not path.is_file():
+        return None
+    return json.loads(path.read_text()), json.loads(PUBLISHED.read_text())
 
 
 def block(evaluation: dict[str, Any], reports: Path) -> str:
     """The block for the report in ``reports``: "" without the validation comparison beside it (the table belongs
     to the benchmark report, not to a validation or test one)."""
-    path = reports / COMPARISON
-    if not path.is_file():
+    inputs = _inputs(reports)
+    return render(evaluation, *inputs) if inputs else ""
+
+
+def model_block(name: str, reports: Path = REPO / "reports") -> str:
+    """The README block of model ``name`` from the JSON reports in ``reports`` ("" for a model of no paper in
+    ``MODELS``, or without the comparison)."""
+    inputs = _inputs(reports)
+    if name not in MODELS or not inputs:
         return ""
-    return render(evaluation, json.loads(path.read_text()), json.loads(PUBLISHED.read_text()))
+    return render_model(name, json.loads((reports / "evaluation.json").read_text()), *inputs)
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--reports", type=Path, default=REPO / "reports", help="holds evaluation.json/.md and " + str(COMPARISON)
     )
+    parser.add_argument("--models-dir", type=Path, default=REPO / "models", help="<name>/README.md per model")
 
 
 def main(args: argparse.Namespace) -> int:
@@ -322,4 +378,9 @@ def main(args: argparse.Namespace) -> int:
         return 1
     path.write_text(replaced(path.read_text(), text, BEGIN, END))
     print(f"wrote the methods-as-published block of {path}")
+    for name in MODELS:
+        readme = args.models_dir / name / "README.md"
+        if readme.is_file() and MODEL_BEGIN in (old := readme.read_text()):
+            readme.write_text(replaced(old, model_block(name, args.reports), MODEL_BEGIN, MODEL_END))
+            print(f"wrote the paper block of {readme}")
     return 0

@@ -1,5 +1,6 @@
 """The report's "Methods as published" table: rows from the JSON with their set and verdict, quoted paper figures
-marked as quoted, unmeasured variants saying why, and the committed block equal to what the command renders."""
+marked as quoted, unmeasured variants saying why, and the committed blocks (report and model READMEs) equal to
+what the command renders."""
 
 from __future__ import annotations
 
@@ -8,8 +9,22 @@ import json
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from fiqa.evaluate import methods, report
-from fiqa.evaluate.methods import BEGIN, END, PUBLISHED, ROWS, block, render
+from fiqa.evaluate.methods import (
+    BEGIN,
+    END,
+    MODEL_BEGIN,
+    MODEL_END,
+    MODELS,
+    PUBLISHED,
+    ROWS,
+    block,
+    model_block,
+    render,
+    render_model,
+)
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -103,8 +118,13 @@ def test_the_report_keeps_the_block_and_the_command_rewrites_only_it(tmp_path: P
     rendered = block(_evaluation(), tmp_path)
     assert rendered and block(_evaluation(), tmp_path / "validation") == ""  # no table in a report without it
     (tmp_path / "evaluation.md").write_text(f"before\n{BEGIN}\nold\n{END}\nafter\n")
-    assert methods.main(argparse.Namespace(reports=tmp_path)) == 0
+    readme = tmp_path / "models" / "vitfiqa" / "README.md"
+    readme.parent.mkdir(parents=True)
+    readme.write_text(f"# vitfiqa\n{MODEL_BEGIN}\nold\n{MODEL_END}\nrest\n")
+    assert methods.main(argparse.Namespace(reports=tmp_path, models_dir=tmp_path / "models")) == 0
     assert (tmp_path / "evaluation.md").read_text() == f"before\n{rendered}\nafter\n"
+    assert readme.read_text() == f"# vitfiqa\n{model_block('vitfiqa', tmp_path)}\nrest\n"
+    assert "**lfw**: `dlib`: 0.870" in readme.read_text()  # from the fixture's report, not the repository's
     evaluation = {"datasets": {}, "calibration": {}}
     whole = report.render(evaluation, rendered)
     assert whole.count(BEGIN) == 1 and whole.index(END) < whole.index("## Figures")
@@ -114,5 +134,28 @@ def test_the_report_keeps_the_block_and_the_command_rewrites_only_it(tmp_path: P
 def test_the_command_refuses_without_the_comparison(tmp_path: Path) -> None:
     (tmp_path / "evaluation.json").write_text(json.dumps(_evaluation()))
     (tmp_path / "evaluation.md").write_text(f"{BEGIN}\nkept\n{END}\n")
-    assert methods.main(argparse.Namespace(reports=tmp_path)) == 1
+    assert methods.main(argparse.Namespace(reports=tmp_path, models_dir=tmp_path)) == 1
     assert (tmp_path / "evaluation.md").read_text() == f"{BEGIN}\nkept\n{END}\n"
+
+
+def test_a_model_block_holds_its_papers_rows_only() -> None:
+    text = render_model("diffiqa_r", _evaluation(), _comparison(), json.loads(PUBLISHED.read_text()))
+    assert text.startswith(MODEL_BEGIN) and text.endswith(MODEL_END)
+    rows = [line for line in text.splitlines() if line.startswith("| ") and not line.startswith("| paper |")]
+    assert {line.split(" | ")[0] for line in rows} == {"| DifFIQA(R)", "| LRFR"}
+    assert len(rows) == sum(row.paper in ("DifFIQA(R)", "LRFR") for row in ROWS)
+    assert model_block("not_a_paper_model", REPO / "reports") == ""
+
+
+def test_every_quality_model_readme_states_its_papers_rows_as_the_command_writes_them() -> None:
+    quality = {
+        path.parent.name
+        for path in (REPO / "models").glob("*/card.yaml")
+        if yaml.safe_load(path.read_text())["kind"] == "quality"
+    }
+    assert quality <= set(MODELS), "a quality model without its paper's rows in fiqa.evaluate.methods.MODELS"
+    assert {paper for papers in MODELS.values() for paper in papers} == {row.paper for row in ROWS}
+    for name in MODELS:
+        readme = (REPO / "models" / name / "README.md").read_text()
+        committed = readme[readme.index(MODEL_BEGIN) : readme.index(MODEL_END) + len(MODEL_END)]
+        assert committed == model_block(name), f"models/{name}/README.md: run `python -m fiqa methods-table`"

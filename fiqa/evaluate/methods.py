@@ -6,7 +6,9 @@ words), the paper's figure where ``published.json`` quotes one (marked as quoted
 measured pAUC with its paired interval and verdict, read from the JSON reports only, with the set it is from. A
 variant we have not run says why. The block between the markers below is written by ``report.render`` (so
 ``evaluate`` and ``calibrate`` keep it) and rewritten alone by this command (after ``compare-diffiqa``, without
-re-running the evaluation); ``tests/fiqa/evaluate/test_methods.py`` fails when the committed block differs.
+re-running the evaluation), which also writes each quality model's README block (its papers' rows, so a card
+states what of its paper it follows with figures from the JSON, never typed); ``tests/fiqa/evaluate/test_methods.py``
+fails when a committed block differs.
 """
 
 from __future__ import annotations
@@ -305,11 +307,11 @@ def render(evaluation: dict[str, Any], comparison: dict[str, Any], published: di
         "Each paper we implement, one row per variant: the method as published, the paper's own ablations, and "
         "what we serve. *Paper's finding* is the paper's own result in words, cited by section and table; "
         "*quoted* figures are the paper's, copied from it with their table (`fiqa/evaluate/published.json`), on "
-        "its datasets and FR models, never measured here and not comparable with ours. *Ours* is pAUC@0.3 at FMR "
-        "1e-3 (the papers' ablation metric; fixed threshold; lower is better) with its 95 % identity-bootstrap "
-        "interval per FR model, and paired differences on the same replicates: *significant* only when the "
-        "interval excludes 0. The set is named in each cell: **celeba-val** (validation identities, "
-        f"{comparison['faces']} faces; `{comparison['command']}`, "
+        "its datasets and FR models, never measured here and not comparable with ours. *Ours* is "
+        f"pAUC@{UPPER} at FMR 1e-3 (the papers' ablation metric; fixed threshold; lower is better) with its "
+        "95 % identity-bootstrap interval per FR model, and paired differences on the same replicates: "
+        "*significant* only when the interval excludes 0. The set is named in each cell: **celeba-val** "
+        f"(validation identities, {comparison['faces']} faces; `{comparison['command']}`, "
         "[`validation/diffiqa_ddpm.md`](validation/diffiqa_ddpm.md)) and **lfw** (this report) are different "
         "sets: compare figures only within one. The paper compares each ablation with its complete method; "
         "`compare-diffiqa` pairs every variant with `diffiqa` instead, so A2 against the complete method is read "

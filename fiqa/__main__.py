@@ -15,6 +15,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "evaluate": ("fiqa.evaluate.run", "EDC / pAUC evaluation of every quality model and baseline"),
     "readme-summary": ("fiqa.evaluate.summary", "write the README's evaluation tables from the reports"),
     "card-metrics": ("fiqa.evaluate.card_metrics", "write every quality card's evaluation figures from the report"),
+    "methods-table": ("fiqa.evaluate.methods", "write the report's methods-as-published table from the JSON reports"),
     "select-default": ("fiqa.evaluate.select", "apply the default-model rule to the validation report"),
     "lfw-accuracy": ("fiqa.evaluate.lfw_accuracy", "LFW View-2 10-fold accuracy of face-recognition cards"),
     "measures-validate": ("fiqa.evaluate.measures", "component measures on their labels and controlled transforms"),

@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from fiqa.evaluate import analysis, report
+from fiqa.evaluate import analysis, methods, report
 from fiqa.evaluate.acquire import acquire, faces_tag
 from fiqa.evaluate.cache import Cache
 from fiqa.evaluate.datasets import Dataset
@@ -287,7 +287,7 @@ def main(args: argparse.Namespace) -> int:
         "source": source,
     }
     report.save(merged, json_path)
-    (args.reports / "evaluation.md").write_text(report.render(merged))
+    (args.reports / "evaluation.md").write_text(report.render(merged, methods.block(merged, args.reports)))
     print(f"wrote {json_path}" + ("" if args.report_only else f" and models/{args.model}/card.yaml"))
     runtime.shutdown()
     return 0

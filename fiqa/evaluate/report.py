@@ -124,7 +124,9 @@ def _paired_table(
     ]
 
 
-def render(report: dict[str, Any]) -> str:
+def render(report: dict[str, Any], methods: str = "") -> str:
+    """The markdown report; ``methods`` is the "Methods as published" block (``fiqa.evaluate.methods.block``),
+    passed in so that re-rendering the benchmark report keeps it."""
     meta = report.get("meta", {})
     out = [
         "# Evaluation: face image quality vs face-recognition error",
@@ -240,6 +242,8 @@ def render(report: dict[str, Any]) -> str:
     out += _degradations(report)
     out += _poses(report)
     out += _calibration(report)
+    if methods:
+        out += ["", methods]
     out += ["", "## Figures", ""]
     for figure in meta.get("figures", []):
         out.append(f"- [`{figure}`]({figure})")

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from fiqa.evaluate import analysis, plots, report
+from fiqa.evaluate import analysis, methods, plots, report
 from fiqa.evaluate.acquire import acquire, faces_tag
 from fiqa.evaluate.cache import Cache
 from fiqa.evaluate.datasets import Dataset, open_dataset
@@ -198,7 +198,7 @@ def main(args: argparse.Namespace) -> int:
             "skipped": [name for name in runtime.methods if runtime.missing_files(name)],
         }
         report.save(merged, json_path)
-        (args.reports / "evaluation.md").write_text(report.render(merged))
+        (args.reports / "evaluation.md").write_text(report.render(merged, methods.block(merged, args.reports)))
         log.info("wrote %s and evaluation.md", json_path)
 
     for dataset in datasets:

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from fiqa.evaluate.card_metrics import metrics_for
 from fiqa.evaluate.mapping import card_mapping
+from fiqa.evaluate.methods import model_block
 from fiqa.labels.sources import SOURCES
 from fiqa.models.served import PREPROCESS
 from fiqa.train.regressor import INPUT, OUTPUT
@@ -112,7 +113,8 @@ def middle_steps(args: argparse.Namespace, facts: dict) -> str:
 
 
 def write_readme(args: argparse.Namespace, facts: dict, folder: Path) -> None:
-    """The human model card: what it is, how it was made, what was measured (numbers from this run)."""
+    """The human model card: what it is, how it was made, what was measured (numbers from this run), and what of
+    its paper it follows (``methods-table``'s block, from the JSON reports)."""
     pre = facts["preprocess"]
     text = render(
         "readme",
@@ -138,6 +140,7 @@ def write_readme(args: argparse.Namespace, facts: dict, folder: Path) -> None:
         batch32=facts["per_face_ms"]["batch32"],
         cost_line=cost_line(facts),
         data_note=data_note(facts),
+        paper=f"{paper}\n\n" if (paper := model_block(args.name)) else "",
     )
     (folder / "README.md").write_text(text + "\n")
 

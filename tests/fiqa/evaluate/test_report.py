@@ -1,8 +1,14 @@
-"""The report's paired-bootstrap table: each measure's area minus diffiqa's, per dataset."""
+"""The report's paired-bootstrap table: each measure's area minus diffiqa's, per dataset; the committed reports are
+their JSON's rendering."""
 
 from __future__ import annotations
 
-from fiqa.evaluate.report import _paired_table
+from pathlib import Path
+
+from fiqa.evaluate.methods import block
+from fiqa.evaluate.report import _paired_table, load, render
+
+REPO = Path(__file__).resolve().parents[3]
 
 
 def test_paired_table_quotes_the_difference_interval_and_how_often_the_measure_is_lower() -> None:
@@ -20,3 +26,11 @@ def test_paired_table_quotes_the_difference_interval_and_how_often_the_measure_i
     assert not any(line.startswith("| diffiqa ") for line in lines)  # the reference has no row of its own
     assert _paired_table(report, "dlib", "pauc_0.3", "diffiqa") == []
     assert _paired_table(report, "dlib", "pauc_0.2", "det_confidence") == []
+
+
+def test_the_committed_reports_are_their_json_rendered() -> None:
+    """Neither evaluation.md is edited by hand: each is its JSON's rendering (the benchmark one with the methods
+    table, which ``evaluate`` and ``calibrate`` pass in as they write it)."""
+    for reports in (REPO / "reports", REPO / "reports" / "validation"):
+        evaluation = load(reports / "evaluation.json")
+        assert (reports / "evaluation.md").read_text() == render(evaluation, block(evaluation, reports)), reports

@@ -79,21 +79,28 @@ def machine() -> dict[str, Any]:
     }
 
 
-def _git(*args: str) -> str | None:
+def _git(*args: str, cwd: Path = REPO) -> str | None:
     try:
-        done = subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True, check=False)
+        done = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, check=False)
     except OSError:
         return None
     return done.stdout.strip() if done.returncode == 0 else None
 
 
+def uncommitted(cwd: Path = REPO) -> bool | None:
+    """Whether tracked files outside ``reports/`` differ from the commit (None: not a git checkout). The reports
+    are what benchmarks write: a run that follows another in one session finds them changed, while the code it
+    measures is the commit's."""
+    status = _git("status", "--porcelain", "--untracked-files=no", "--", ".", ":(exclude)reports", cwd=cwd)
+    return None if status is None else bool(status)
+
+
 def provenance() -> dict[str, Any]:
     """What every benchmark record starts with, so a report can say what was measured: the commit (and whether the
-    tree had uncommitted changes), the UTC date, and the machine with its load average at the start."""
-    status = _git("status", "--porcelain", "--untracked-files=no")
+    code had uncommitted changes), the UTC date, and the machine with its load average at the start."""
     return {
         "commit": _git("rev-parse", "HEAD"),
-        "dirty": None if status is None else bool(status),
+        "dirty": uncommitted(),
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": machine(),
     }

@@ -14,7 +14,7 @@ import pytest
 
 from loadtests import bench_score, performance_report, soak
 from loadtests.client import NotLoopback
-from loadtests.report import provenance, served_by, served_by_text, served_models
+from loadtests.report import provenance, served_by, served_by_text, served_models, uncommitted
 from loadtests.server import Gateway, free_port
 from service.detect import DETECTOR
 from service.runtime import Runtime
@@ -33,6 +33,24 @@ def test_provenance_names_the_commit_the_date_and_the_machine() -> None:
     assert abs(datetime.fromisoformat(record["date"]) - datetime.now(UTC)) < timedelta(minutes=1)
     assert record["machine"]["cores"] == os.cpu_count()
     assert len(record["machine"]["loadavg"]) == 3 and record["machine"]["onnxruntime"]
+
+
+def test_only_code_changes_make_a_run_uncommitted_not_the_reports_benchmarks_write(tmp_path: Path) -> None:
+    def git(*args: str) -> None:
+        subprocess.run(["git", *args], cwd=tmp_path, check=True, capture_output=True)
+
+    assert uncommitted(tmp_path) is None  # not a checkout
+    git("init", "-q")
+    (tmp_path / "reports").mkdir()
+    for path in ("reports/performance.json", "code.py"):
+        (tmp_path / path).write_text("0\n")
+    git("add", ".")
+    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "c")
+    assert uncommitted(tmp_path) is False
+    (tmp_path / "reports" / "performance.json").write_text("1\n")
+    assert uncommitted(tmp_path) is False
+    (tmp_path / "code.py").write_text("1\n")
+    assert uncommitted(tmp_path) is True
 
 
 def test_served_models_asks_the_gateway_and_never_guesses() -> None:

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from fiqa.data.runtime import offline_runtime
 from service.quality.base import network_input
 from service.runtime import Runtime
 
@@ -21,7 +22,7 @@ def ort_runtime(names: list[str], models_dir: Path | None = None, threads: int =
     """The gateway's runtime on its embedded onnxruntime backend with ``names`` loaded, so that
     ``runtime.backend.infer_sync`` runs them in the caller's thread (batch work needs no event loop)."""
     overrides = {"models_dir": models_dir} if models_dir else {}
-    runtime = Runtime.from_env(backend="onnxruntime", ort_intra_op_threads=threads, cpu_workers=1, **overrides)
+    runtime = offline_runtime(backend="onnxruntime", ort_intra_op_threads=threads, cpu_workers=1, **overrides)
     runtime.backend.load_sync(names)
     return runtime
 

@@ -57,6 +57,8 @@ class Settings:
     conventions: tuple[Convention, ...] = CONVENTIONS
     # Fixed-convention intervals resample identities (comparisons of one person are not independent) or pairs.
     bootstrap_unit: str = "identity"
+    # The measures every other one is paired with (differences on the same bootstrap replicates)
+    references: tuple[str, ...] = REFERENCES
 
 
 @dataclass
@@ -173,7 +175,7 @@ def analyse(
                 intervals = percentile_intervals(draws, curves, s.uppers) if draws else {}
                 paired = {
                     reference: paired_differences(draws, curves, reference, s.uppers)
-                    for reference in REFERENCES
+                    for reference in s.references
                     if reference in draws and convention == "fixed" and fmr in s.paired_fmrs
                 }
                 for name, curve in curves.items():

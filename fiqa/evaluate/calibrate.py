@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
+from fiqa.data.runtime import offline_runtime
 from fiqa.evaluate import analysis, methods, report
 from fiqa.evaluate.acquire import acquire, faces_tag
 from fiqa.evaluate.cache import Cache
@@ -214,7 +215,7 @@ def _scored(runtime: Runtime, dataset: Dataset, model: str, cache_root: Path, fr
 
 def main(args: argparse.Namespace) -> int:
     target = Target.parse(args.target, args.fmr)
-    runtime = Runtime.from_env(ort_intra_op_threads=1, cpu_workers=1)  # one inference thread: shared machines
+    runtime = offline_runtime(ort_intra_op_threads=1, cpu_workers=1)  # one inference thread: shared machines
     card = runtime.registry[args.model]
     fr = (args.fr or (card.uses[0] if card.uses else "fr_feature")) if target.kind == "fnmr" else None
     dataset = parse_dataset(args.dataset, args.identity_pattern)

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from fiqa.data.runtime import offline_runtime
 from fiqa.evaluate.acquire import acquire, faces_tag
 from fiqa.evaluate.cache import Cache
 from fiqa.evaluate.datasets import Dataset, load_lfw_pairs
@@ -64,7 +65,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    runtime = Runtime.from_env(ort_intra_op_threads=1, cpu_workers=1)
+    runtime = offline_runtime(ort_intra_op_threads=1, cpu_workers=1)
     dataset = load_lfw_pairs(args.pairs)
     cache = Cache(args.cache, dataset.name, dataset.fingerprint)
     for name in args.model.split(","):

@@ -23,8 +23,8 @@ import numpy as np
 
 from fiqa.data.celeba import CelebaIndex
 from fiqa.data.degrade import labelled_set
+from fiqa.data.runtime import offline_runtime
 from service.registry import update_card
-from service.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +67,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def main(args: argparse.Namespace) -> int:
     """Run the command (``python -m fiqa`` parses its arguments with ``configure``)."""
-    runtime = Runtime.from_env(ort_intra_op_threads=args.threads, warmup=False)
+    runtime = offline_runtime(ort_intra_op_threads=args.threads, warmup=False)
     index = CelebaIndex.load(args.data / "index.npz")
     crops, source, degraded = labelled_set(args.data)
     val = index.split[source] == "val"

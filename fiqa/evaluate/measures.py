@@ -40,6 +40,7 @@ from PIL import Image
 from scipy.stats import spearmanr
 
 from fiqa.data.lfw_pairs import lfw_paths
+from fiqa.data.runtime import offline_runtime
 from fiqa.evaluate.pose import BANDS, pitch_index, yaw_index
 from service.align import align
 from service.detect import Face
@@ -355,7 +356,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def main(args: argparse.Namespace) -> int:
     """Run the command (``python -m fiqa`` parses its arguments with ``configure``)."""
-    runtime = Runtime.from_env(warmup=False)
+    runtime = offline_runtime(warmup=False)
     photos = [_rgb(path) for path in lfw_paths(args.lfw, args.faces, args.seed)]
     report = {
         "lfw_faces": len(photos),

@@ -85,7 +85,7 @@ ROWS: tuple[Row, ...] = (
         "diffiqa_a2",
         "comparison",
         "diffiqa_ddpm_backward_only",
-        ("diffiqa",),
+        ("diffiqa_ddpm", "diffiqa"),
     ),
     Row(
         "DifFIQA",
@@ -313,9 +313,9 @@ def render(evaluation: dict[str, Any], comparison: dict[str, Any], published: di
         "*significant* only when the interval excludes 0. The set is named in each cell: **celeba-val** "
         f"(validation identities, {comparison['faces']} faces; `{comparison['command']}`, "
         "[`validation/diffiqa_ddpm.md`](validation/diffiqa_ddpm.md)) and **lfw** (this report) are different "
-        "sets: compare figures only within one. The paper compares each ablation with its complete method; "
-        "`compare-diffiqa` pairs every variant with `diffiqa` instead, so A2 against the complete method is read "
-        "from their unpaired intervals only. Written by `python -m fiqa methods-table`; each model's README "
+        "sets: compare figures only within one. As the paper does, the ablation is paired with the complete "
+        "method (`diffiqa_ddpm`); every variant is also paired with the served `diffiqa`. Written by "
+        "`python -m fiqa methods-table`; each model's README "
         "carries its papers' rows.",
         "",
         *_table(list(ROWS), evaluation, comparison, published),

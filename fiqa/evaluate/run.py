@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from fiqa.data.runtime import offline_runtime
 from fiqa.evaluate import analysis, methods, plots, report
 from fiqa.evaluate.acquire import acquire, faces_tag
 from fiqa.evaluate.cache import Cache
@@ -152,7 +153,7 @@ def main(args: argparse.Namespace) -> int:
         conventions=tuple(args.conventions.split(",")),
         bootstrap_unit=args.bootstrap_unit,
     )
-    runtime = Runtime.from_env(ort_intra_op_threads=args.threads, cpu_workers=1)
+    runtime = offline_runtime(ort_intra_op_threads=args.threads, cpu_workers=1)
     datasets = [_limit(parse_dataset(spec, args.identity_pattern), args.limit) for spec in args.dataset]
     if args.folds:
         folds = parse_folds(args.folds)

@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from fiqa.data.runtime import offline_runtime
 from service.measures.mesh import FACE_PRESENT, NETWORK
 from service.measures.pose import TEMPLATE, rotation
 from service.registry import update_card
@@ -85,7 +86,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def main(args: argparse.Namespace) -> int:
     """Run the command (``python -m fiqa`` parses its arguments with ``configure``)."""
-    runtime = Runtime.from_env(warmup=False)
+    runtime = offline_runtime(warmup=False)
     paths = sorted(path for path in args.yale.iterdir() if path.suffix.lstrip(".") in CONDITIONS)
     stack = meshes(runtime, paths)
     runtime.shutdown()

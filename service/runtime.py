@@ -28,7 +28,7 @@ from service.quality.base import QualityMethod
 from service.registry import CardError, Registry
 from service.settings import Settings
 from service.timing import Timings
-from service.warmup import warm_up
+from service.warmup import warm_up, warm_up_measures
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -77,6 +77,7 @@ class Runtime:
         s = self.settings
         if s.warmup:
             await warm_up(self.backend, self.registry, [DETECTOR, *networks], s)
+            await asyncio.to_thread(warm_up_measures)
         self.batchers = {
             name: MicroBatcher(
                 name,

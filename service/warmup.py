@@ -1,9 +1,12 @@
-"""Run every network once at the largest input it will see, before the gateway reports ready.
+"""Run every network once at the largest input it will see, and every component measure once, before the gateway
+reports ready.
 
 onnxruntime's CPU memory arena grows to the largest tensors a session has run and keeps that memory. Without a
 warm-up the gateway's resident memory climbs for minutes as rare large inputs (a square frame, a full batch of
 rows from a group photo) arrive, which looks like a leak on a dashboard, and the first large request pays for the
-allocation. Warming up at the largest shapes puts the process at its steady-state size from the start.
+allocation. Warming up at the largest shapes puts the process at its steady-state size from the start. Some measures
+compute lazily on first use as well (OpenCV builds its CIELAB tables on its first colour conversion, for
+NaturalColour): they run once on a synthetic face, so that no first request pays for it.
 """
 
 from __future__ import annotations
@@ -12,9 +15,12 @@ import logging
 import time
 
 import numpy as np
+from insightface.utils import face_align
 
+from service.align import align
 from service.backends.base import Backend
-from service.detect import DETECTOR, STRIDE
+from service.detect import DETECTOR, STRIDE, Face
+from service.measures import MEASURES, FaceView, MeasureResult, assess
 from service.registry import Registry
 from service.settings import Settings
 
@@ -42,3 +48,16 @@ async def warm_up(backend: Backend, registry: Registry, names: list[str], settin
         seconds[name] = round(time.perf_counter() - start, 3)
     log.info("warm-up at the largest input shapes: %s", seconds)
     return seconds
+
+
+def warm_up_measures() -> dict[str, MeasureResult]:
+    """Assess every component measure once on a synthetic face: a grey frame the size of the aligned crop holding
+    the ArcFace template's landmarks (the measures that read a network find none and say so)."""
+    side = 112
+    frame = np.full((side, side, 3), 128, dtype=np.uint8)
+    landmarks = face_align.arcface_dst.astype(np.float64)
+    face = Face(box=np.array([0.0, 0.0, float(side), float(side)]), landmarks=landmarks, score=1.0)
+    start = time.perf_counter()
+    results = assess(list(MEASURES), FaceView.of(face, align(frame, landmarks), (side, side), [face]))
+    log.info("warm-up of the component measures: %.3f s", time.perf_counter() - start)
+    return results

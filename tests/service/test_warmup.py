@@ -8,9 +8,10 @@ import numpy as np
 
 from service.backends.onnxruntime import OnnxRuntimeBackend
 from service.detect import DETECTOR, letterbox
+from service.measures import MEASURES
 from service.registry import Registry
 from service.settings import Settings
-from service.warmup import largest_inputs, warm_up
+from service.warmup import largest_inputs, warm_up, warm_up_measures
 
 
 def test_largest_inputs_cover_the_largest_letterbox_and_a_full_batch() -> None:
@@ -44,3 +45,11 @@ def test_the_gateway_warms_up_before_it_is_ready(make_client, caplog) -> None:
     with caplog.at_level("INFO", logger="service.warmup"), make_client(warmup=True, max_batch_size=8) as client:
         assert client.get("/readyz").status_code == 200
     assert any("warm-up at the largest input shapes" in record.getMessage() for record in caplog.records)
+
+
+def test_measure_warm_up_assesses_every_measure_on_its_synthetic_face() -> None:
+    results = warm_up_measures()
+    assert list(results) == list(MEASURES)
+    # the pixel measures see a whole face in frame; those that read a network find it not run, and say so
+    assert results["NaturalColour"].assessed and results["Sharpness"].assessed
+    assert not results["EyesOpen"].assessed and "facemesh" in str(results["EyesOpen"].reason)

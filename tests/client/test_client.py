@@ -121,24 +121,39 @@ def _empty_the_bucket(gateway: Gateway) -> None:
     pytest.fail("the rate limit never answered 429")
 
 
+def _refused(gateway: Gateway, client: Client, photo: bytes) -> tuple[FiqaError, float]:
+    """The 429 a client that does not wait gets with the key's bucket empty, and how long that answer took. The
+    bucket refills continuously (a token per second), so one may be back between emptying it and the request: that
+    request is then served, spends it, and the next one is refused."""
+    _empty_the_bucket(gateway)
+    for _ in range(3):
+        started = time.monotonic()
+        try:
+            client.score(photo)
+        except FiqaError as error:
+            return error, time.monotonic() - started
+    pytest.fail("three requests in a row passed an empty bucket")
+
+
 def test_a_429_is_waited_out_as_retry_after_says(keyed: Gateway, samples: Path) -> None:
     photo = (samples / "obama.jpg").read_bytes()
-    _empty_the_bucket(keyed)
-    with Client(keyed.url, api_key=KEY, retry=Retry(attempts=1)) as once, pytest.raises(FiqaError) as refused:
-        once.score(photo)
-    assert refused.value.status == 429 and refused.value.retry_after_s == 1 / RATE_PER_S
+    with Client(keyed.url, api_key=KEY, retry=Retry(attempts=1)) as once:
+        refused, _ = _refused(keyed, once, photo)
+    assert refused.status == 429 and refused.retry_after_s == 1 / RATE_PER_S
 
-    _empty_the_bucket(keyed)
-    with Client(keyed.url, api_key=KEY, retry=Retry(deadline_s=0.5)) as hurried, pytest.raises(FiqaError):
-        started = time.monotonic()
-        hurried.score(photo)  # waiting 1 s would end past its deadline: the 429 comes back at once
-    assert time.monotonic() - started < 0.5
+    with Client(keyed.url, api_key=KEY, retry=Retry(deadline_s=0.5)) as hurried:
+        # waiting 1 s would end past its deadline: the 429 comes back at once
+        refused, took = _refused(keyed, hurried, photo)
+    assert refused.status == 429 and took < 0.5
 
-    _empty_the_bucket(keyed)
-    seen, hooks = _statuses()
-    with Client(keyed.url, api_key=KEY, event_hooks=hooks) as client:
-        started = time.monotonic()
-        answer = client.score(photo)
+    for _ in range(3):  # until the first request meets the empty bucket (a token may refill before it)
+        _empty_the_bucket(keyed)
+        seen, hooks = _statuses()
+        with Client(keyed.url, api_key=KEY, event_hooks=hooks) as client:
+            started = time.monotonic()
+            answer = client.score(photo)
+        if seen[0] == 429:
+            break
     assert seen[0] == 429 and seen[-1] == 200 and time.monotonic() - started >= 1 / RATE_PER_S
     assert answer.images[0].status.value == "ok"
 

@@ -173,15 +173,15 @@ def component(runtime: Runtime, rgb: np.ndarray, measure: str) -> float:
     faces = runtime.detect(rgb)
     if not faces:
         return float("nan")
-    return _measured(runtime, rgb, faces, measure).score
+    return _measured(runtime, rgb, faces, [measure])[measure].score
 
 
-def _measured(runtime: Runtime, rgb: np.ndarray, faces: list[Face], measure: str) -> MeasureResult:
-    """The measure on the largest of ``faces``; NaN raw and score when not assessable."""
+def _measured(runtime: Runtime, rgb: np.ndarray, faces: list[Face], measures: list[str]) -> dict[str, MeasureResult]:
+    """The measures on the largest of ``faces``; NaN raw and score where not assessable."""
     face = max(faces, key=lambda found: found.area)
-    (results,) = runtime.measure([measure], rgb, [face], [align(rgb, face.landmarks)], faces)
-    result = results[measure]
-    return result if result.assessed else MeasureResult(float("nan"), float("nan"))
+    (results,) = runtime.measure(measures, rgb, [face], [align(rgb, face.landmarks)], faces)
+    nan = MeasureResult(float("nan"), float("nan"))
+    return {name: result if result.assessed else nan for name, result in results.items()}
 
 
 def auc(positive: np.ndarray, negative: np.ndarray) -> float:
@@ -211,24 +211,25 @@ def yale_labels(runtime: Runtime, yale: Path, measure: str) -> dict[str, Any]:
     }
 
 
-def _orl_faces(runtime: Runtime, orl: Path, measure: str) -> tuple[np.ndarray, list[MeasureResult]]:
-    """Every ORL face the gateway finds (the largest per photo): its five landmarks (N, 5, 2) and ``measure`` on it."""
-    landmarks, results = [], []
+def orl_faces(runtime: Runtime, orl: Path, measures: list[str]) -> tuple[np.ndarray, dict[str, list[MeasureResult]]]:
+    """Every ORL face the gateway finds (the largest per photo), detected once: its five landmarks (N, 5, 2) and
+    each of ``measures`` on it."""
+    landmarks, results = [], {name: [] for name in measures}
     for path in sorted(orl.glob("s*/*.pgm")):
         rgb = _rgb(path)
         faces = runtime.detect(rgb)
         if faces:
             landmarks.append(max(faces, key=lambda face: face.area).landmarks)
-            results.append(_measured(runtime, rgb, faces, measure))
+            for name, result in _measured(runtime, rgb, faces, measures).items():
+                results[name].append(result)
     return np.array(landmarks), results
 
 
-def orl_pose(runtime: Runtime, orl: Path, measure: str = "HeadPoseYaw") -> dict[str, Any]:
+def orl_pose(landmarks: np.ndarray, results: list[MeasureResult], measure: str = "HeadPoseYaw") -> dict[str, Any]:
     """ORL has pose variation but no angles: its faces are labelled by the five-landmark yaw index the evaluation's
     pose analysis uses (fiqa/evaluate/pose.py), frontal below its first band edge, turned from its second; the row
     gives the AUC of the mesh yaw's component on those labels and the Spearman of |yaw| with the index."""
     frontal, turned = BANDS[0], BANDS[1]
-    landmarks, results = _orl_faces(runtime, orl, measure)
     proxy = yaw_index(landmarks)
     raw, components = np.abs([r.raw for r in results]), np.array([r.score for r in results])
     value = auc(components[proxy < frontal], components[proxy >= turned])
@@ -244,11 +245,10 @@ def orl_pose(runtime: Runtime, orl: Path, measure: str = "HeadPoseYaw") -> dict[
     }
 
 
-def orl_pitch(runtime: Runtime, orl: Path, measure: str = "HeadPosePitch") -> dict[str, Any]:
+def orl_pitch(landmarks: np.ndarray, results: list[MeasureResult], measure: str = "HeadPosePitch") -> dict[str, Any]:
     """No pitch labels exist here: the signed mesh pitch of ORL's faces (its people nod as well as turn) against
     the five-landmark pitch index, a cue of the same tilt from other landmarks (the detector's), as a Spearman
     correlation: a check that the angle moves with the head, not of its zero or its scale."""
-    landmarks, results = _orl_faces(runtime, orl, measure)
     raw, cue = np.array([r.raw for r in results]), pitch_index(landmarks)
     known = np.isfinite(raw)
     value = float(spearmanr(raw[known], cue[known]).statistic)
@@ -358,14 +358,15 @@ def main(args: argparse.Namespace) -> int:
     """Run the command (``python -m fiqa`` parses its arguments with ``configure``)."""
     runtime = offline_runtime(warmup=False)
     photos = [_rgb(path) for path in lfw_paths(args.lfw, args.faces, args.seed)]
+    orl_landmarks, orl = orl_faces(runtime, args.orl, ["HeadPoseYaw", "HeadPosePitch"])
     report = {
         "lfw_faces": len(photos),
         "seed": args.seed,
         "labels": [
             *(yale_labels(runtime, args.yale, measure) for measure in LABELS),
-            orl_pose(runtime, args.orl),
+            orl_pose(orl_landmarks, orl["HeadPoseYaw"]),
         ],
-        "cues": [orl_pitch(runtime, args.orl)],
+        "cues": [orl_pitch(orl_landmarks, orl["HeadPosePitch"])],
         "transforms": [transform_response(runtime, photos, name) for name in TRANSFORMS],
     }
     runtime.shutdown()

@@ -374,15 +374,16 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def main(args: argparse.Namespace) -> int:
     path = args.reports / "evaluation.md"
-    text = block(json.loads((args.reports / "evaluation.json").read_text()), args.reports)
-    if not text:
+    inputs = _inputs(args.reports)
+    if inputs is None:
         print(f"no {args.reports / COMPARISON}: run `python -m fiqa compare-diffiqa` first")
         return 1
-    path.write_text(replaced(path.read_text(), text, BEGIN, END))
+    evaluation = json.loads((args.reports / "evaluation.json").read_text())
+    path.write_text(replaced(path.read_text(), render(evaluation, *inputs), BEGIN, END))
     print(f"wrote the methods-as-published block of {path}")
     for name in MODELS:
         readme = args.models_dir / name / "README.md"
         if readme.is_file() and MODEL_BEGIN in (old := readme.read_text()):
-            readme.write_text(replaced(old, model_block(name, args.reports), MODEL_BEGIN, MODEL_END))
+            readme.write_text(replaced(old, render_model(name, evaluation, *inputs), MODEL_BEGIN, MODEL_END))
             print(f"wrote the paper block of {readme}")
     return 0

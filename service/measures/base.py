@@ -80,6 +80,17 @@ class FaceView:
         return _FACE_ELLIPSE & self._inside
 
     @cached_property
+    def face_pixels(self) -> int:
+        """How many pixels ``face_mask`` holds (every pixel measure checks it first)."""
+        return int(self.face_mask.sum())
+
+    @cached_property
+    def face_luminance(self) -> np.ndarray:
+        """``luminance`` inside ``face_mask``, flattened: what the exposure, luminance and dynamic-range measures
+        read."""
+        return self.luminance[self.face_mask]
+
+    @cached_property
     def _inside(self) -> np.ndarray:
         return crop_inside_frame(self.transform, CROP, (self.height, self.width))
 
@@ -134,7 +145,7 @@ class Measure(ABC):
 
     def assess(self, view: FaceView) -> MeasureResult:
         """The measure on ``view``; a non-finite raw value becomes 'not assessable', never an exception."""
-        if "pixels" in self.needs and int(view.face_mask.sum()) < MIN_FACE_PIXELS:
+        if "pixels" in self.needs and view.face_pixels < MIN_FACE_PIXELS:
             return not_assessable("too little of the face lies inside the frame")
         result = self._assess(view)
         if result.assessed and not (math.isfinite(result.raw) and math.isfinite(result.score)):

@@ -20,7 +20,7 @@ class DynamicRange(Measure):
     needs = frozenset({"pixels"})
 
     def _assess(self, view: FaceView) -> MeasureResult:
-        values = np.clip(view.luminance[view.face_mask], 0, 255).astype(np.uint8)
+        values = np.clip(view.face_luminance, 0, 255).astype(np.uint8)
         counts = np.bincount(values, minlength=256).astype(np.float64)
         p = counts[counts > 0] / counts.sum()
         entropy = float(-(p * np.log2(p)).sum())

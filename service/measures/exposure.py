@@ -24,7 +24,7 @@ class ClippedShare(Measure):
         self.raw_scale = f"share of face pixels with luminance {low}..{high} (0..1)"
 
     def _assess(self, view: FaceView) -> MeasureResult:
-        luminance = view.luminance[view.face_mask]
+        luminance = view.face_luminance
         share = float(((luminance >= self.low - 0.5) & (luminance <= self.high + 0.5)).mean())
         return MeasureResult(share, sigmoid_component(share, h=120.0, a=0.832, s=-1.0, x0=0.92, w=0.05))
 

@@ -28,7 +28,7 @@ class LuminanceMean(Measure):
     needs = frozenset({"pixels"})
 
     def _assess(self, view: FaceView) -> MeasureResult:
-        mean = float(view.luminance[view.face_mask].mean()) / 255.0
+        mean = float(view.face_luminance.mean()) / 255.0
         return MeasureResult(mean, component(100.0 * _sigmoid((mean - 0.2) / 0.05) * _sigmoid((0.8 - mean) / 0.05)))
 
     def reason_for(self, result: MeasureResult) -> str:
@@ -43,7 +43,7 @@ class LuminanceVariance(Measure):
     needs = frozenset({"pixels"})
 
     def _assess(self, view: FaceView) -> MeasureResult:
-        variance = float((view.luminance[view.face_mask] / 255.0).var())
+        variance = float((view.face_luminance / 255.0).var())
         band = _sigmoid((variance - 0.0047) / 0.00175) * _sigmoid((0.0686 - variance) / 0.0157)
         return MeasureResult(variance, component(100.0 * band))
 

@@ -108,14 +108,63 @@ def ensure_tools() -> None:
         run("apt-get", "install", "-y", "-q", "--no-install-recommends", *missing, env=apt)
 
 
+# pid file -> the process name it must name for the daemon to be running.
+DAEMON_PID_FILES = {
+    Path("/var/run/docker.pid"): "dockerd",
+    Path("/var/run/docker/containerd/containerd.pid"): "containerd",
+}
+DAEMON_TIMEOUT_S = 120
+
+
+def remove_stale_pid_files(pid_files: dict[Path, str] = DAEMON_PID_FILES, proc: Path = Path("/proc")) -> list[Path]:
+    """Delete pid files whose process is gone: dockerd refuses to start beside one ("pid file found").
+
+    A machine restored from a snapshot taken while dockerd ran keeps them; a pid reused by another program
+    does not count as the daemon. Returns the files removed.
+    """
+    removed = []
+    for pid_file, name in pid_files.items():
+        try:
+            pid = pid_file.read_text().strip()
+        except FileNotFoundError:
+            continue
+        try:
+            running = (proc / pid / "comm").read_text().strip() == name if pid.isdigit() else False
+        except OSError:
+            running = False
+        if not running:
+            pid_file.unlink(missing_ok=True)
+            removed.append(pid_file)
+    return removed
+
+
 def ensure_daemon() -> None:
     """Start dockerd in the background unless one answers; it is left running for later runs."""
     if succeeds("docker", "info"):
         return
+    for pid_file in remove_stale_pid_files():
+        print(f"removed the stale {pid_file}", flush=True)
     log = Path(tempfile.gettempdir()) / "fiqa-ctest-dockerd.log"
+    start = log.stat().st_size if log.exists() else 0
     with log.open("ab") as out:
-        subprocess.Popen(["dockerd"], stdout=out, stderr=out, start_new_session=True)
-    wait_for(lambda: succeeds("docker", "info"), 60, f"dockerd did not answer (see {log})")
+        daemon = subprocess.Popen(["dockerd"], stdout=out, stderr=out, start_new_session=True)
+
+    def answers() -> bool:
+        if daemon.poll() is not None:
+            raise CheckFailed(f"dockerd exited with {daemon.returncode}")
+        return succeeds("docker", "info")
+
+    try:
+        wait_for(answers, DAEMON_TIMEOUT_S, f"dockerd did not answer within {DAEMON_TIMEOUT_S} s")
+    except CheckFailed as failure:
+        raise CheckFailed(f"{failure}\n--- the end of {log}:\n{log_since(log, start)}") from None
+
+
+def log_since(log: Path, offset: int, lines: int = 30) -> str:
+    """The last lines this run's daemon wrote, so that a CI log shows why it did not start."""
+    with log.open("rb") as text:
+        text.seek(offset)
+        return "\n".join(text.read().decode(errors="replace").splitlines()[-lines:])
 
 
 def wait_for(probe: Callable[[], bool], timeout_s: float, failure: str) -> None:

@@ -19,13 +19,11 @@ from service.backends.base import Backend
 from service.detect import DETECTOR, DetectorTensors, Face, Heads, Letterbox, decode, detect
 from service.timing import Timings
 
-# A face whose box is narrower than this share of the frame's long side sends the frame to the full pass: in the
-# coarse letterbox (320 px) such a face is under ~48 px, and faces smaller still may have been missed beside it.
-SMALL_FACE = 0.15
+# A face narrower than this in the coarse letterbox sends the frame to the full pass: faces smaller still may have been
+# missed beside it (at a 320 px coarse side, 15 % of the frame's long side).
+SMALL_FACE_PX = 48
 # More faces than this is a group photo, not a capture frame: the full pass is then both safer and not dearer.
 MAX_REFINED = 3
-# The refinement crop's side, in units of the coarse box's long side (a margin for the box and landmarks to move).
-CROP_FACTOR = 2.0
 # A refined face must overlap its coarse box at least this much to be taken as the same face.
 MIN_IOU = 0.3
 
@@ -33,13 +31,15 @@ MIN_IOU = 0.3
 @dataclass(frozen=True)
 class FastDetector:
     """The two-pass settings: the coarse letterbox side, the refinement input side (0: no refinement, the coarse
-    faces as found) and the full path's side."""
+    faces as found), the full path's side, and the refinement crop's side in units of the coarse box's long side (a
+    margin for the box and landmarks to move; the smaller it is, the more input pixels the face gets)."""
 
     coarse_side: int
     refine_side: int
     full_side: int
     threshold: float
     iou_threshold: float
+    refine_margin: float
 
 
 @dataclass(frozen=True)
@@ -52,10 +52,10 @@ class Crop:
     pixels: np.ndarray  # (refine_side, refine_side, 3) float32
 
 
-def crop_around(rgb: np.ndarray, box: np.ndarray, size: int) -> Crop:
-    """The square of ``CROP_FACTOR`` x the box's long side centred on the box, resized to ``size`` (area
-    interpolation when shrinking, so a large face is averaged rather than aliased)."""
-    side = max(1, round(CROP_FACTOR * float(max(box[2] - box[0], box[3] - box[1]))))
+def crop_around(rgb: np.ndarray, box: np.ndarray, size: int, margin: float) -> Crop:
+    """The square of ``margin`` x the box's long side centred on the box, resized to ``size`` (area interpolation
+    when shrinking, so a large face is averaged rather than aliased)."""
+    side = max(1, round(margin * float(max(box[2] - box[0], box[3] - box[1]))))
     x0, y0 = round((box[0] + box[2] - side) / 2), round((box[1] + box[3] - side) / 2)
     height, width = rgb.shape[:2]
     window = np.zeros((side, side, 3), dtype=rgb.dtype)
@@ -76,11 +76,13 @@ def iou(a: np.ndarray, b: np.ndarray) -> float:
     return float(inter / union) if union > 0 else 0.0
 
 
-def needs_full_pass(faces: list[Face], long_side: int) -> bool:
-    """Whether the coarse pass's faces cannot stand in for a full search of the frame."""
+def needs_full_pass(faces: list[Face], long_side: int, coarse_side: int) -> bool:
+    """Whether the coarse pass's faces (in the pixels of a frame ``long_side`` long) cannot stand in for a full search
+    of the frame."""
     if not faces or len(faces) > MAX_REFINED:
         return True
-    return any(max(face.box[2] - face.box[0], face.box[3] - face.box[1]) < SMALL_FACE * long_side for face in faces)
+    smallest = SMALL_FACE_PX * long_side / coarse_side
+    return any(max(face.box[2] - face.box[0], face.box[3] - face.box[1]) < smallest for face in faces)
 
 
 def refined_face(heads: Heads, crop: Crop, coarse: Face, size: int, settings: FastDetector) -> Face | None:
@@ -127,10 +129,14 @@ async def detect_fast(
     if long_side <= settings.coarse_side:  # the coarse letterbox is the frame itself: the full pass, as cheap
         return await full()
     coarse = await one_pass(settings.coarse_side)  # in the pixels of ``rgb``
-    if needs_full_pass(coarse, long_side):
+    if needs_full_pass(coarse, long_side, settings.coarse_side):
         return await full()
     side = settings.refine_side
-    crops = await asyncio.to_thread(lambda: [crop_around(rgb, face.box, side) for face in coarse]) if side else []
+    crops = (
+        await asyncio.to_thread(lambda: [crop_around(rgb, face.box, side, settings.refine_margin) for face in coarse])
+        if side
+        else []
+    )
     # a crop holding fewer face pixels than the coarse letterbox did would only blur the landmarks: keep those faces
     coarse_step = long_side / settings.coarse_side
     finer = [index for index, crop in enumerate(crops) if crop.side / side < coarse_step]

@@ -128,7 +128,9 @@ class Runtime:
         ``service.detect.detect`` for the rest)."""
         s = self.settings
         if s.detector_mode == "fast":
-            fast = FastDetector(s.det_fast_side, s.det_refine_side, s.det_max_side, s.det_threshold, s.det_nms_iou)
+            fast = FastDetector(
+                s.det_fast_side, s.det_refine_side, s.det_max_side, s.det_threshold, s.det_nms_iou, s.det_refine_margin
+            )
             return await detect_fast(
                 self.backend, self.detector, rgb, timings, fast, upscale=upscale, frame_size=frame_size
             )

@@ -109,6 +109,7 @@ class Settings(BaseSettings):
     detector_mode: Literal["full", "fast"] = "fast"
     det_fast_side: int = Field(320, ge=32)
     det_refine_side: int = Field(192, ge=0, multiple_of=32)  # the network's stride
+    det_refine_margin: float = Field(2.0, ge=1.2, le=4.0)  # the refinement crop's side / the coarse box's long side
     max_faces: int = 10
 
     # Decision policy

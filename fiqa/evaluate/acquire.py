@@ -113,5 +113,5 @@ def faces_tag(runtime: Runtime, aligned: bool, size: int = 112) -> str:
     s = runtime.settings
     settings: tuple[object, ...] = (s.det_max_side, s.det_threshold, s.det_nms_iou)
     if s.detector_mode == "fast":
-        settings += ("fast", s.det_fast_side, s.det_refine_side)
+        settings += ("fast", s.det_fast_side, s.det_refine_side, s.det_refine_margin)
     return tag_of("acquire-v1", aligned, size, settings, runtime.registry["centerface"].version)

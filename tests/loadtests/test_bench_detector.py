@@ -69,6 +69,9 @@ def test_without_a_choice_the_configured_fast_path_runs_beside_the_full_one() ->
     configured = Settings(detector_mode="fast", det_fast_side=320, det_refine_side=192)
     assert fast_path("full", configured, rows) == "fast-320-192"
     assert fast_path("full", Settings(detector_mode="full"), rows) == "fast-256-0"  # the cheapest
+    with_margin = timing(**{"fast-192-160-m1.5": 15.0, "fast-256-0": 10.0})
+    narrow = Settings(detector_mode="fast", det_fast_side=192, det_refine_side=160, det_refine_margin=1.5)
+    assert fast_path("full", narrow, with_margin) == "fast-192-160-m1.5"
 
 
 def test_a_candidate_is_parsed_into_the_settings_and_environment_that_make_it() -> None:
@@ -76,6 +79,10 @@ def test_a_candidate_is_parsed_into_the_settings_and_environment_that_make_it() 
     assert fast.label == "fast-256-0"
     assert fast.env() == {"FIQA_DETECTOR_MODE": "fast", "FIQA_DET_FAST_SIDE": "256", "FIQA_DET_REFINE_SIDE": "0"}
     assert Candidate.parse("full").settings == {"detector_mode": "full"}
+    margin = Candidate.parse("192:160:1.5")
+    assert margin.label == "fast-192-160-m1.5"
+    assert margin.env()["FIQA_DET_REFINE_MARGIN"] == "1.5"
+    assert Settings(**margin.settings).det_refine_margin == 1.5
 
 
 @pytest.fixture(scope="module")

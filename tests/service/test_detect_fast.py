@@ -15,7 +15,7 @@ from loadtests.workload import capture_frame
 from service.backends.onnxruntime import OnnxRuntimeBackend
 from service.decode import decode_image
 from service.detect import DETECTOR, DetectorTensors, Face, detect
-from service.detect_fast import SMALL_FACE, FastDetector, crop_around, detect_fast, iou, needs_full_pass
+from service.detect_fast import SMALL_FACE_PX, FastDetector, crop_around, detect_fast, iou, needs_full_pass
 from service.registry import Registry
 from service.runtime import Runtime
 from service.settings import Settings
@@ -24,7 +24,9 @@ from service.timing import Timings
 SETTINGS = Settings(warmup=False)
 REGISTRY = Registry(SETTINGS.models_dir)
 TENSORS = DetectorTensors.from_card(REGISTRY[DETECTOR])
-FAST = FastDetector(coarse_side=320, refine_side=192, full_side=640, threshold=0.5, iou_threshold=0.3)
+FAST = FastDetector(
+    coarse_side=320, refine_side=192, full_side=640, threshold=0.5, iou_threshold=0.3, refine_margin=2.0
+)
 # How far (mean over the 5 points, in inter-eye distances) the fast path's landmarks may lie from the full path's on
 # one photo. CenterFace's landmarks move with the face's size in its input, and the two paths see the face at
 # different sizes: this bound lies above the 95th percentile reports/detector.md records on CelebA validation.
@@ -126,7 +128,7 @@ def test_a_small_face_falls_back_to_the_full_pass(backend: Recording, samples: P
     reference = full_faces(backend, rgb)
     faces, inputs = fast_faces(backend, rgb)
     assert len(reference) == 1
-    assert reference[0].box[2] - reference[0].box[0] < SMALL_FACE * 1280  # the frame this test means to make
+    assert reference[0].box[2] - reference[0].box[0] < SMALL_FACE_PX * 1280 / 320  # the frame this test means to make
     assert inputs == [320, 640]  # coarse pass, then the full one
     assert len(faces) == 1 and np.array_equal(faces[0].landmarks, reference[0].landmarks)
 
@@ -148,7 +150,7 @@ def test_a_frame_no_larger_than_the_coarse_side_takes_one_full_pass(backend: Rec
 def test_without_refinement_the_coarse_faces_are_returned(backend: Recording, samples: Path) -> None:
     rgb = framed(samples, "obama.jpg", (640, 480))
     (reference,) = full_faces(backend, rgb)
-    (face,), inputs = fast_faces(backend, rgb, FastDetector(320, 0, 640, 0.5, 0.3))
+    (face,), inputs = fast_faces(backend, rgb, FastDetector(320, 0, 640, 0.5, 0.3, 2.0))
     assert inputs == [320]
     assert iou(face.box, reference.box) > 0.7
 
@@ -183,8 +185,9 @@ def test_the_runtime_takes_the_path_its_settings_name(samples: Path) -> None:
 
 def test_crop_around_a_face_at_the_border_pads_with_zeros() -> None:
     rgb = np.full((100, 200, 3), 200, dtype=np.uint8)
-    crop = crop_around(rgb, np.array([0.0, 0.0, 40.0, 50.0]), 64)
+    crop = crop_around(rgb, np.array([0.0, 0.0, 40.0, 50.0]), 64, 2.0)
     assert crop.side == 100 and (crop.x0, crop.y0) == (-30.0, -25.0)  # 2 x the long side, centred on the box
+    assert crop_around(rgb, np.array([0.0, 0.0, 40.0, 50.0]), 64, 1.5).side == 75
     assert crop.pixels.shape == (64, 64, 3) and crop.pixels.dtype == np.float32
     assert crop.pixels[0, 0].tolist() == [0, 0, 0]  # outside the frame
     assert crop.pixels[-1, -1].tolist() == [200, 200, 200]  # inside it
@@ -195,8 +198,17 @@ def face(side: float) -> Face:
 
 
 def test_needs_full_pass_for_no_small_or_many_faces() -> None:
-    assert needs_full_pass([], 640)
-    assert needs_full_pass([face(0.1 * 640)], 640)
-    assert not needs_full_pass([face(0.3 * 640)], 640)
-    assert needs_full_pass([face(0.3 * 640)] * 4, 640)
-    assert not needs_full_pass([face(0.3 * 640)] * 3, 640)
+    assert needs_full_pass([], 640, 320)
+    assert needs_full_pass([face(0.1 * 640)], 640, 320)
+    assert not needs_full_pass([face(0.3 * 640)], 640, 320)
+    assert needs_full_pass([face(0.3 * 640)] * 4, 640, 320)
+    assert not needs_full_pass([face(0.3 * 640)] * 3, 640, 320)
+
+
+def test_small_means_small_in_the_coarse_letterbox() -> None:
+    """The same face is small for a coarser pass: it holds fewer letterbox pixels there."""
+    side = 0.2 * 640  # 64 px in a 320 letterbox, 32 px in a 160 one
+    assert not needs_full_pass([face(side)], 640, 320)
+    assert needs_full_pass([face(side)], 640, 160)
+    assert needs_full_pass([face(SMALL_FACE_PX * 640 / 192 - 1)], 640, 192)
+    assert not needs_full_pass([face(SMALL_FACE_PX * 640 / 192 + 1)], 640, 192)

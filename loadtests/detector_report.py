@@ -152,6 +152,22 @@ def render(report: dict[str, Any]) -> str:
                 "",
                 *_table(frame_set["rows"]),
             ]
+    if "coarse_recall" in report:
+        recall = report["coarse_recall"]
+        sides = ", ".join(str(side) for side in recall["sides"])
+        verdict = "holds" if recall["holds"] else "does not hold"
+        out += [
+            "",
+            "## The coarse pass's recall by face size",
+            "",
+            f"Each selection-set image searched in one pass at {sides} px, and each face the full path finds counted "
+            "as found when that pass has a face at IoU >= 0.5, by the face's long side in that pass's letterbox. The "
+            f"fast path sends a frame to the full pass when a face is under `SMALL_FACE_PX` = {recall['small_face_px']}"
+            f" px in its coarse letterbox (`service/detect_fast.py`); that every band from it up reaches recall "
+            f"{recall['min_recall']} {verdict}.",
+            "",
+            *_table(recall["rows"]),
+        ]
     if "decode" in report:
         out += [
             "",

@@ -20,8 +20,9 @@ from service.detect import DETECTOR, DetectorTensors, Face, Heads, Letterbox, de
 from service.timing import Timings
 
 # A face narrower than this in the coarse letterbox sends the frame to the full pass: faces smaller still may have been
-# missed beside it (at a 320 px coarse side, 15 % of the frame's long side).
-SMALL_FACE_PX = 48
+# missed beside it. From this size up, one coarse pass finds at least 99 % of the faces the full path finds, band by
+# band, on the detector benchmark's selection set (loadtests/bench_detector.py ``coarse_recall``, reports/detector.md).
+SMALL_FACE_PX = 32
 # More faces than this is a group photo, not a capture frame: the full pass is then both safer and not dearer.
 MAX_REFINED = 3
 # A refined face must overlap its coarse box at least this much to be taken as the same face.

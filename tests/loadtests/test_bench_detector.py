@@ -15,6 +15,7 @@ from loadtests.bench_detector import (
     MIN_RECALL,
     Candidate,
     choose,
+    coarse_recall,
     compare,
     decode_choice,
     decode_effect,
@@ -139,3 +140,24 @@ def test_decode_effect_compares_the_full_decode_with_each_reduced_one() -> None:
     # same 1/4 pixels either way, so the crop and the score are the full decode's own
     assert finest["decoded again finer"] == 1 and finest["score change mean"] == 0.0
     assert finest["decisions changed"] == 0.0
+
+
+def test_coarse_recall_counts_each_full_path_face_in_its_size_band(samples: Path) -> None:
+    base = Settings(warmup=False, detector_mode="full")
+    sides = {side: Runtime(base.model_copy(update={"det_max_side": side})) for side in (640, 192)}
+    frames = [
+        ("obama", decoded(one_face_jpeg((640, 480)))),
+        ("cat", decoded((samples / "no_face_cat.png").read_bytes())),
+    ]
+    try:
+        (face,) = sides[640].detect(frames[0][1])
+        recall = coarse_recall(iter(frames), sides)
+    finally:
+        for runtime in sides.values():
+            runtime.shutdown()
+    pixels = float(max(face.box[2] - face.box[0], face.box[3] - face.box[1])) * 192 / 640
+    counted = [row for row in recall["rows"] if row["full path faces"]]
+    assert len(counted) == 1 and counted[0]["found by the coarse pass"] == 1 and counted[0]["recall"] == 1.0
+    low, _, high = counted[0]["face side in the coarse letterbox (px)"].partition("–")
+    assert float(low) <= pixels < float(high)
+    assert recall["sides"] == [192] and recall["holds"] is False  # the bands above this face hold no faces at all

@@ -199,7 +199,7 @@ def face(side: float) -> Face:
 
 def test_needs_full_pass_for_no_small_or_many_faces() -> None:
     assert needs_full_pass([], 640, 320)
-    assert needs_full_pass([face(0.1 * 640)], 640, 320)
+    assert needs_full_pass([face(0.04 * 640)], 640, 320)
     assert not needs_full_pass([face(0.3 * 640)], 640, 320)
     assert needs_full_pass([face(0.3 * 640)] * 4, 640, 320)
     assert not needs_full_pass([face(0.3 * 640)] * 3, 640, 320)
@@ -207,7 +207,7 @@ def test_needs_full_pass_for_no_small_or_many_faces() -> None:
 
 def test_small_means_small_in_the_coarse_letterbox() -> None:
     """The same face is small for a coarser pass: it holds fewer letterbox pixels there."""
-    side = 0.2 * 640  # 64 px in a 320 letterbox, 32 px in a 160 one
+    side = 0.15 * 640  # 48 px in a 320 letterbox, 24 px in a 160 one
     assert not needs_full_pass([face(side)], 640, 320)
     assert needs_full_pass([face(side)], 640, 160)
     assert needs_full_pass([face(SMALL_FACE_PX * 640 / 192 - 1)], 640, 192)

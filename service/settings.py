@@ -107,9 +107,9 @@ class Settings(BaseSettings):
     # full pass standing in when no face, a small face or many faces are found (service/detect_fast.py). The
     # default is the one loadtests/bench_detector.py chose by its stated rule (reports/detector.md).
     detector_mode: Literal["full", "fast"] = "fast"
-    det_fast_side: int = Field(320, ge=32)
-    det_refine_side: int = Field(192, ge=0, multiple_of=32)  # the network's stride
-    det_refine_margin: float = Field(2.0, ge=1.2, le=4.0)  # the refinement crop's side / the coarse box's long side
+    det_fast_side: int = Field(192, ge=32)
+    det_refine_side: int = Field(160, ge=0, multiple_of=32)  # the network's stride
+    det_refine_margin: float = Field(1.5, ge=1.2, le=4.0)  # the refinement crop's side / the coarse box's long side
     max_faces: int = 10
 
     # Decision policy

@@ -24,8 +24,14 @@ from service.timing import Timings
 SETTINGS = Settings(warmup=False)
 REGISTRY = Registry(SETTINGS.models_dir)
 TENSORS = DetectorTensors.from_card(REGISTRY[DETECTOR])
+# The served default (loadtests/bench_detector.py chose it by its rule).
 FAST = FastDetector(
-    coarse_side=320, refine_side=192, full_side=640, threshold=0.5, iou_threshold=0.3, refine_margin=2.0
+    coarse_side=SETTINGS.det_fast_side,
+    refine_side=SETTINGS.det_refine_side,
+    full_side=SETTINGS.det_max_side,
+    threshold=SETTINGS.det_threshold,
+    iou_threshold=SETTINGS.det_nms_iou,
+    refine_margin=SETTINGS.det_refine_margin,
 )
 # How far (mean over the 5 points, in inter-eye distances) the fast path's landmarks may lie from the full path's on
 # one photo. CenterFace's landmarks move with the face's size in its input, and the two paths see the face at
@@ -99,7 +105,7 @@ def test_a_capture_frame_gets_the_full_paths_face_from_two_small_passes(
     rgb = framed(samples, name, size)
     (reference,) = full_faces(backend, rgb)
     (face,), inputs = fast_faces(backend, rgb)
-    assert inputs == [320, 192]  # the coarse letterbox, then one refinement crop: no full-size pass
+    assert inputs == [FAST.coarse_side, FAST.refine_side]  # coarse letterbox, one refinement crop: no full pass
     assert iou(face.box, reference.box) > 0.8
     assert landmark_distance(face, reference) < CLOSE
     assert face.score > 0.5
@@ -120,7 +126,7 @@ def test_no_face_falls_back_to_the_full_pass(backend: Recording, samples: Path, 
     assert max(rgb.shape[:2]) > FAST.coarse_side
     faces, inputs = fast_faces(backend, rgb)
     assert faces == full_faces(backend, rgb) == []
-    assert len(inputs) == 2 and inputs[0] == 320 and inputs[1] > 320  # the coarse pass, then the full one
+    assert len(inputs) == 2 and inputs[0] == FAST.coarse_side < inputs[1]  # the coarse pass, then the full one
 
 
 def test_a_small_face_falls_back_to_the_full_pass(backend: Recording, samples: Path) -> None:
@@ -128,8 +134,8 @@ def test_a_small_face_falls_back_to_the_full_pass(backend: Recording, samples: P
     reference = full_faces(backend, rgb)
     faces, inputs = fast_faces(backend, rgb)
     assert len(reference) == 1
-    assert reference[0].box[2] - reference[0].box[0] < SMALL_FACE_PX * 1280 / 320  # the frame this test means to make
-    assert inputs == [320, 640]  # coarse pass, then the full one
+    assert reference[0].box[2] - reference[0].box[0] < SMALL_FACE_PX * 1280 / FAST.coarse_side  # as this test means
+    assert inputs == [FAST.coarse_side, FAST.full_side]  # coarse pass, then the full one
     assert len(faces) == 1 and np.array_equal(faces[0].landmarks, reference[0].landmarks)
 
 

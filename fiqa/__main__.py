@@ -16,6 +16,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "readme-summary": ("fiqa.evaluate.summary", "write the README's evaluation tables from the reports"),
     "card-metrics": ("fiqa.evaluate.card_metrics", "write every quality card's evaluation figures from the report"),
     "methods-table": ("fiqa.evaluate.methods", "write the report's methods-as-published table from the JSON reports"),
+    "detector-validity": ("fiqa.evaluate.detector_path", "the default model on LFW: served detector path vs full"),
     "select-default": ("fiqa.evaluate.select", "apply the default-model rule to the validation report"),
     "lfw-accuracy": ("fiqa.evaluate.lfw_accuracy", "LFW View-2 10-fold accuracy of face-recognition cards"),
     "measures-validate": ("fiqa.evaluate.measures", "component measures on their labels and controlled transforms"),

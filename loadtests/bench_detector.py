@@ -97,7 +97,7 @@ MAX_LANDMARK_IOD = 0.05
 # long side in the coarse letterbox, px, and the letterbox sides searched so that small bands get faces too.
 RECALL_BANDS = (0, 16, 24, 32, 40, 48, 64)
 RECALL_SIDES = (320, 192, 128, 96)
-CANDIDATES = ["320:192", "320:192:1.5", "256:192:1.5", "192:192:1.5", "192:160:1.5", "192:128:1.5"]
+CANDIDATES = ["320:192:2", "320:192:1.5", "256:192:1.5", "192:192:1.5", "192:160:1.5", "192:128:1.5"]
 MATCH_IOU = 0.5
 HALF = "full@0.5x"  # the reference: the full path on the frame at half size, mapped back
 
@@ -112,7 +112,8 @@ class Candidate:
     @classmethod
     def parse(cls, text: str) -> Candidate:
         """``full`` or ``COARSE:REFINE[:MARGIN]`` (a fast path; REFINE 0: no refinement pass; MARGIN: the refinement
-        crop's side in coarse box sides, the settings' default when left out)."""
+        crop's side in coarse box sides, the settings' default when left out: name it to compare a margin that is not
+        the default, since the label then says it)."""
         if text == "full":
             return cls("full", {"detector_mode": "full"})
         coarse, refine, *margin = text.split(":")

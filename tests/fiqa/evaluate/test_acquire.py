@@ -16,6 +16,7 @@ def test_each_detector_path_has_its_own_faces_tag() -> None:
     fast = tag(detector_mode="fast", det_fast_side=320, det_refine_side=192)
     assert len({full, fast, tag(detector_mode="fast", det_fast_side=256, det_refine_side=192)}) == 3
     assert fast == tag(detector_mode="fast", det_fast_side=320, det_refine_side=192)
+    assert fast != tag(detector_mode="fast", det_fast_side=320, det_refine_side=192, det_refine_margin=1.7)
 
 
 def test_the_fast_sides_do_not_key_the_full_paths_faces() -> None:

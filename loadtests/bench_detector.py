@@ -26,8 +26,9 @@ The rule that picks the default of ``detector_mode``, fixed before the first mea
 
 - Selection set: the CelebA validation photos as they are (identities never trained on; ``fiqa evaluate``'s
   ``celeba-val`` split), the sample photos as they are, and the sample portraits in 640x480 capture frames. LFW, ORL
-  and Yale (each image in a 640x480 capture frame: as they are, every one is at most 320 px long, where both paths
-  are the same single pass) are measured and reported, never used for the choice: LFW is the benchmark.
+  and Yale (each image in a 640x480 capture frame, as a capture device sends a face; LFW's images as they are are
+  compared by ``python -m fiqa detector-validity``) are measured and reported, never used for the choice: LFW is the
+  benchmark.
 - A fast candidate qualifies when, over the selection set pooled: (1) it finds the full path's face (the largest
   one, as the evaluation takes it; IoU >= 0.5) in at least 99 % of the images where the full path finds one;
   (2) its landmarks lie on average within 0.05 inter-eye distances of the full path's (the tolerance

@@ -112,7 +112,7 @@ def test_concurrent_requests_are_batched_by_triton(triton, make_client, samples:
     print(
         f"\ncenterface statistics over {REQUESTS} concurrent /score calls: {delta}, largest batch {after['max_batch']}"
     )
-    # The default fast path sends the detector two 1-row requests per one-face frame (the 320 px pass, then the pass
+    # The default fast path sends the detector two 1-row requests per one-face frame (the coarse pass, then the pass
     # on the face's crop); fewer executions than rows means Triton merged them.
     assert Settings().detector_mode == "fast"
     assert delta["requests"] == 2 * REQUESTS and delta["inference_count"] == 2 * REQUESTS

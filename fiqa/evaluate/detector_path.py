@@ -248,7 +248,7 @@ def main(args: argparse.Namespace) -> int:
     sets = [evaluate_set(frames, (full, served), compared, args) for frames in (dataset, in_capture_frames(dataset))]
     report = {
         **recorded,
-        "command": "python -m fiqa detector-validity " + " ".join(shlex.quote(a) for a in sys.argv[2:]),
+        "command": " ".join(["python -m fiqa detector-validity", *(shlex.quote(a) for a in sys.argv[2:])]),
         "model": full.settings.default_models[0],
         "paths": {"full": path_label(full), "served": path_label(served)},
         "bootstrap": args.bootstrap,

@@ -223,7 +223,9 @@ def _summary(report: dict[str, dict[str, Any]], cards: list[str], default: list[
         f"## Summary: the current default {models}",
         "",
         "Only runs recorded with the current default (`service/settings.py`) are quoted here; every other run is in "
-        "its chapter below, labelled with its model.",
+        "its chapter below, labelled with its model. Figures of separate runs are not comparable (the machine's "
+        "speed drifts): the detector paths are compared in one run, `/score` included, with the issue's targets, "
+        "in [`reports/detector.md`](detector.md).",
         "",
         *(_table(rows) or ["No run of the current default is recorded."]),
     ]

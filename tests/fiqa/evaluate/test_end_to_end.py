@@ -20,17 +20,6 @@ from service.runtime import Runtime
 REPO = Path(__file__).resolve().parents[3]
 
 
-@pytest.fixture(scope="module")
-def tiny(tmp_path_factory, data_dir: Path) -> Path:
-    """Three ORL identities, four images each, copied to a temporary folder."""
-    root = tmp_path_factory.mktemp("orl-tiny")
-    for person in ("s1", "s2", "s3"):
-        (root / person).mkdir()
-        for number in range(1, 5):
-            shutil.copy(data_dir / "orl" / person / f"{number}.pgm", root / person / f"{number}.pgm")
-    return root
-
-
 @pytest.fixture()
 def models_dir(tmp_path, monkeypatch) -> Path:
     """A private copy of the model cards (ONNX files linked), so calibration writes no real card. Cards whose

@@ -19,3 +19,9 @@ REFERENCE: dict[str, Any] = {"detector_mode": "full"}
 def offline_runtime(**overrides: Any) -> Runtime:
     """``Runtime.from_env`` with the reference detector path (an explicit ``detector_mode`` override still wins)."""
     return Runtime.from_env(**(REFERENCE | overrides))
+
+
+def served_runtime(**overrides: Any) -> Runtime:
+    """``Runtime.from_env`` as the gateway serves (its settings' detector path): only for a command that compares the
+    served path with the reference (``python -m fiqa detector-validity``)."""
+    return Runtime.from_env(**overrides)

@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from fiqa.data.runtime import offline_runtime
+from fiqa.data.runtime import offline_runtime, served_runtime
 from fiqa.evaluate import analysis
 from fiqa.evaluate.acquire import Acquired, acquire, faces_tag
 from fiqa.evaluate.cache import Cache
@@ -231,7 +231,7 @@ def main(args: argparse.Namespace) -> int:
     """Run the command (``python -m fiqa`` parses its arguments with ``configure``)."""
     started, recorded = time.monotonic(), provenance()
     full = offline_runtime()
-    served = Runtime.from_env()
+    served = served_runtime()
     dataset = parse_dataset(args.dataset, None)
     if args.limit:
         keep = np.zeros(len(dataset.first), dtype=bool)

@@ -13,10 +13,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from fiqa.data.runtime import offline_runtime
 from service.align import align
 from service.detect import Face
 from service.measures import MEASURES, NOT_ASSESSABLE, FaceView, MeasureResult, assess
-from service.runtime import Runtime
 
 FRONTAL = ("Aaron_Sorkin", "Abdel_Nasser_Assidi", "Abbas_Kiarostami")
 TURNED = ("Allan_Houston", "Atsushi_Sato")  # looking well to one side (checked by eye)
@@ -25,7 +25,10 @@ Detect = Callable[[np.ndarray], list[Face]]
 
 @pytest.fixture(scope="module")
 def detect() -> Iterator[Detect]:
-    runtime = Runtime.from_env(warmup=False)
+    """The reference (full) detector path, the one the measures were validated with (``fiqa measures-validate``):
+    the landmark tests below hold the measures to a real rotation or turn, not to one detector path's lag (the
+    served path's agreement with it is ``bench_detector``'s and ``fiqa detector-validity``'s to show)."""
+    runtime = offline_runtime(warmup=False)
     yield lambda rgb: sorted(runtime.detect(rgb), key=lambda face: face.area, reverse=True)
     runtime.shutdown()
 

@@ -94,11 +94,11 @@ MAX_LANDMARK_IOD = 0.05
 # benchmark's own portrait fills. The set was drawn after a trial on 150 CelebA validation photos (of the selection
 # set) had shown the 1.5 margin's landmarks closer to the full path's at every coarse side, and refining at 128 still
 # within the rule.
+CANDIDATES = ["320:192:2", "320:192:1.5", "256:192:1.5", "192:192:1.5", "192:160:1.5", "192:128:1.5"]
 # The coarse pass's recall by face size (the evidence for service.detect_fast.SMALL_FACE_PX): band edges of a face's
 # long side in the coarse letterbox, px, and the letterbox sides searched so that small bands get faces too.
 RECALL_BANDS = (0, 16, 24, 32, 40, 48, 64)
 RECALL_SIDES = (320, 192, 128, 96)
-CANDIDATES = ["320:192:2", "320:192:1.5", "256:192:1.5", "192:192:1.5", "192:160:1.5", "192:128:1.5"]
 MATCH_IOU = 0.5
 HALF = "full@0.5x"  # the reference: the full path on the frame at half size, mapped back
 

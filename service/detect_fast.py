@@ -17,6 +17,7 @@ import numpy as np
 
 from service.backends.base import Backend
 from service.detect import DETECTOR, DetectorTensors, Face, Heads, Letterbox, decode, detect
+from service.settings import Settings
 from service.timing import Timings
 
 # A face narrower than this in the coarse letterbox sends the frame to the full pass: faces smaller still may have been
@@ -41,6 +42,12 @@ class FastDetector:
     threshold: float
     iou_threshold: float
     refine_margin: float
+
+    @classmethod
+    def from_settings(cls, s: Settings) -> FastDetector:
+        return cls(
+            s.det_fast_side, s.det_refine_side, s.det_max_side, s.det_threshold, s.det_nms_iou, s.det_refine_margin
+        )
 
 
 @dataclass(frozen=True)

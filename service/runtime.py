@@ -46,6 +46,7 @@ class Runtime:
             raise CardError(f"{primary}: a maps-only model cannot be the first default model (it gives no score)")
         self.backend: Backend = create_backend(settings, self.registry)
         self.detector = DetectorTensors.from_card(self.registry[DETECTOR])
+        self.fast_detector = FastDetector.from_settings(settings)
         self.batchers: dict[str, MicroBatcher] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self._loaded: set[str] = set()
@@ -128,11 +129,8 @@ class Runtime:
         ``service.detect.detect`` for the rest)."""
         s = self.settings
         if s.detector_mode == "fast":
-            fast = FastDetector(
-                s.det_fast_side, s.det_refine_side, s.det_max_side, s.det_threshold, s.det_nms_iou, s.det_refine_margin
-            )
             return await detect_fast(
-                self.backend, self.detector, rgb, timings, fast, upscale=upscale, frame_size=frame_size
+                self.backend, self.detector, rgb, timings, self.fast_detector, upscale=upscale, frame_size=frame_size
             )
         return await detect(
             self.backend,

@@ -24,15 +24,7 @@ from service.timing import Timings
 SETTINGS = Settings(warmup=False)
 REGISTRY = Registry(SETTINGS.models_dir)
 TENSORS = DetectorTensors.from_card(REGISTRY[DETECTOR])
-# The served default (loadtests/bench_detector.py chose it by its rule).
-FAST = FastDetector(
-    coarse_side=SETTINGS.det_fast_side,
-    refine_side=SETTINGS.det_refine_side,
-    full_side=SETTINGS.det_max_side,
-    threshold=SETTINGS.det_threshold,
-    iou_threshold=SETTINGS.det_nms_iou,
-    refine_margin=SETTINGS.det_refine_margin,
-)
+FAST = FastDetector.from_settings(SETTINGS)  # the served default (loadtests/bench_detector.py chose it)
 # How far (mean over the 5 points, in inter-eye distances) the fast path's landmarks may lie from the full path's on
 # one photo. CenterFace's landmarks move with the face's size in its input, and the two paths see the face at
 # different sizes: this bound lies above the 95th percentile reports/detector.md records on CelebA validation.

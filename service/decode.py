@@ -98,11 +98,11 @@ def decode_image(
     _load(image)
     if fmt in _DCT_SCALABLE and _jpeg_ends_early(data, image, scale):
         raise BadImage(_TRUNCATED, code="truncated_image")
-    rgb = np.ascontiguousarray(_to_rgb8(_upright(image)))
-    if scale == 1:
-        size = (int(rgb.shape[1]), int(rgb.shape[0]))
-    else:  # the upright image's own size, from the header's (the reduced frame's is rounded up)
-        size = (height, width) if _turned(image) else (width, height)
+    turned = _upright(image)
+    rgb = np.ascontiguousarray(_to_rgb8(image))
+    # the upright image's own size: the frame's, or at reduced scale the header's (the reduced frame's is rounded up)
+    stated = (height, width) if turned else (width, height)
+    size = (int(rgb.shape[1]), int(rgb.shape[0])) if scale == 1 else stated
     reduced = None
     if reduce_to and fmt in _DCT_SCALABLE and scale == 1:
         reduced = _reduced_jpeg(data, (width, height), reduce_to, min_reduction)
@@ -128,11 +128,6 @@ def _draft(image: Image.Image, scale: int) -> int:
     return round(width / image.size[0])
 
 
-def _turned(image: Image.Image) -> bool:
-    """Whether turning ``image`` upright swaps its width and height (EXIF orientations 5 to 8)."""
-    return image.getexif().get(ExifTags.Base.Orientation, 1) in (5, 6, 7, 8)
-
-
 def _reduced_jpeg(
     data: bytes, size: tuple[int, int], long_side: int, min_reduction: int
 ) -> tuple[np.ndarray, int] | None:
@@ -145,7 +140,8 @@ def _reduced_jpeg(
         return None
     scale = round(size[0] / image.size[0])
     _load(image)
-    return np.ascontiguousarray(_to_rgb8(_upright(image))), scale
+    _upright(image)
+    return np.ascontiguousarray(_to_rgb8(image)), scale
 
 
 def _open(data: bytes, max_pixels: int) -> Image.Image:
@@ -188,10 +184,14 @@ def _load(image: Image.Image) -> None:
         raise BadImage("image data is corrupt: the decoder could not read its pixels", code="corrupt_image") from exc
 
 
-def _upright(image: Image.Image) -> Image.Image:
-    """The image turned as its EXIF orientation says; EXIF that cannot be read is ``corrupt_image``."""
+def _upright(image: Image.Image) -> bool:
+    """Turn ``image`` in place as its EXIF orientation says (in place: most images are upright, and are then not
+    copied); whether that swapped its width and height (orientations 5 to 8). EXIF that cannot be read is
+    ``corrupt_image``."""
     try:
-        return ImageOps.exif_transpose(image) or image
+        turned = image.getexif().get(ExifTags.Base.Orientation, 1) in (5, 6, 7, 8)
+        ImageOps.exif_transpose(image, in_place=True)
+        return turned
     except (OSError, ValueError, SyntaxError) as exc:
         raise BadImage("image metadata is corrupt: its EXIF orientation cannot be read", code="corrupt_image") from exc
 

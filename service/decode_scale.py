@@ -62,6 +62,8 @@ class DecodePolicy:
         """The coarsest scale finer than the frame's at which every face holds ``min_detail`` frame pixels per pixel
         of the largest of ``crops`` (the ArcFace crop always among them; 1 when even full resolution does not), or
         None when the frame already does."""
+        if image.scale == 1:
+            return None  # full resolution: nothing finer to decode
         magnification = max(crop_magnification(preprocess) for preprocess in (ARCFACE, *crops))
         # a face whose landmarks define no crop (template scale 0) gets an empty crop at any scale: it is left out
         detail = min((d for face in faces if (d := template_scale(face.landmarks)) > 0), default=float("inf"))

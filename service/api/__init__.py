@@ -12,6 +12,8 @@ import uuid
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
+from starlette.datastructures import MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service import logs, metrics
 from service.api import capture, docs, handlers
@@ -26,28 +28,54 @@ from service.settings import Settings, get_settings
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 
-async def _request_context(request: Request, call_next):
-    """Give the request its id (the client's when well-formed), then count, time and log its answer."""
-    incoming = request.headers.get("x-request-id", "")
-    request_id = incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex
-    request.state.request_id = request_id
-    started = time.perf_counter()
-    try:
-        response = await call_next(request)
-    except Exception:  # anything a handler did not turn into an answer
-        response = handlers.unexpected(request)
-    route = request.scope.get("route")
-    path = getattr(route, "path", "unmatched")
-    status = str(response.status_code)
-    metrics.REQUESTS.labels(route=path, method=request.method, status=status).inc()
-    metrics.REQUEST_LATENCY.labels(route=path, status=status).observe(time.perf_counter() - started)
-    response.headers["X-Request-ID"] = request_id
-    fields = getattr(request.state, "log_fields", {})
-    api_key = getattr(request.state, "api_key", None)  # the name of the key that authenticated, never the key
-    if api_key is not None:
-        fields = {**fields, "api_key": api_key}
-    logs.access(request_id, request.method, path, response.status_code, time.perf_counter() - started, **fields)
-    return response
+class RequestContext:
+    """Give each HTTP request its id (the client's when well-formed), then count, time and log its answer.
+
+    A plain ASGI middleware rather than Starlette's ``BaseHTTPMiddleware``: that one runs every request through an
+    extra task group and a streamed copy of the response, a cost on every /score call (loadtests/profile_score.py).
+    """
+
+    def __init__(self, app: ASGIApp):
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request = Request(scope)
+        incoming = request.headers.get("x-request-id", "")
+        request_id = incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex
+        request.state.request_id = request_id
+        started = time.perf_counter()
+        status = 0
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                MutableHeaders(scope=message)["X-Request-ID"] = request_id
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        except Exception:  # anything a handler did not turn into an answer
+            if status:  # the answer had begun: nothing else can be sent on this request
+                raise
+            await handlers.unexpected(request)(scope, receive, send_with_id)
+        finally:
+            self._record(request, request_id, status, time.perf_counter() - started)
+
+    @staticmethod
+    def _record(request: Request, request_id: str, status: int, latency_s: float) -> None:
+        route = request.scope.get("route")
+        path = getattr(route, "path", "unmatched")
+        metrics.REQUESTS.labels(route=path, method=request.method, status=str(status)).inc()
+        metrics.REQUEST_LATENCY.labels(route=path, status=str(status)).observe(latency_s)
+        fields = getattr(request.state, "log_fields", {})
+        api_key = getattr(request.state, "api_key", None)  # the name of the key that authenticated, never the key
+        if api_key is not None:
+            fields = {**fields, "api_key": api_key}
+        logs.access(request_id, request.method, path, status, latency_s, **fields)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -75,7 +103,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.access = access
-    app.middleware("http")(_request_context)
+    app.add_middleware(RequestContext)
     handlers.install(app)
     app.include_router(router)
     if settings.metrics_endpoint:

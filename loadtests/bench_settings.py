@@ -1,0 +1,192 @@
+"""Issue-18 benchmark: ``/score`` under variants of the gateway's CPU settings (executor workers x onnxruntime
+intra-op threads), to choose the defaults by measurement.
+
+One gateway per variant, all started at once; each round runs every concurrency level on every gateway in turn, so
+the machine's drift (~30 % within hours) hits every variant alike, and each variant is compared with the current
+setting round by round (paired differences, a 95 % t-interval over the rounds).
+
+Rule, stated before measuring: a variant replaces the current setting only if its throughput at the highest
+concurrency is higher with a paired interval that excludes 0, and its p50 at concurrency 1 is on average at most
+``MAX_P50_RISE`` above the current one's; among several such variants, the highest mean throughput wins.
+
+    python -m loadtests.bench_settings [--rounds 5] [--duration 12] [--variants 2:2 3:2 4:2 3:1]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import statistics
+from dataclasses import dataclass
+from typing import Any
+
+from scipy import stats
+
+from loadtests.bench_score import measure
+from loadtests.report import machine, markdown_table, provenance, served_models, update_performance
+from loadtests.server import Gateway
+from loadtests.workload import Payload, one_face_jpeg
+from service.settings import Settings
+
+# cpu_workers:ort_intra_op_threads; the current defaults are always among them
+VARIANTS = ("2:2", "3:2", "4:2", "3:1")
+MAX_P50_RISE = 0.05
+CONFIDENCE = 0.95
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One setting of the executor's workers and of each session's intra-op threads."""
+
+    workers: int
+    threads: int
+
+    @classmethod
+    def parse(cls, text: str) -> Variant:
+        workers, threads = (int(part) for part in text.split(":"))
+        if workers < 1 or threads < 1:
+            raise ValueError(f"{text!r}: workers and threads must be >= 1")
+        return cls(workers, threads)
+
+    @classmethod
+    def current(cls) -> Variant:
+        """The code's defaults (``service/settings.py``), whatever the caller's environment sets."""
+        fields = Settings.model_fields
+        return cls(fields["cpu_workers"].default, fields["ort_intra_op_threads"].default)
+
+    @property
+    def label(self) -> str:
+        return f"{self.workers}:{self.threads}"
+
+    def env(self) -> dict[str, str]:
+        return {"FIQA_CPU_WORKERS": str(self.workers), "FIQA_ORT_INTRA_OP_THREADS": str(self.threads)}
+
+
+def paired(differences: list[float]) -> dict[str, float]:
+    """Mean of per-round differences and its two-sided t-interval (``CONFIDENCE``)."""
+    mean = statistics.fmean(differences)
+    if len(differences) < 2:
+        return {"mean": round(mean, 3), "low": float("nan"), "high": float("nan")}
+    half = stats.t.ppf(0.5 + CONFIDENCE / 2, len(differences) - 1) * statistics.stdev(differences)
+    half /= len(differences) ** 0.5
+    return {"mean": round(mean, 3), "low": round(mean - half, 3), "high": round(mean + half, 3)}
+
+
+def compare(levels: list[dict[str, Any]], current: str) -> list[dict[str, Any]]:
+    """Per variant and concurrency: mean throughput and p50 over the rounds, and the paired differences from the
+    ``current`` variant in the same rounds (throughput in req/s, p50 relative)."""
+    by = {(row["variant"], row["concurrency"], row["round"]): row for row in levels}
+    rows = []
+    for variant, concurrency in dict.fromkeys((row["variant"], row["concurrency"]) for row in levels):
+        rounds = sorted(r for v, c, r in by if (v, c) == (variant, concurrency) and (current, c, r) in by)
+        pairs = [(by[variant, concurrency, r], by[current, concurrency, r]) for r in rounds]
+        mine = [m for m, _ in pairs]
+        rows.append(
+            {
+                "variant": variant,
+                "concurrency": concurrency,
+                "rounds": len(rounds),
+                "req/s": round(statistics.fmean(row["throughput_rps"] for row in mine), 2),
+                "p50 ms": round(statistics.fmean(row["latency_ms"]["p50"] for row in mine), 2),
+                "errors": sum(row["errors"] for row in mine),
+                "req/s vs current": paired([m["throughput_rps"] - b["throughput_rps"] for m, b in pairs]),
+                "p50 vs current": paired([m["latency_ms"]["p50"] / b["latency_ms"]["p50"] - 1 for m, b in pairs]),
+            }
+        )
+    return rows
+
+
+def choose(rows: list[dict[str, Any]], current: str) -> dict[str, Any]:
+    """The rule of the module's docstring, applied to ``compare``'s rows."""
+    top = max(row["concurrency"] for row in rows)
+    single = {row["variant"]: row for row in rows if row["concurrency"] == 1}
+    qualified = [
+        row
+        for row in rows
+        if row["concurrency"] == top
+        and row["variant"] != current
+        and row["errors"] == 0
+        and row["req/s vs current"]["low"] > 0
+        and single.get(row["variant"], {}).get("p50 vs current", {}).get("mean", float("inf")) <= MAX_P50_RISE
+    ]
+    best = max(qualified, key=lambda row: row["req/s"], default=None)
+    return {
+        "current": current,
+        "chosen": best["variant"] if best else current,
+        "qualified": [row["variant"] for row in qualified],
+        "rule": f"req/s at concurrency {top} higher (paired {CONFIDENCE:.0%} interval > 0), p50 at concurrency 1 at "
+        f"most {MAX_P50_RISE:.0%} higher on average, no errors; highest req/s among those; else the current",
+    }
+
+
+def run_levels(
+    variants: list[Variant], rounds: int, concurrencies: list[int], duration: float, warmup: float
+) -> tuple[list[dict[str, Any]], list[str] | None]:
+    """Every level on every variant's gateway, in turn, ``rounds`` times; and the models the gateways serve."""
+    payload = Payload(kind="face_vga", body=one_face_jpeg((640, 480)))
+    levels = []
+    with contextlib.ExitStack() as stack:
+        gateways = {v.label: stack.enter_context(Gateway(env=v.env())) for v in variants}
+        models = served_models(next(iter(gateways.values())).url)
+        for number in range(rounds):
+            for concurrency in concurrencies:
+                for label, gateway in gateways.items():
+                    level = asyncio.run(measure(gateway.url, payload, concurrency, duration, warmup))
+                    levels.append({"variant": label, "round": number, "loadavg": machine()["loadavg"], **level})
+                    print(label, number, concurrency, level["throughput_rps"], level["latency_ms"]["p50"], flush=True)
+    return levels, models
+
+
+def _print(rows: list[dict[str, Any]], choice: dict[str, Any]) -> None:
+    def interval(value: dict[str, float], scale: float = 1.0) -> str:
+        return f"{value['mean'] * scale:+.2f} [{value['low'] * scale:+.2f}, {value['high'] * scale:+.2f}]"
+
+    table = [
+        {
+            **{key: row[key] for key in ("variant", "concurrency", "req/s", "p50 ms", "errors")},
+            "req/s vs current": interval(row["req/s vs current"]),
+            "p50 vs current (%)": interval(row["p50 vs current"], 100.0),
+        }
+        for row in rows
+    ]
+    print(markdown_table(table, list(table[0])))
+    print(f"chosen: {choice['chosen']} (current {choice['current']}; qualified: {choice['qualified'] or 'none'})")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="loadtests.bench_settings", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--variants", nargs="+", default=list(VARIANTS), help="cpu_workers:ort_intra_op_threads")
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--duration", type=float, default=12.0, help="seconds per level, variant and round")
+    parser.add_argument("--warmup", type=float, default=2.0)
+    parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 8])
+    parser.add_argument("--section", default="bench_settings", help="key in reports/performance.json")
+    args = parser.parse_args(argv)
+    current = Variant.current()
+    variants = list(dict.fromkeys([current, *(Variant.parse(text) for text in args.variants)]))
+    record = provenance()
+    levels, models = run_levels(variants, args.rounds, sorted(set(args.concurrency)), args.duration, args.warmup)
+    rows = compare(levels, current.label)
+    choice = choose(rows, current.label)
+    _print(rows, choice)
+    update_performance(
+        args.section,
+        {
+            **record,
+            "models": models,
+            "variants": {v.label: v.env() for v in variants},
+            "image": "640x480 JPEG, one face (obama.jpg scaled into a grey canvas)",
+            "duration_s": args.duration,
+            "rounds": args.rounds,
+            "levels": levels,
+            "rows": rows,
+            "choice": choice,
+            "loadavg_after": machine()["loadavg"],
+        },
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

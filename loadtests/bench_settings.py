@@ -25,6 +25,7 @@ from scipy import stats
 
 from loadtests.bench_score import measure
 from loadtests.report import machine, markdown_table, provenance, served_models, update_performance
+from loadtests.sections import interval_text
 from loadtests.server import Gateway
 from loadtests.workload import Payload, one_face_jpeg
 from service.settings import Settings
@@ -139,14 +140,11 @@ def run_levels(
 
 
 def _print(rows: list[dict[str, Any]], choice: dict[str, Any]) -> None:
-    def interval(value: dict[str, float], scale: float = 1.0) -> str:
-        return f"{value['mean'] * scale:+.2f} [{value['low'] * scale:+.2f}, {value['high'] * scale:+.2f}]"
-
     table = [
         {
             **{key: row[key] for key in ("variant", "concurrency", "req/s", "p50 ms", "errors")},
-            "req/s vs current": interval(row["req/s vs current"]),
-            "p50 vs current (%)": interval(row["p50 vs current"], 100.0),
+            "req/s vs current": interval_text(row["req/s vs current"]),
+            "p50 vs current": interval_text(row["p50 vs current"], 100.0, " %"),
         }
         for row in rows
     ]

@@ -23,6 +23,7 @@ from loadtests.sections import (
     card_names,
     chapter_sections,
     default_models,
+    interval_text,
     is_default,
     load,
     provenance_text,
@@ -135,6 +136,32 @@ def _soak(section: dict[str, Any]) -> list[str]:
     ]
 
 
+def _settings(section: dict[str, Any]) -> list[str]:
+    choice = section["choice"]
+
+    def versus(row: dict[str, Any], key: str, scale: float = 1.0, unit: str = "") -> str:
+        return "(current)" if row["variant"] == choice["current"] else interval_text(row[key], scale, unit)
+
+    rows = [
+        {
+            **{key: row[key] for key in ("variant", "concurrency", "rounds", "req/s", "p50 ms", "errors")},
+            "req/s vs current": versus(row, "req/s vs current"),
+            "p50 vs current": versus(row, "p50 vs current", 100.0, " %"),
+        }
+        for row in section["rows"]
+    ]
+    qualified = ", ".join(f"`{name}`" for name in choice["qualified"]) or "none"
+    return [
+        f"Variants `cpu_workers:ort_intra_op_threads`; {section['rounds']} rounds of {section['duration_s']} s per "
+        "level and variant. Differences are paired by round against the current setting, mean [95 % t-interval].",
+        "",
+        *_table(rows),
+        "",
+        f"Rule: {choice['rule']}. Qualified: {qualified}. Chosen: `{choice['chosen']}` (current "
+        f"`{choice['current']}`).",
+    ]
+
+
 # What each chapter's benchmark does (method only, never a figure) and how a run of it is drawn
 CHAPTER_TEXT: dict[str, tuple[str, Callable[[dict[str, Any]], list[str]]]] = {
     "score": (
@@ -176,6 +203,12 @@ CHAPTER_TEXT: dict[str, tuple[str, Callable[[dict[str, Any]], list[str]]]] = {
         "by pipeline part.",
         _profile,
     ),
+    "settings": (
+        "`python -m loadtests.bench_settings`: one gateway per variant of the executor's workers and each "
+        "session's intra-op threads, all running; every round runs each concurrency on every gateway in turn, so "
+        "the machine's drift hits them alike.",
+        _settings,
+    ),
     "soak": (
         "`python -m loadtests.soak --duration 600 --fraction 0.7 --warmup 60 --window 60`: a realistic mix, open "
         "loop at a fraction of the rate a closed-loop probe reached; memory is the gateway's RSS from the end of "
@@ -209,6 +242,7 @@ python -m loadtests.bench_quality                             # the same on the 
 python -m loadtests.bench_models --duration 20 --repeats 10   # raw vs /score, batching on/off, large frames
 python -m loadtests.bench_backends --duration 20              # embedded vs Triton (needs `make triton-env`)
 python -m loadtests.profile_score --duration 20 --concurrency 8
+python -m loadtests.bench_settings                            # CPU workers x intra-op threads, paired rounds
 python -m loadtests.soak --duration 600 --fraction 0.7 --warmup 60 --window 60
 python -m loadtests.bench_measures                            # component measures per face
 python -m loadtests.performance_report                        # then: this file and the README block

@@ -24,6 +24,7 @@ NOT_RECORDED = "not recorded"
 # kind -> (keys whose presence makes a section that kind), checked in this order
 KINDS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("measures", ("faces",)),  # before "quality": both hold rows
+    ("settings", ("variants",)),  # before "quality": both hold rows
     ("score", ("results",)),
     ("profile", ("parts_percent",)),
     ("soak", ("windows",)),
@@ -149,8 +150,9 @@ def _pairs(values: dict[str, Any]) -> str:
 def settings_text(section: dict[str, Any]) -> str:
     if "settings" in section:
         return "settings " + _pairs(section["settings"])
-    if section.get("settings_env") is not None:
-        env = section["settings_env"]
+    if section.get("settings_env") is not None or "variants" in section:
+        # a settings benchmark records one environment per variant
+        env = section["settings_env"] if section.get("settings_env") is not None else section["variants"]
         if env and all(isinstance(value, dict) for value in env.values()):
             return "gateway environments " + "; ".join(f"{label}: {_pairs(v) or 'none'}" for label, v in env.items())
         return f"gateway environment {_pairs(env) or 'without FIQA_* variables'} (else the commit's defaults)"
@@ -231,6 +233,25 @@ def _backends(section: dict[str, Any]) -> list[Headline]:
     ]
 
 
+def interval_text(value: dict[str, float], scale: float = 1.0, unit: str = "") -> str:
+    """A paired difference: mean [low, high]."""
+    return f"{value['mean'] * scale:+.2f}{unit} [{value['low'] * scale:+.2f}, {value['high'] * scale:+.2f}]"
+
+
+def _settings(section: dict[str, Any]) -> list[Headline]:
+    choice = section["choice"]
+    top = max(row["concurrency"] for row in section["rows"])
+    rows = {row["variant"]: row for row in section["rows"] if row["concurrency"] == top}
+    chosen, current = rows[choice["chosen"]], rows[choice["current"]]
+    figure = f"`{choice['chosen']}` (current `{choice['current']}`)"
+    if choice["chosen"] != choice["current"]:
+        figure += (
+            f": {chosen['req/s']} vs {current['req/s']} req/s at concurrency {top}, paired difference "
+            f"{interval_text(chosen['req/s vs current'])} req/s"
+        )
+    return [Headline("CPU workers : intra-op threads, chosen by `bench_settings`'s rule", figure)]
+
+
 def _soak(section: dict[str, Any]) -> list[Headline]:
     summary = section["summary"]
     what = f"soak, {section.get('duration_s', NOT_RECORDED)} s at {section['rate_rps']} req/s"
@@ -275,6 +296,7 @@ CHAPTERS = (
     Chapter("profile", "Hot path profile", "profile"),
     Chapter("soak", "Soak", "soak", (), _soak),
     Chapter("measures", "Component measures: cost per face", "measures", (), _measures, model_free=True),
+    Chapter("settings", "CPU settings: executor workers and intra-op threads", "settings", (), _settings),
 )
 
 

@@ -43,6 +43,8 @@ class Settings(BaseSettings):
     # (reports/validation/selection.md); others are chosen per request (options.models), e.g. ``diffiqa``, the
     # analytic scorer at 10 recognition passes per face.
     default_models: list[str] = ["diffiqa_r64"]
+    # Inference threads of the embedded backend; with ``ort_intra_op_threads``, kept by the stated rule of
+    # loadtests/bench_settings.py, which found no other pairing faster on this 2-core CPU (reports/performance.md)
     cpu_workers: int = 2
     # Run each network once at its largest input before reporting ready (see service/warmup.py)
     warmup: bool = True

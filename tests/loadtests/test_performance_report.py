@@ -166,3 +166,33 @@ def test_the_summary_quotes_component_measures_whatever_model_ran_beside_them() 
     measures = [headline for name, headline in quoted if name == "bench_measures"]
     assert [(h.figure.split(" ms")[0], bool(h.target)) for h in measures] == [("6.5", True), ("11.0", False)]
     assert not any("measures" in chapter for chapter in missing)
+
+
+def test_a_settings_run_shows_its_paired_differences_and_its_choice() -> None:
+    interval = {"mean": 4.1, "low": 1.2, "high": 7.0}
+    rows = [
+        {"variant": v, "concurrency": c, "rounds": 5, "req/s": rps, "p50 ms": p50, "errors": 0, **diffs}
+        for v, c, rps, p50, diffs in (
+            ("2:2", 8, 55.5, 140.0, {"req/s vs current": {}, "p50 vs current": {}}),
+            ("3:1", 8, 59.6, 130.0, {"req/s vs current": interval, "p50 vs current": interval}),
+        )
+    ]
+    choice = {"current": "2:2", "chosen": "3:1", "qualified": ["3:1"], "rule": "the stated rule"}
+    section = {
+        "commit": COMMIT,
+        "models": DEFAULT,
+        "variants": {"2:2": {"FIQA_CPU_WORKERS": "2"}, "3:1": {"FIQA_CPU_WORKERS": "3"}},
+        "rounds": 5,
+        "duration_s": 12.0,
+        "rows": rows,
+        "choice": choice,
+    }
+    report = {**REPORT, "bench_settings": section}
+    quoted, _ = summary(report, CARDS, DEFAULT)
+    [headline] = [h for name, h in quoted if name == "bench_settings"]
+    assert "`3:1` (current `2:2`)" in headline.figure and "59.6 vs 55.5 req/s" in headline.figure
+    assert "+4.10 [+1.20, +7.00]" in headline.figure
+    text = _section(performance_report.render(report, CARDS, DEFAULT), "bench_settings")
+    assert "| 2:2 | 8 | 5 | 55.5 | 140.0 | 0 | (current) | (current) |" in text
+    assert "Rule: the stated rule. Qualified: `3:1`. Chosen: `3:1`" in text
+    assert "3:1: `FIQA_CPU_WORKERS=3`" in text

@@ -1,0 +1,105 @@
+"""The CPU-settings benchmark: variants, paired intervals, the rule, and a tiny real run on two gateways."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from loadtests.bench_settings import MAX_P50_RISE, Variant, choose, compare, paired, run_levels
+from service.settings import Settings
+
+
+def test_a_variant_parses_and_sets_the_gateway_environment() -> None:
+    variant = Variant.parse("3:1")
+    assert (variant.workers, variant.threads, variant.label) == (3, 1, "3:1")
+    assert Settings(**{"cpu_workers": variant.workers, "ort_intra_op_threads": variant.threads}).cpu_workers == 3
+    assert variant.env() == {"FIQA_CPU_WORKERS": "3", "FIQA_ORT_INTRA_OP_THREADS": "1"}
+    with pytest.raises(ValueError):
+        Variant.parse("0:2")
+
+
+def test_the_current_variant_is_the_code_default_whatever_the_environment(monkeypatch) -> None:
+    monkeypatch.setenv("FIQA_CPU_WORKERS", "7")
+    current = Variant.current()
+    assert Settings().cpu_workers == 7
+    assert current.workers == Settings.model_fields["cpu_workers"].default != 7
+
+
+def test_the_paired_interval_holds_the_mean_and_narrows_with_agreeing_rounds() -> None:
+    spread, agreeing = paired([1.0, 5.0, -2.0, 4.0]), paired([2.0, 2.1, 1.9, 2.0])
+    for value in (spread, agreeing):
+        assert value["low"] < value["mean"] < value["high"]
+    assert agreeing["high"] - agreeing["low"] < spread["high"] - spread["low"]
+    assert agreeing["low"] > 0 > spread["low"]
+    assert math.isnan(paired([3.0])["low"])
+
+
+def _levels(throughput: dict[str, list[float]], p50: dict[str, list[float]]) -> list[dict]:
+    """Synthetic levels: concurrency 8 carries ``throughput``, concurrency 1 ``p50``, per variant and round."""
+    rows = []
+    for variant, values in throughput.items():
+        for number, value in enumerate(values):
+            rows.append(
+                {
+                    "variant": variant,
+                    "round": number,
+                    "concurrency": 8,
+                    "throughput_rps": value,
+                    "latency_ms": {"p50": 100.0},
+                    "errors": 0,
+                }
+            )
+            latency = p50[variant][number]
+            rows.append(
+                {
+                    "variant": variant,
+                    "round": number,
+                    "concurrency": 1,
+                    "throughput_rps": 1000.0 / latency,
+                    "latency_ms": {"p50": latency},
+                    "errors": 0,
+                }
+            )
+    return rows
+
+
+def test_the_rule_takes_a_steady_gain_and_refuses_noise_and_slower_single_requests() -> None:
+    throughput = {
+        "2:2": [50.0, 55.0, 48.0, 52.0],
+        "3:2": [56.0, 61.0, 53.0, 58.0],  # +6, +6, +5, +6: a gain in every round
+        "4:2": [70.0, 50.0, 40.0, 65.0],  # larger on average, but the rounds disagree
+        "3:1": [66.0, 71.0, 63.0, 68.0],  # the largest steady gain, but a single request is slower
+    }
+    slower = 1 + 2 * MAX_P50_RISE
+    p50 = {
+        "2:2": [25.0, 27.0, 24.0, 26.0],
+        "3:2": [25.0, 27.0, 24.0, 26.0],
+        "4:2": [25.0, 27.0, 24.0, 26.0],
+        "3:1": [25.0 * slower, 27.0 * slower, 24.0 * slower, 26.0 * slower],
+    }
+    rows = compare(_levels(throughput, p50), "2:2")
+    top = {row["variant"]: row for row in rows if row["concurrency"] == 8}
+    assert top["3:2"]["req/s vs current"]["low"] > 0
+    assert top["4:2"]["req/s vs current"]["low"] < 0 < top["4:2"]["req/s vs current"]["mean"]
+    choice = choose(rows, "2:2")
+    assert choice["qualified"] == ["3:2"] and choice["chosen"] == "3:2"
+
+
+def test_without_a_qualified_variant_the_current_setting_stays() -> None:
+    same = {"2:2": [50.0, 52.0], "3:2": [49.0, 53.0]}
+    rows = compare(_levels(same, {"2:2": [25.0, 25.0], "3:2": [25.0, 25.0]}), "2:2")
+    assert choose(rows, "2:2")["chosen"] == "2:2"
+
+
+def test_a_tiny_real_run_measures_every_variant_in_every_round() -> None:
+    variants = [Variant.current(), Variant.parse("3:1")]
+    levels, models = run_levels(variants, rounds=2, concurrencies=[1, 2], duration=1.0, warmup=0.3)
+    assert models == Settings().default_models
+    assert {(row["variant"], row["round"], row["concurrency"]) for row in levels} == {
+        (v.label, r, c) for v in variants for r in (0, 1) for c in (1, 2)
+    }
+    assert all(row["errors"] == 0 and row["throughput_rps"] > 0 for row in levels)
+    rows = compare(levels, variants[0].label)
+    assert all(row["rounds"] == 2 for row in rows)
+    assert choose(rows, variants[0].label)["current"] == variants[0].label

@@ -1,5 +1,5 @@
 """Issue-18 benchmark: ``/score`` under variants of the gateway's CPU settings (executor workers x onnxruntime
-intra-op threads, and the server's event loop), to choose the defaults by measurement.
+intra-op threads), to choose the defaults by measurement.
 
 One gateway per variant, all started at once; each round runs every concurrency level on every gateway in turn, in
 short bursts, so the machine's drift (~30 % within hours, and faster swings) hits the variants of a round alike, and
@@ -10,7 +10,7 @@ Rule, stated before measuring: a variant replaces the current setting only if it
 concurrency is higher with a paired interval that excludes 0, and its p50 at concurrency 1 is on average at most
 ``MAX_P50_RISE`` above the current one's; among several such variants, the highest mean throughput wins.
 
-    python -m loadtests.bench_settings [--rounds 16] [--duration 2] [--variants 2:2 3:2 4:2 3:1 2:2:asyncio]
+    python -m loadtests.bench_settings [--rounds 16] [--duration 2] [--variants 2:2 3:2 4:2 3:1]
 """
 
 from __future__ import annotations
@@ -31,45 +31,38 @@ from loadtests.server import Gateway
 from loadtests.workload import Payload, one_face_jpeg
 from service.settings import Settings
 
-# cpu_workers:ort_intra_op_threads[:event_loop]; the current defaults are always among them
-VARIANTS = ("2:2", "3:2", "4:2", "3:1", "2:2:asyncio")
+# cpu_workers:ort_intra_op_threads; the current defaults are always among them
+VARIANTS = ("2:2", "3:2", "4:2", "3:1")
 MAX_P50_RISE = 0.05
 CONFIDENCE = 0.95
 
 
 @dataclass(frozen=True)
 class Variant:
-    """One setting of the executor's workers, of each session's intra-op threads and of the event loop."""
+    """One setting of the executor's workers and of each session's intra-op threads."""
 
     workers: int
     threads: int
-    loop: str = "auto"
 
     @classmethod
     def parse(cls, text: str) -> Variant:
-        workers, threads, *loop = text.split(":")
-        if int(workers) < 1 or int(threads) < 1 or len(loop) > 1:
-            raise ValueError(f"{text!r}: expected workers:threads[:event_loop], workers and threads >= 1")
-        variant = cls(int(workers), int(threads), *loop)
-        Settings(event_loop=variant.loop)  # refuses a loop the gateway does not know
-        return variant
+        workers, threads = (int(part) for part in text.split(":"))
+        if workers < 1 or threads < 1:
+            raise ValueError(f"{text!r}: workers and threads must be >= 1")
+        return cls(workers, threads)
 
     @classmethod
     def current(cls) -> Variant:
         """The code's defaults (``service/settings.py``), whatever the caller's environment sets."""
         fields = Settings.model_fields
-        return cls(fields["cpu_workers"].default, fields["ort_intra_op_threads"].default, fields["event_loop"].default)
+        return cls(fields["cpu_workers"].default, fields["ort_intra_op_threads"].default)
 
     @property
     def label(self) -> str:
-        return f"{self.workers}:{self.threads}" + ("" if self.loop == "auto" else f":{self.loop}")
+        return f"{self.workers}:{self.threads}"
 
     def env(self) -> dict[str, str]:
-        return {
-            "FIQA_CPU_WORKERS": str(self.workers),
-            "FIQA_ORT_INTRA_OP_THREADS": str(self.threads),
-            "FIQA_EVENT_LOOP": self.loop,
-        }
+        return {"FIQA_CPU_WORKERS": str(self.workers), "FIQA_ORT_INTRA_OP_THREADS": str(self.threads)}
 
 
 def paired(differences: list[float]) -> dict[str, float]:
@@ -162,7 +155,7 @@ def _print(rows: list[dict[str, Any]], choice: dict[str, Any]) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="loadtests.bench_settings", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--variants", nargs="+", default=list(VARIANTS), help="workers:threads[:event_loop]")
+    parser.add_argument("--variants", nargs="+", default=list(VARIANTS), help="cpu_workers:ort_intra_op_threads")
     parser.add_argument("--rounds", type=int, default=16)
     parser.add_argument("--duration", type=float, default=2.0, help="seconds per level, variant and round")
     parser.add_argument("--warmup", type=float, default=0.5)

@@ -88,7 +88,6 @@ def main(argv: list[str] | None = None) -> int:
             http=DeadlineH11Protocol,  # request headers within FIQA_HEADER_TIMEOUT_S
             timeout_keep_alive=settings.keep_alive_timeout_s,
             limit_concurrency=settings.max_connections,
-            loop=settings.event_loop,
         )
         return 0
     missing = [str(path) for path in args.images if not path.is_file()]

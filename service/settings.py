@@ -148,10 +148,6 @@ class Settings(BaseSettings):
     # browser; static files of the package, no CDN. Off (FIQA_CAPTURE_PAGE=false): both answer 404.
     capture_page: bool = True
 
-    # The server's event loop: uvloop (a dependency) unless set to asyncio's own; ``auto`` is uvicorn's choice, uvloop
-    # when it can be imported. loadtests/bench_settings.py measures the two side by side (reports/performance.md).
-    event_loop: Literal["auto", "uvloop", "asyncio"] = "auto"
-
     # Logs: "json" (one object per line, with request ids) or "text"
     log_level: str = "INFO"
     log_format: Literal["json", "text"] = "json"

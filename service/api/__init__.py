@@ -6,8 +6,6 @@ package."""
 
 from __future__ import annotations
 
-import asyncio
-import logging
 import re
 import time
 import uuid
@@ -27,7 +25,6 @@ from service.pipeline import Pipeline
 from service.runtime import Runtime
 from service.settings import Settings, get_settings
 
-log = logging.getLogger(__name__)
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 
@@ -90,8 +87,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        loop = type(asyncio.get_running_loop())
-        log.info("event loop %s.%s (FIQA_EVENT_LOOP=%s)", loop.__module__, loop.__qualname__, settings.event_loop)
         async with Runtime(settings) as runtime:
             app.state.pipeline = Pipeline(runtime)
             yield

@@ -133,13 +133,3 @@ def test_memory_of_large_frames_is_bounded_per_request_and_per_process(tmp_path:
         after = _memory_kb(pid)
     assert after["VmHWM"] - idle < 1_000_000
     assert after["VmRSS"] < 1.1 * idle
-
-
-@pytest.mark.parametrize(("setting", "module"), [(None, "uvloop"), ("asyncio", "asyncio")])
-def test_the_server_runs_on_the_event_loop_the_setting_names(tmp_path: Path, setting: str | None, module: str) -> None:
-    """uvloop by default (a dependency), asyncio's own loop when FIQA_EVENT_LOOP says so."""
-    log = tmp_path / "server.log"
-    with _serve(log, **({"FIQA_EVENT_LOOP": setting} if setting else {})) as running:
-        _still_answers(running)
-    started = [line for line in log.read_text().splitlines() if "event loop" in line]
-    assert len(started) == 1 and f"event loop {module}" in started[0], started

@@ -30,6 +30,7 @@ from loadtests.server import Gateway
 from loadtests.workload import Payload, one_face_jpeg
 
 INFERENCE_STAGES = ("detect_infer", "quality_infer")
+IMAGE = "640x480 JPEG, one face (obama.jpg scaled into a grey canvas)"  # what ``one_face_jpeg((640, 480))`` makes
 
 
 def overhead(records: list[Record]) -> dict[str, float]:
@@ -118,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
             **record,
             "models": models,
             "settings_env": gateway.settings_env if gateway else None,  # None: a gateway this run did not start
-            "image": "640x480 JPEG, one face (obama.jpg scaled into a grey canvas)",
+            "image": IMAGE,
             "loadavg_after": after["loadavg"],
             "duration_s": args.duration,
             "results": results,

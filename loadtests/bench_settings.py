@@ -24,9 +24,9 @@ from typing import Any
 
 from scipy import stats
 
-from loadtests.bench_score import measure
-from loadtests.report import machine, markdown_table, provenance, served_models, update_performance
-from loadtests.sections import interval_text
+from loadtests.bench_score import IMAGE, measure
+from loadtests.performance_report import settings_table
+from loadtests.report import machine, provenance, served_models, update_performance
 from loadtests.server import Gateway
 from loadtests.workload import Payload, one_face_jpeg
 from service.settings import Settings
@@ -140,19 +140,6 @@ def run_levels(
     return levels, models
 
 
-def _print(rows: list[dict[str, Any]], choice: dict[str, Any]) -> None:
-    table = [
-        {
-            **{key: row[key] for key in ("variant", "concurrency", "req/s", "p50 ms", "errors")},
-            "req/s vs current": interval_text(row["req/s vs current"]),
-            "p50 vs current": interval_text(row["p50 vs current"], 100.0, " %"),
-        }
-        for row in rows
-    ]
-    print(markdown_table(table, list(table[0])))
-    print(f"chosen: {choice['chosen']} (current {choice['current']}; qualified: {choice['qualified'] or 'none'})")
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="loadtests.bench_settings", description=__doc__.split("\n\n")[0])
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS), help="cpu_workers:ort_intra_op_threads")
@@ -168,22 +155,20 @@ def main(argv: list[str] | None = None) -> int:
     levels, models = run_levels(variants, args.rounds, sorted(set(args.concurrency)), args.duration, args.warmup)
     rows = compare(levels, current.label)
     choice = choose(rows, current.label)
-    _print(rows, choice)
-    update_performance(
-        args.section,
-        {
-            **record,
-            "models": models,
-            "variants": {v.label: v.env() for v in variants},
-            "image": "640x480 JPEG, one face (obama.jpg scaled into a grey canvas)",
-            "duration_s": args.duration,
-            "rounds": args.rounds,
-            "levels": levels,
-            "rows": rows,
-            "choice": choice,
-            "loadavg_after": machine()["loadavg"],
-        },
-    )
+    section = {
+        **record,
+        "models": models,
+        "variants": {v.label: v.env() for v in variants},
+        "image": IMAGE,
+        "duration_s": args.duration,
+        "rounds": args.rounds,
+        "levels": levels,
+        "rows": rows,
+        "choice": choice,
+        "loadavg_after": machine()["loadavg"],
+    }
+    print("\n".join(settings_table(section)))
+    update_performance(args.section, section)
     return 0
 
 

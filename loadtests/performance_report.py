@@ -136,7 +136,8 @@ def _soak(section: dict[str, Any]) -> list[str]:
     ]
 
 
-def _settings(section: dict[str, Any]) -> list[str]:
+def settings_table(section: dict[str, Any]) -> list[str]:
+    """A settings run: its rows with the paired differences, the rule and the choice (also printed by the run)."""
     choice = section["choice"]
 
     def versus(row: dict[str, Any], key: str, scale: float = 1.0, unit: str = "") -> str:
@@ -207,7 +208,7 @@ CHAPTER_TEXT: dict[str, tuple[str, Callable[[dict[str, Any]], list[str]]]] = {
         "`python -m loadtests.bench_settings`: one gateway per variant of the executor's workers and each "
         "session's intra-op threads, all running; every round runs each concurrency on every gateway in turn, so "
         "the machine's drift hits them alike.",
-        _settings,
+        settings_table,
     ),
     "soak": (
         "`python -m loadtests.soak --duration 600 --fraction 0.7 --warmup 60 --window 60`: a realistic mix, open "

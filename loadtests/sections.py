@@ -150,9 +150,9 @@ def _pairs(values: dict[str, Any]) -> str:
 def settings_text(section: dict[str, Any]) -> str:
     if "settings" in section:
         return "settings " + _pairs(section["settings"])
-    if section.get("settings_env") is not None or "variants" in section:
-        # a settings benchmark records one environment per variant
-        env = section["settings_env"] if section.get("settings_env") is not None else section["variants"]
+    # a settings benchmark records one environment per variant
+    env = section["settings_env"] if section.get("settings_env") is not None else section.get("variants")
+    if env is not None:
         if env and all(isinstance(value, dict) for value in env.values()):
             return "gateway environments " + "; ".join(f"{label}: {_pairs(v) or 'none'}" for label, v in env.items())
         return f"gateway environment {_pairs(env) or 'without FIQA_* variables'} (else the commit's defaults)"

@@ -1,16 +1,20 @@
 """Issue-18 benchmark: ``/score`` under variants of the gateway's CPU settings (executor workers x onnxruntime
-intra-op threads), to choose the defaults by measurement.
+intra-op threads of the detector x those of the quality networks), to choose the defaults by measurement.
 
 One gateway per variant, all started at once; each round runs every concurrency level on every gateway in turn, in
 short bursts, so the machine's drift (~30 % within hours, and faster swings) hits the variants of a round alike, and
 each variant is compared with the current setting round by round (paired differences, a 95 % t-interval over the
 rounds).
 
-Rule, stated before measuring: a variant replaces the current setting only if its throughput at the highest
-concurrency is higher with a paired interval that excludes 0, and its p50 at concurrency 1 is on average at most
-``MAX_P50_RISE`` above the current one's; among several such variants, the highest mean throughput wins.
+Rule, stated before measuring (the latency arm was added before the run that first applied it): a variant
+qualifies, with no errors, by either arm:
+- throughput: its req/s at the highest concurrency is higher with a paired interval that excludes 0, and its p50 at
+  concurrency 1 is on average at most ``MAX_P50_RISE`` above the current one's;
+- latency: its p50 at concurrency 1 is lower with a paired interval that excludes 0, and its req/s at the highest
+  concurrency is on average at most ``MAX_RPS_DROP`` below the current one's.
+Among qualified variants the highest mean req/s at the highest concurrency wins; with none, the current stays.
 
-    python -m loadtests.bench_settings [--rounds 16] [--duration 2] [--variants 2:2 3:2 4:2 3:1]
+    python -m loadtests.bench_settings [--rounds 16] [--duration 2] [--variants 2:2 3:2 2:2:1 3:2:1 3:1]
 """
 
 from __future__ import annotations
@@ -31,38 +35,49 @@ from loadtests.server import Gateway
 from loadtests.workload import Payload, one_face_jpeg
 from service.settings import Settings
 
-# cpu_workers:ort_intra_op_threads; the current defaults are always among them
-VARIANTS = ("2:2", "3:2", "4:2", "3:1")
+# cpu_workers:ort_intra_op_threads[:ort_quality_intra_op_threads]; the current defaults are always among them
+VARIANTS = ("2:2", "3:2", "2:2:1", "3:2:1", "3:1")
 MAX_P50_RISE = 0.05
+MAX_RPS_DROP = 0.05
 CONFIDENCE = 0.95
 
 
 @dataclass(frozen=True)
 class Variant:
-    """One setting of the executor's workers and of each session's intra-op threads."""
+    """One setting of the executor's workers and of each session's intra-op threads (the detector's, and the quality
+    networks')."""
 
     workers: int
     threads: int
+    quality_threads: int
 
     @classmethod
     def parse(cls, text: str) -> Variant:
-        workers, threads = (int(part) for part in text.split(":"))
-        if workers < 1 or threads < 1:
-            raise ValueError(f"{text!r}: workers and threads must be >= 1")
-        return cls(workers, threads)
+        """``workers:threads`` or ``workers:threads:quality_threads`` (without it, the quality networks take
+        ``threads``)."""
+        parts = [int(part) for part in text.split(":")]
+        if len(parts) not in (2, 3) or min(parts) < 1:
+            raise ValueError(f"{text!r}: workers:threads[:quality_threads], each >= 1")
+        return cls(*parts) if len(parts) == 3 else cls(*parts, parts[1])
 
     @classmethod
     def current(cls) -> Variant:
         """The code's defaults (``service/settings.py``), whatever the caller's environment sets."""
         fields = Settings.model_fields
-        return cls(fields["cpu_workers"].default, fields["ort_intra_op_threads"].default)
+        threads = fields["ort_intra_op_threads"].default
+        return cls(fields["cpu_workers"].default, threads, fields["ort_quality_intra_op_threads"].default or threads)
 
     @property
     def label(self) -> str:
-        return f"{self.workers}:{self.threads}"
+        quality = f":{self.quality_threads}" if self.quality_threads != self.threads else ""
+        return f"{self.workers}:{self.threads}{quality}"
 
     def env(self) -> dict[str, str]:
-        return {"FIQA_CPU_WORKERS": str(self.workers), "FIQA_ORT_INTRA_OP_THREADS": str(self.threads)}
+        return {
+            "FIQA_CPU_WORKERS": str(self.workers),
+            "FIQA_ORT_INTRA_OP_THREADS": str(self.threads),
+            "FIQA_ORT_QUALITY_INTRA_OP_THREADS": str(self.quality_threads),
+        }
 
 
 def paired(differences: list[float]) -> dict[str, float]:
@@ -103,22 +118,34 @@ def choose(rows: list[dict[str, Any]], current: str) -> dict[str, Any]:
     """The rule of the module's docstring, applied to ``compare``'s rows."""
     top = max(row["concurrency"] for row in rows)
     single = {row["variant"]: row for row in rows if row["concurrency"] == 1}
-    qualified = [
-        row
-        for row in rows
-        if row["concurrency"] == top
-        and row["variant"] != current
-        and row["errors"] == 0
-        and row["req/s vs current"]["low"] > 0
-        and single.get(row["variant"], {}).get("p50 vs current", {}).get("mean", float("inf")) <= MAX_P50_RISE
+    loaded = {row["variant"]: row for row in rows if row["concurrency"] == top}
+    base_rps = loaded[current]["req/s"]
+
+    def arms(variant: str) -> list[str]:
+        rps, p50 = loaded[variant]["req/s vs current"], single[variant]["p50 vs current"]
+        found = []
+        if rps["low"] > 0 and p50["mean"] <= MAX_P50_RISE:
+            found.append("throughput")
+        if p50["high"] < 0 and rps["mean"] >= -MAX_RPS_DROP * base_rps:
+            found.append("latency")
+        return found
+
+    clean = [
+        variant
+        for variant in loaded
+        if variant != current and variant in single and loaded[variant]["errors"] == single[variant]["errors"] == 0
     ]
-    best = max(qualified, key=lambda row: row["req/s"], default=None)
+    qualified = {variant: found for variant in clean if (found := arms(variant))}
+    best = max(qualified, key=lambda variant: loaded[variant]["req/s"], default=current)
     return {
         "current": current,
-        "chosen": best["variant"] if best else current,
-        "qualified": [row["variant"] for row in qualified],
-        "rule": f"req/s at concurrency {top} higher (paired {CONFIDENCE:.0%} interval > 0), p50 at concurrency 1 at "
-        f"most {MAX_P50_RISE:.0%} higher on average, no errors; highest req/s among those; else the current",
+        "chosen": best,
+        "qualified": list(qualified),
+        "arms": qualified,
+        "rule": f"no errors, and either req/s at concurrency {top} higher (paired {CONFIDENCE:.0%} interval > 0) with "
+        f"p50 at concurrency 1 at most {MAX_P50_RISE:.0%} higher on average, or p50 at concurrency 1 lower (paired "
+        f"{CONFIDENCE:.0%} interval < 0) with req/s at concurrency {top} at most {MAX_RPS_DROP:.0%} lower on "
+        "average; highest req/s among those; else the current",
     }
 
 

@@ -153,7 +153,8 @@ def settings_table(section: dict[str, Any]) -> list[str]:
     ]
     qualified = ", ".join(f"`{name}`" for name in choice["qualified"]) or "none"
     return [
-        f"Variants `cpu_workers:ort_intra_op_threads`; {section['rounds']} rounds of {section['duration_s']} s per "
+        "Variants `cpu_workers:ort_intra_op_threads[:ort_quality_intra_op_threads]` (without the third, the quality "
+        f"networks take the second); {section['rounds']} rounds of {section['duration_s']} s per "
         "level and variant. Differences are paired by round against the current setting, mean [95 % t-interval].",
         "",
         *_table(rows),
@@ -205,9 +206,9 @@ CHAPTER_TEXT: dict[str, tuple[str, Callable[[dict[str, Any]], list[str]]]] = {
         _profile,
     ),
     "settings": (
-        "`python -m loadtests.bench_settings`: one gateway per variant of the executor's workers and each "
-        "session's intra-op threads, all running; every round runs each concurrency on every gateway in turn, so "
-        "the machine's drift hits them alike.",
+        "`python -m loadtests.bench_settings`: one gateway per variant of the executor's workers and the "
+        "intra-op threads of the detector's and the quality networks' sessions, all running; every round runs each "
+        "concurrency on every gateway in turn, so the machine's drift hits them alike.",
         settings_table,
     ),
     "soak": (

@@ -241,15 +241,17 @@ def interval_text(value: dict[str, float], scale: float = 1.0, unit: str = "") -
 def _settings(section: dict[str, Any]) -> list[Headline]:
     choice = section["choice"]
     top = max(row["concurrency"] for row in section["rows"])
-    rows = {row["variant"]: row for row in section["rows"] if row["concurrency"] == top}
-    chosen, current = rows[choice["chosen"]], rows[choice["current"]]
+    rows = {(row["variant"], row["concurrency"]): row for row in section["rows"]}
+    chosen, current = rows[choice["chosen"], top], rows[choice["current"], top]
     figure = f"`{choice['chosen']}` (current `{choice['current']}`)"
     if choice["chosen"] != choice["current"]:
+        single = rows[choice["chosen"], 1]
         figure += (
             f": {chosen['req/s']} vs {current['req/s']} req/s at concurrency {top}, paired difference "
-            f"{interval_text(chosen['req/s vs current'])} req/s"
+            f"{interval_text(chosen['req/s vs current'])} req/s; p50 at concurrency 1 "
+            f"{interval_text(single['p50 vs current'], 100.0, ' %')}"
         )
-    return [Headline("CPU workers : intra-op threads, chosen by `bench_settings`'s rule", figure)]
+    return [Headline("CPU workers : intra-op threads (: quality networks'), chosen by `bench_settings`'s rule", figure)]
 
 
 def _soak(section: dict[str, Any]) -> list[Headline]:

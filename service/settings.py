@@ -30,7 +30,9 @@ class Settings(BaseSettings):
     models_dir: Path = REPO_ROOT / "models"
     backend: Literal["onnxruntime", "triton"] = "onnxruntime"
     ort_providers: list[str] = ["CPUExecutionProvider"]
-    ort_intra_op_threads: int = 2
+    ort_intra_op_threads: int = 2  # the detector's, and the quality networks' unless set below
+    # The quality methods' networks (quality and face-recognition kinds); None: ``ort_intra_op_threads``.
+    ort_quality_intra_op_threads: int | None = None
     ort_inter_op_threads: int = 1
     # The small networks the component measures read (FaceMesh, the emotion classifier, the selfie segmentation) run
     # side by side on the gateway's CPU workers, one intra-op thread each: at a few ms per face, two threads per

@@ -21,6 +21,15 @@ log = logging.getLogger(__name__)
 _NUMPY_NAMES = {"float": "float32", "double": "float64"}  # ONNX element names that numpy spells otherwise
 
 
+def intra_op_threads(settings: Settings, kind: str) -> int:
+    """A session's intra-op threads by the kind of network it runs: measure networks, the detector, the rest."""
+    if kind in MEASURE_NETWORKS:
+        return settings.ort_measure_intra_op_threads
+    if kind == "detector":
+        return settings.ort_intra_op_threads
+    return settings.ort_quality_intra_op_threads or settings.ort_intra_op_threads
+
+
 class OnnxRuntimeBackend:
     """One ``InferenceSession`` per network; sessions release the GIL, so a thread pool overlaps them."""
 
@@ -34,9 +43,7 @@ class OnnxRuntimeBackend:
 
     def _session_options(self, name: str) -> ort.SessionOptions:
         options = ort.SessionOptions()
-        measure_network = self._registry[name].kind in MEASURE_NETWORKS
-        s = self._settings
-        options.intra_op_num_threads = s.ort_measure_intra_op_threads if measure_network else s.ort_intra_op_threads
+        options.intra_op_num_threads = intra_op_threads(self._settings, self._registry[name].kind)
         options.inter_op_num_threads = self._settings.ort_inter_op_threads
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         options.log_severity_level = 3

@@ -6,17 +6,27 @@ import math
 
 import pytest
 
-from loadtests.bench_settings import MAX_P50_RISE, Variant, choose, compare, paired, run_levels
+from loadtests.bench_settings import MAX_P50_RISE, MAX_RPS_DROP, Variant, choose, compare, paired, run_levels
 from service.settings import Settings
 
 
-def test_a_variant_parses_and_sets_the_gateway_environment() -> None:
+def test_a_variant_parses_and_sets_the_gateway_environment(monkeypatch) -> None:
     variant = Variant.parse("3:1")
-    assert (variant.workers, variant.threads, variant.label) == (3, 1, "3:1")
-    assert Settings(**{"cpu_workers": variant.workers, "ort_intra_op_threads": variant.threads}).cpu_workers == 3
-    assert variant.env() == {"FIQA_CPU_WORKERS": "3", "FIQA_ORT_INTRA_OP_THREADS": "1"}
-    with pytest.raises(ValueError):
-        Variant.parse("0:2")
+    assert (variant.workers, variant.threads, variant.quality_threads, variant.label) == (3, 1, 1, "3:1")
+    assert variant.env() == {
+        "FIQA_CPU_WORKERS": "3",
+        "FIQA_ORT_INTRA_OP_THREADS": "1",
+        "FIQA_ORT_QUALITY_INTRA_OP_THREADS": "1",
+    }
+    split = Variant.parse("2:2:1")
+    assert (split.threads, split.quality_threads, split.label) == (2, 1, "2:2:1")
+    for key, value in split.env().items():
+        monkeypatch.setenv(key, value)
+    settings = Settings()
+    assert (settings.cpu_workers, settings.ort_intra_op_threads, settings.ort_quality_intra_op_threads) == (2, 2, 1)
+    for text in ("0:2", "2", "2:2:0", "1:2:3:4"):
+        with pytest.raises(ValueError):
+            Variant.parse(text)
 
 
 def test_the_current_variant_is_the_code_default_whatever_the_environment(monkeypatch) -> None:
@@ -83,7 +93,26 @@ def test_the_rule_takes_a_steady_gain_and_refuses_noise_and_slower_single_reques
     assert top["3:2"]["req/s vs current"]["low"] > 0
     assert top["4:2"]["req/s vs current"]["low"] < 0 < top["4:2"]["req/s vs current"]["mean"]
     choice = choose(rows, "2:2")
-    assert choice["qualified"] == ["3:2"] and choice["chosen"] == "3:2"
+    assert choice["arms"] == {"3:2": ["throughput"]} and choice["chosen"] == "3:2"
+
+
+def test_the_rule_takes_a_steady_latency_gain_that_costs_little_throughput() -> None:
+    throughput = {
+        "2:2": [50.0, 55.0, 48.0, 52.0],
+        "2:2:1": [49.0, 54.5, 47.5, 51.0],  # about 1 % lower under load
+        "3:2": [45.0, 50.0, 43.0, 47.0],  # about 10 % lower under load
+    }
+    p50 = {
+        "2:2": [25.0, 27.0, 24.0, 26.0],
+        "2:2:1": [23.0, 25.0, 22.5, 24.0],  # lower in every round
+        "3:2": [23.0, 25.0, 22.5, 24.0],
+    }
+    rows = compare(_levels(throughput, p50), "2:2")
+    single = {row["variant"]: row for row in rows if row["concurrency"] == 1}
+    assert single["2:2:1"]["p50 vs current"]["high"] < 0
+    choice = choose(rows, "2:2")
+    assert choice["arms"] == {"2:2:1": ["latency"]} and choice["chosen"] == "2:2:1"
+    assert f"at most {MAX_RPS_DROP:.0%} lower" in choice["rule"]
 
 
 def test_without_a_qualified_variant_the_current_setting_stays() -> None:

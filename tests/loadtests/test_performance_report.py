@@ -170,9 +170,12 @@ def test_the_summary_quotes_component_measures_whatever_model_ran_beside_them() 
 
 def test_a_settings_run_shows_its_paired_differences_and_its_choice() -> None:
     interval = {"mean": 4.1, "low": 1.2, "high": 7.0}
+    faster = {"mean": -0.06, "low": -0.1, "high": -0.02}
     rows = [
         {"variant": v, "concurrency": c, "rounds": 5, "req/s": rps, "p50 ms": p50, "errors": 0, **diffs}
         for v, c, rps, p50, diffs in (
+            ("2:2", 1, 35.0, 28.0, {"req/s vs current": {}, "p50 vs current": {}}),
+            ("3:1", 1, 37.0, 26.3, {"req/s vs current": interval, "p50 vs current": faster}),
             ("2:2", 8, 55.5, 140.0, {"req/s vs current": {}, "p50 vs current": {}}),
             ("3:1", 8, 59.6, 130.0, {"req/s vs current": interval, "p50 vs current": interval}),
         )
@@ -191,7 +194,7 @@ def test_a_settings_run_shows_its_paired_differences_and_its_choice() -> None:
     quoted, _ = summary(report, CARDS, DEFAULT)
     [headline] = [h for name, h in quoted if name == "bench_settings"]
     assert "`3:1` (current `2:2`)" in headline.figure and "59.6 vs 55.5 req/s" in headline.figure
-    assert "+4.10 [+1.20, +7.00]" in headline.figure
+    assert "+4.10 [+1.20, +7.00] req/s; p50 at concurrency 1 -6.00 % [-10.00, -2.00]" in headline.figure
     text = _section(performance_report.render(report, CARDS, DEFAULT), "bench_settings")
     assert "| 2:2 | 8 | 5 | 55.5 | 140.0 | 0 | (current) | (current) |" in text
     assert "Rule: the stated rule. Qualified: `3:1`. Chosen: `3:1`" in text

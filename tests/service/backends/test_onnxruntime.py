@@ -8,7 +8,7 @@ from collections.abc import Callable
 import numpy as np
 import pytest
 
-from service.backends.onnxruntime import OnnxRuntimeBackend
+from service.backends.onnxruntime import OnnxRuntimeBackend, intra_op_threads
 from service.errors import BackendUnavailable, ModelMismatch
 from service.registry import Registry
 from service.settings import Settings
@@ -55,6 +55,29 @@ def test_a_batch_gives_the_card_outputs_row_by_row(loaded: OnnxRuntimeBackend, r
     alone = asyncio.run(loaded.infer(name, {key: value[1:2] for key, value in batch.items()}))
     for key, value in alone.items():
         np.testing.assert_allclose(value[0], outputs[key][1], rtol=1e-4, atol=1e-5)
+
+
+def test_each_kind_of_network_gets_its_own_intra_op_threads(registry: Registry) -> None:
+    split = Settings(ort_intra_op_threads=2, ort_quality_intra_op_threads=1, ort_measure_intra_op_threads=3)
+    kinds = {name: registry[name].kind for name in ("centerface", "diffiqa_r64", "fr_feature", "facemesh")}
+    assert {name: intra_op_threads(split, kind) for name, kind in kinds.items()} == {
+        "centerface": 2,
+        "diffiqa_r64": 1,
+        "fr_feature": 1,
+        "facemesh": 3,
+    }
+    unset = Settings(ort_intra_op_threads=2)  # without its own setting, the quality networks follow the detector
+    assert intra_op_threads(unset, kinds["diffiqa_r64"]) == intra_op_threads(unset, kinds["centerface"]) == 2
+    backend = OnnxRuntimeBackend(registry, split)
+    try:
+        asyncio.run(backend.load(["centerface", "diffiqa_r64"]))
+        sessions = {name: backend._sessions[name].get_session_options() for name in ("centerface", "diffiqa_r64")}
+        assert {name: options.intra_op_num_threads for name, options in sessions.items()} == {
+            "centerface": 2,
+            "diffiqa_r64": 1,
+        }
+    finally:
+        asyncio.run(backend.close())
 
 
 def test_a_network_not_loaded_is_unavailable(loaded: OnnxRuntimeBackend, registry: Registry) -> None:

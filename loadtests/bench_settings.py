@@ -64,8 +64,8 @@ class Variant:
     def current(cls) -> Variant:
         """The code's defaults (``service/settings.py``), whatever the caller's environment sets."""
         fields = Settings.model_fields
-        threads = fields["ort_intra_op_threads"].default
-        return cls(fields["cpu_workers"].default, threads, fields["ort_quality_intra_op_threads"].default or threads)
+        threads = (fields[name].default for name in ("ort_intra_op_threads", "ort_quality_intra_op_threads"))
+        return cls(fields["cpu_workers"].default, *threads)
 
     @property
     def label(self) -> str:

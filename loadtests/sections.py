@@ -243,7 +243,7 @@ def _settings(section: dict[str, Any]) -> list[Headline]:
     top = max(row["concurrency"] for row in section["rows"])
     rows = {(row["variant"], row["concurrency"]): row for row in section["rows"]}
     chosen, current = rows[choice["chosen"], top], rows[choice["current"], top]
-    figure = f"`{choice['chosen']}` (current `{choice['current']}`)"
+    figure = f"`{choice['chosen']}` (the defaults the run compared with: `{choice['current']}`)"
     if choice["chosen"] != choice["current"]:
         single = rows[choice["chosen"], 1]
         figure += (

@@ -30,9 +30,10 @@ class Settings(BaseSettings):
     models_dir: Path = REPO_ROOT / "models"
     backend: Literal["onnxruntime", "triton"] = "onnxruntime"
     ort_providers: list[str] = ["CPUExecutionProvider"]
-    ort_intra_op_threads: int = 2  # the detector's, and the quality networks' unless set below
-    # The quality methods' networks (quality and face-recognition kinds); None: ``ort_intra_op_threads``.
-    ort_quality_intra_op_threads: int | None = None
+    ort_intra_op_threads: int = 2  # the detector's session
+    # The quality methods' networks (quality and face-recognition kinds): one thread each, which served faster at
+    # concurrency 1 and 8 by the stated rule of loadtests/bench_settings.py (reports/performance.md, §10)
+    ort_quality_intra_op_threads: int = 1
     ort_inter_op_threads: int = 1
     # The small networks the component measures read (FaceMesh, the emotion classifier, the selfie segmentation) run
     # side by side on the gateway's CPU workers, one intra-op thread each: at a few ms per face, two threads per
@@ -45,8 +46,8 @@ class Settings(BaseSettings):
     # (reports/validation/selection.md); others are chosen per request (options.models), e.g. ``diffiqa``, the
     # analytic scorer at 10 recognition passes per face.
     default_models: list[str] = ["diffiqa_r64"]
-    # Inference threads of the embedded backend; with ``ort_intra_op_threads``, kept by the stated rule of
-    # loadtests/bench_settings.py, which found no other pairing faster on this 2-core CPU (reports/performance.md)
+    # Inference threads of the embedded backend; with the intra-op threads above, chosen by the stated rule of
+    # loadtests/bench_settings.py on this 2-core CPU (reports/performance.md)
     cpu_workers: int = 2
     # Run each network once at its largest input before reporting ready (see service/warmup.py)
     warmup: bool = True

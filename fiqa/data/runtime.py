@@ -17,7 +17,11 @@ REFERENCE: dict[str, Any] = {"detector_mode": "full"}
 
 
 def offline_runtime(**overrides: Any) -> Runtime:
-    """``Runtime.from_env`` with the reference detector path (an explicit ``detector_mode`` override still wins)."""
+    """``Runtime.from_env`` with the reference detector path (an explicit ``detector_mode`` override still wins).
+    An offline command's ``ort_intra_op_threads`` sets the quality networks' threads too: it runs batches, not the
+    single requests the gateway's split (``ort_quality_intra_op_threads``) was chosen for."""
+    if "ort_intra_op_threads" in overrides:
+        overrides = {"ort_quality_intra_op_threads": overrides["ort_intra_op_threads"]} | overrides
     return Runtime.from_env(**(REFERENCE | overrides))
 
 

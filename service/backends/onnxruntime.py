@@ -27,7 +27,7 @@ def intra_op_threads(settings: Settings, kind: str) -> int:
         return settings.ort_measure_intra_op_threads
     if kind == "detector":
         return settings.ort_intra_op_threads
-    return settings.ort_quality_intra_op_threads or settings.ort_intra_op_threads
+    return settings.ort_quality_intra_op_threads
 
 
 class OnnxRuntimeBackend:

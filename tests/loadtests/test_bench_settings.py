@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import math
 
 import pytest
 
 from loadtests.bench_settings import MAX_P50_RISE, MAX_RPS_DROP, Variant, choose, compare, paired, run_levels
+from loadtests.report import PERFORMANCE_JSON
 from service.settings import Settings
 
 
@@ -34,6 +36,13 @@ def test_the_current_variant_is_the_code_default_whatever_the_environment(monkey
     current = Variant.current()
     assert Settings().cpu_workers == 7
     assert current.workers == Settings.model_fields["cpu_workers"].default != 7
+
+
+def test_the_code_defaults_are_the_variant_the_recorded_run_chose() -> None:
+    recorded = json.loads(PERFORMANCE_JSON.read_text())["bench_settings"]
+    assert Variant.current() == Variant.parse(recorded["choice"]["chosen"]), (
+        "service/settings.py and the recorded bench_settings choice disagree: apply the run's choice, or rerun it"
+    )
 
 
 def test_the_paired_interval_holds_the_mean_and_narrows_with_agreeing_rounds() -> None:

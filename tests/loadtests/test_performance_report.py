@@ -193,7 +193,8 @@ def test_a_settings_run_shows_its_paired_differences_and_its_choice() -> None:
     report = {**REPORT, "bench_settings": section}
     quoted, _ = summary(report, CARDS, DEFAULT)
     [headline] = [h for name, h in quoted if name == "bench_settings"]
-    assert "`3:1` (current `2:2`)" in headline.figure and "59.6 vs 55.5 req/s" in headline.figure
+    assert "`3:1` (the defaults the run compared with: `2:2`)" in headline.figure
+    assert "59.6 vs 55.5 req/s" in headline.figure
     assert "+4.10 [+1.20, +7.00] req/s; p50 at concurrency 1 -6.00 % [-10.00, -2.00]" in headline.figure
     text = _section(performance_report.render(report, CARDS, DEFAULT), "bench_settings")
     assert "| 2:2 | 8 | 5 | 55.5 | 140.0 | 0 | (current) | (current) |" in text

@@ -26,3 +26,11 @@ def test_no_offline_command_builds_the_served_runtime_directly() -> None:
         if "Runtime.from_env(" in path.read_text() and path != FIQA / "data" / "runtime.py"
     ]
     assert not direct, f"build through fiqa.data.runtime.offline_runtime: {direct}"
+
+
+def test_an_offline_thread_count_sets_the_quality_networks_threads_too() -> None:
+    settings = offline_runtime(warmup=False, ort_intra_op_threads=3).settings
+    assert settings.ort_intra_op_threads == settings.ort_quality_intra_op_threads == 3
+    split = offline_runtime(warmup=False, ort_intra_op_threads=3, ort_quality_intra_op_threads=2).settings
+    assert (split.ort_intra_op_threads, split.ort_quality_intra_op_threads) == (3, 2)
+    assert offline_runtime(warmup=False).settings.ort_quality_intra_op_threads == 1  # the served default

@@ -66,8 +66,6 @@ def test_each_kind_of_network_gets_its_own_intra_op_threads(registry: Registry) 
         "fr_feature": 1,
         "facemesh": 3,
     }
-    unset = Settings(ort_intra_op_threads=2)  # without its own setting, the quality networks follow the detector
-    assert intra_op_threads(unset, kinds["diffiqa_r64"]) == intra_op_threads(unset, kinds["centerface"]) == 2
     backend = OnnxRuntimeBackend(registry, split)
     try:
         asyncio.run(backend.load(["centerface", "diffiqa_r64"]))

@@ -4,7 +4,9 @@ intra-op threads of the detector x those of the quality networks), to choose the
 One gateway per variant, all started at once; each round runs every concurrency level on every gateway in turn, in
 short bursts, so the machine's drift (~30 % within hours, and faster swings) hits the variants of a round alike, and
 each variant is compared with the current setting round by round (paired differences, a 95 % t-interval over the
-rounds).
+rounds). The order of the gateways rotates from round to round, so that no variant always runs first (right after
+the previous level's heaviest load) or last; with rounds a multiple of the variants, each takes every place equally
+often.
 
 Rule, stated before measuring (the latency arm was added before the run that first applied it): a variant
 qualifies, with no errors, by either arm:
@@ -14,7 +16,7 @@ qualifies, with no errors, by either arm:
   concurrency is on average at most ``MAX_RPS_DROP`` below the current one's.
 Among qualified variants the highest mean req/s at the highest concurrency wins; with none, the current stays.
 
-    python -m loadtests.bench_settings [--rounds 16] [--duration 2] [--variants 2:2 3:2 2:2:1 3:2:1 3:1]
+    python -m loadtests.bench_settings [--rounds 20] [--duration 2] [--variants 2:2 3:2 2:2:1 3:2:1 3:1]
 """
 
 from __future__ import annotations
@@ -149,6 +151,11 @@ def choose(rows: list[dict[str, Any]], current: str) -> dict[str, Any]:
     }
 
 
+def schedule(labels: list[str], rounds: int) -> list[list[str]]:
+    """The gateways' order in each round: rotated by one place per round."""
+    return [labels[number % len(labels) :] + labels[: number % len(labels)] for number in range(rounds)]
+
+
 def run_levels(
     variants: list[Variant], rounds: int, concurrencies: list[int], duration: float, warmup: float
 ) -> tuple[list[dict[str, Any]], list[str] | None]:
@@ -158,10 +165,10 @@ def run_levels(
     with contextlib.ExitStack() as stack:
         gateways = {v.label: stack.enter_context(Gateway(env=v.env())) for v in variants}
         models = served_models(next(iter(gateways.values())).url)
-        for number in range(rounds):
+        for number, order in enumerate(schedule(list(gateways), rounds)):
             for concurrency in concurrencies:
-                for label, gateway in gateways.items():
-                    level = asyncio.run(measure(gateway.url, payload, concurrency, duration, warmup))
+                for label in order:
+                    level = asyncio.run(measure(gateways[label].url, payload, concurrency, duration, warmup))
                     levels.append({"variant": label, "round": number, "loadavg": machine()["loadavg"], **level})
                     print(label, number, concurrency, level["throughput_rps"], level["latency_ms"]["p50"], flush=True)
     return levels, models
@@ -170,7 +177,7 @@ def run_levels(
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="loadtests.bench_settings", description=__doc__.split("\n\n")[0])
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS), help="cpu_workers:ort_intra_op_threads")
-    parser.add_argument("--rounds", type=int, default=16)
+    parser.add_argument("--rounds", type=int, default=20, help="best a multiple of the variants")
     parser.add_argument("--duration", type=float, default=2.0, help="seconds per level, variant and round")
     parser.add_argument("--warmup", type=float, default=0.5)
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 8])

@@ -31,9 +31,8 @@ class Settings(BaseSettings):
     backend: Literal["onnxruntime", "triton"] = "onnxruntime"
     ort_providers: list[str] = ["CPUExecutionProvider"]
     ort_intra_op_threads: int = 2  # the detector's session
-    # The quality methods' networks (quality and face-recognition kinds): one thread each, which served faster at
-    # concurrency 1 and 8 by the stated rule of loadtests/bench_settings.py (reports/performance.md, §10)
-    ort_quality_intra_op_threads: int = 1
+    # The quality methods' networks (quality and face-recognition kinds)
+    ort_quality_intra_op_threads: int = 2
     ort_inter_op_threads: int = 1
     # The small networks the component measures read (FaceMesh, the emotion classifier, the selfie segmentation) run
     # side by side on the gateway's CPU workers, one intra-op thread each: at a few ms per face, two threads per

@@ -7,7 +7,16 @@ import math
 
 import pytest
 
-from loadtests.bench_settings import MAX_P50_RISE, MAX_RPS_DROP, Variant, choose, compare, paired, run_levels
+from loadtests.bench_settings import (
+    MAX_P50_RISE,
+    MAX_RPS_DROP,
+    Variant,
+    choose,
+    compare,
+    paired,
+    run_levels,
+    schedule,
+)
 from loadtests.report import PERFORMANCE_JSON
 from service.settings import Settings
 
@@ -43,6 +52,14 @@ def test_the_code_defaults_are_the_variant_the_recorded_run_chose() -> None:
     assert Variant.current() == Variant.parse(recorded["choice"]["chosen"]), (
         "service/settings.py and the recorded bench_settings choice disagree: apply the run's choice, or rerun it"
     )
+
+
+def test_every_variant_takes_every_place_equally_often_over_whole_cycles() -> None:
+    labels = ["2:2", "3:2", "2:2:1", "3:1"]
+    orders = schedule(labels, 8)
+    assert all(sorted(order) == sorted(labels) for order in orders)
+    for place in range(len(labels)):
+        assert sorted(order[place] for order in orders) == sorted(labels * 2)
 
 
 def test_the_paired_interval_holds_the_mean_and_narrows_with_agreeing_rounds() -> None:

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from fiqa.data.runtime import REFERENCE, offline_runtime
+from service.settings import Settings
 
 FIQA = Path(__file__).resolve().parents[3] / "fiqa"
 
@@ -33,4 +34,5 @@ def test_an_offline_thread_count_sets_the_quality_networks_threads_too() -> None
     assert settings.ort_intra_op_threads == settings.ort_quality_intra_op_threads == 3
     split = offline_runtime(warmup=False, ort_intra_op_threads=3, ort_quality_intra_op_threads=2).settings
     assert (split.ort_intra_op_threads, split.ort_quality_intra_op_threads) == (3, 2)
-    assert offline_runtime(warmup=False).settings.ort_quality_intra_op_threads == 1  # the served default
+    served = Settings().ort_quality_intra_op_threads
+    assert offline_runtime(warmup=False).settings.ort_quality_intra_op_threads == served

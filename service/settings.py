@@ -31,8 +31,8 @@ class Settings(BaseSettings):
     backend: Literal["onnxruntime", "triton"] = "onnxruntime"
     ort_providers: list[str] = ["CPUExecutionProvider"]
     ort_intra_op_threads: int = 2  # the detector's session
-    # The quality methods' networks (quality and face-recognition kinds)
-    ort_quality_intra_op_threads: int = 2
+    # The quality methods' networks (quality and face-recognition kinds): one thread each
+    ort_quality_intra_op_threads: int = 1
     ort_inter_op_threads: int = 1
     # The small networks the component measures read (FaceMesh, the emotion classifier, the selfie segmentation) run
     # side by side on the gateway's CPU workers, one intra-op thread each: at a few ms per face, two threads per
@@ -46,8 +46,8 @@ class Settings(BaseSettings):
     # analytic scorer at 10 recognition passes per face.
     default_models: list[str] = ["diffiqa_r64"]
     # Inference threads of the embedded backend; with the intra-op threads above, chosen by the stated rule of
-    # loadtests/bench_settings.py on this 2-core CPU (reports/performance.md)
-    cpu_workers: int = 2
+    # loadtests/bench_settings.py on this 2-core CPU (a lower p50 at concurrency 1, reports/performance.md §10)
+    cpu_workers: int = 3
     # Run each network once at its largest input before reporting ready (see service/warmup.py)
     warmup: bool = True
 

@@ -7,10 +7,11 @@
    quality rows of one face). At concurrency 1 the raw side runs the
    work back to back; at saturation it runs it with the rows of ``--sat-concurrency`` faces in one batch.
 3. Micro-batching on (``FIQA_MAX_BATCH_SIZE``/``FIQA_MAX_WAIT_MS`` defaults) vs off (batch = one face's rows,
-   no wait) at concurrency 1, 8, 32: one real server per setting.
+   no wait) at concurrency 1, 8, 32: one real server per setting, side by side in ``--rounds`` rounds of short
+   bursts in rotating order, on vs off paired by round (``loadtests.paired``).
 4. Large frames: decode + detect of a 12 MP JPEG at full resolution and as the decode policy says (reduced).
 
-    python -m loadtests.bench_models [--duration 20] [--skip batching] [--section bench_models]
+    python -m loadtests.bench_models [--duration 20] [--rounds 10] [--skip batching] [--section bench_models]
     # the same for another default model:
     FIQA_DEFAULT_MODELS='["diffiqa"]' python -m loadtests.bench_models --section bench_models_diffiqa
 """
@@ -27,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from loadtests.bench_score import measure
+from loadtests.paired import compare, interval_text, run_rounds
 from loadtests.report import (
     machine,
     markdown_table,
@@ -204,6 +206,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="loadtests.bench_models", description=__doc__.split("\n\n")[0])
     parser.add_argument("--duration", type=float, default=20.0, help="seconds per /score measurement")
     parser.add_argument("--repeats", type=int, default=10, help="calls per raw-model timing round")
+    parser.add_argument("--rounds", type=int, default=10, help="paired rounds of the batching comparison")
+    parser.add_argument("--burst", type=float, default=3.0, help="seconds per burst of the batching comparison")
+    parser.add_argument("--burst-warmup", type=float, default=1.0)
     parser.add_argument("--sat-concurrency", type=int, default=8, help="concurrency that saturates the gateway")
     parser.add_argument("--skip", nargs="*", default=[], choices=["raw", "efficiency", "batching", "large"])
     parser.add_argument("--section", default="bench_models", help="key in reports/performance.json")
@@ -250,22 +255,26 @@ def main(argv: list[str] | None = None) -> int:
             "on": {},
             "off": {"FIQA_MAX_BATCH_SIZE": str(per_face), "FIQA_MAX_WAIT_MS": "0"},
         }
-        results = {name: score_level(env, [1, 8, 32], args.duration) for name, env in configs.items()}
+        levels, _ = run_rounds(configs, args.rounds, [1, 8, 32], args.burst, args.burst_warmup)
+        compared = {(row["variant"], row["concurrency"]): row for row in compare(levels, "off")}
         rows = []
-        for index, concurrency in enumerate((1, 8, 32)):
-            on, off = results["on"][index], results["off"][index]
+        for concurrency in (1, 8, 32):
+            on, off = compared["on", concurrency], compared["off", concurrency]
             rows.append(
                 {
                     "concurrency": concurrency,
-                    "on req/s": on["throughput_rps"],
-                    "off req/s": off["throughput_rps"],
-                    "gain": f"{100 * (on['throughput_rps'] / max(off['throughput_rps'], 1e-9) - 1):+.0f} %",
-                    "on p50/p95 ms": f"{on['latency_ms']['p50']}/{on['latency_ms']['p95']}",
-                    "off p50/p95 ms": f"{off['latency_ms']['p50']}/{off['latency_ms']['p95']}",
+                    "rounds": on["rounds"],
+                    "on req/s": on["req/s"],
+                    "off req/s": off["req/s"],
+                    "gain": interval_text(on["req/s vs current"]),
+                    "on p50 ms": on["p50 ms"],
+                    "off p50 ms": off["p50 ms"],
+                    "p50 on vs off": interval_text(on["p50 vs current"], 100.0, " %"),
                     "errors on/off": f"{on['errors']}/{off['errors']}",
                 }
             )
-        out["batching"] = {"configs": configs, "rows": rows, "levels": results}
+        out["batching"] = {"configs": configs, "rounds": args.rounds, "burst_s": args.burst, "rows": rows}
+        out["batching"]["levels"] = levels
         print("\n## Micro-batching on vs off (640x480, one face)\n")
         print(markdown_table(rows, list(rows[0])))
     out["loadavg_after"] = machine()["loadavg"]

@@ -1,12 +1,9 @@
 """Issue-18 benchmark: ``/score`` under variants of the gateway's CPU settings (executor workers x onnxruntime
 intra-op threads of the detector x those of the quality networks), to choose the defaults by measurement.
 
-One gateway per variant, all started at once; each round runs every concurrency level on every gateway in turn, in
-short bursts, so the machine's drift (~30 % within hours, and faster swings) hits the variants of a round alike, and
-each variant is compared with the current setting round by round (paired differences, a 95 % t-interval over the
-rounds). The order of the gateways rotates from round to round, so that no variant always runs first (right after
-the previous level's heaviest load) or last; with rounds a multiple of the variants, each takes every place equally
-often.
+One gateway per variant, measured side by side in rounds of short bursts whose order rotates
+(``loadtests.paired``); each variant is compared with the current setting round by round (paired differences, a
+95 % t-interval over the rounds).
 
 Rule, stated before measuring (the latency arm was added before the run that first applied it): a variant
 qualifies, with no errors, by either arm:
@@ -22,26 +19,19 @@ Among qualified variants the highest mean req/s at the highest concurrency wins;
 from __future__ import annotations
 
 import argparse
-import asyncio
-import contextlib
-import statistics
 from dataclasses import dataclass
 from typing import Any
 
-from scipy import stats
-
-from loadtests.bench_score import IMAGE, measure
+from loadtests.bench_score import IMAGE
+from loadtests.paired import CONFIDENCE, compare, run_rounds
 from loadtests.performance_report import settings_table
-from loadtests.report import machine, provenance, served_models, update_performance
-from loadtests.server import Gateway
-from loadtests.workload import Payload, one_face_jpeg
+from loadtests.report import machine, provenance, update_performance
 from service.settings import Settings
 
 # cpu_workers:ort_intra_op_threads[:ort_quality_intra_op_threads]; the current defaults are always among them
 VARIANTS = ("2:2", "3:2", "2:2:1", "3:2:1", "3:1")
 MAX_P50_RISE = 0.05
 MAX_RPS_DROP = 0.05
-CONFIDENCE = 0.95
 
 
 @dataclass(frozen=True)
@@ -82,40 +72,6 @@ class Variant:
         }
 
 
-def paired(differences: list[float]) -> dict[str, float]:
-    """Mean of per-round differences and its two-sided t-interval (``CONFIDENCE``)."""
-    mean = statistics.fmean(differences)
-    if len(differences) < 2:
-        return {"mean": round(mean, 3), "low": float("nan"), "high": float("nan")}
-    half = stats.t.ppf(0.5 + CONFIDENCE / 2, len(differences) - 1) * statistics.stdev(differences)
-    half /= len(differences) ** 0.5
-    return {"mean": round(mean, 3), "low": round(mean - half, 3), "high": round(mean + half, 3)}
-
-
-def compare(levels: list[dict[str, Any]], current: str) -> list[dict[str, Any]]:
-    """Per variant and concurrency: mean throughput and p50 over the rounds, and the paired differences from the
-    ``current`` variant in the same rounds (throughput in req/s, p50 relative)."""
-    by = {(row["variant"], row["concurrency"], row["round"]): row for row in levels}
-    rows = []
-    for variant, concurrency in dict.fromkeys((row["variant"], row["concurrency"]) for row in levels):
-        rounds = sorted(r for v, c, r in by if (v, c) == (variant, concurrency) and (current, c, r) in by)
-        pairs = [(by[variant, concurrency, r], by[current, concurrency, r]) for r in rounds]
-        mine = [m for m, _ in pairs]
-        rows.append(
-            {
-                "variant": variant,
-                "concurrency": concurrency,
-                "rounds": len(rounds),
-                "req/s": round(statistics.fmean(row["throughput_rps"] for row in mine), 2),
-                "p50 ms": round(statistics.fmean(row["latency_ms"]["p50"] for row in mine), 2),
-                "errors": sum(row["errors"] for row in mine),
-                "req/s vs current": paired([m["throughput_rps"] - b["throughput_rps"] for m, b in pairs]),
-                "p50 vs current": paired([m["latency_ms"]["p50"] / b["latency_ms"]["p50"] - 1 for m, b in pairs]),
-            }
-        )
-    return rows
-
-
 def choose(rows: list[dict[str, Any]], current: str) -> dict[str, Any]:
     """The rule of the module's docstring, applied to ``compare``'s rows."""
     top = max(row["concurrency"] for row in rows)
@@ -151,29 +107,6 @@ def choose(rows: list[dict[str, Any]], current: str) -> dict[str, Any]:
     }
 
 
-def schedule(labels: list[str], rounds: int) -> list[list[str]]:
-    """The gateways' order in each round: rotated by one place per round."""
-    return [labels[number % len(labels) :] + labels[: number % len(labels)] for number in range(rounds)]
-
-
-def run_levels(
-    variants: list[Variant], rounds: int, concurrencies: list[int], duration: float, warmup: float
-) -> tuple[list[dict[str, Any]], list[str] | None]:
-    """Every level on every variant's gateway, in turn, ``rounds`` times; and the models the gateways serve."""
-    payload = Payload(kind="face_vga", body=one_face_jpeg((640, 480)))
-    levels = []
-    with contextlib.ExitStack() as stack:
-        gateways = {v.label: stack.enter_context(Gateway(env=v.env())) for v in variants}
-        models = served_models(next(iter(gateways.values())).url)
-        for number, order in enumerate(schedule(list(gateways), rounds)):
-            for concurrency in concurrencies:
-                for label in order:
-                    level = asyncio.run(measure(gateways[label].url, payload, concurrency, duration, warmup))
-                    levels.append({"variant": label, "round": number, "loadavg": machine()["loadavg"], **level})
-                    print(label, number, concurrency, level["throughput_rps"], level["latency_ms"]["p50"], flush=True)
-    return levels, models
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="loadtests.bench_settings", description=__doc__.split("\n\n")[0])
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS), help="cpu_workers:ort_intra_op_threads")
@@ -186,13 +119,14 @@ def main(argv: list[str] | None = None) -> int:
     current = Variant.current()
     variants = list(dict.fromkeys([current, *(Variant.parse(text) for text in args.variants)]))
     record = provenance()
-    levels, models = run_levels(variants, args.rounds, sorted(set(args.concurrency)), args.duration, args.warmup)
+    envs = {variant.label: variant.env() for variant in variants}
+    levels, models = run_rounds(envs, args.rounds, sorted(set(args.concurrency)), args.duration, args.warmup)
     rows = compare(levels, current.label)
     choice = choose(rows, current.label)
     section = {
         **record,
         "models": models,
-        "variants": {v.label: v.env() for v in variants},
+        "variants": envs,
         "image": IMAGE,
         "duration_s": args.duration,
         "rounds": args.rounds,

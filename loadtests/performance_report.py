@@ -16,6 +16,7 @@ from typing import Any
 
 from fiqa.evaluate.summary import replaced
 from loadtests import readme_block
+from loadtests.paired import interval_text
 from loadtests.report import PERFORMANCE_JSON, REPO, markdown_table
 from loadtests.sections import (
     CHAPTERS,
@@ -23,7 +24,6 @@ from loadtests.sections import (
     card_names,
     chapter_sections,
     default_models,
-    interval_text,
     is_default,
     load,
     provenance_text,
@@ -92,7 +92,9 @@ def _batching(section: dict[str, Any]) -> list[str]:
         f"{name}: " + (", ".join(f"`{k}={v}`" for k, v in env.items()) or "the defaults")
         for name, env in section["batching"]["configs"].items()
     )
-    return [f"Settings: {configs}.", "", *_table(section["batching"]["rows"])]
+    batching = section["batching"]
+    design = f" {batching['rounds']} rounds of {batching['burst_s']} s bursts." if "rounds" in batching else ""
+    return [f"Settings: {configs}.{design}", "", *_table(batching["rows"])]
 
 
 def _large(section: dict[str, Any]) -> list[str]:
@@ -187,7 +189,10 @@ CHAPTER_TEXT: dict[str, tuple[str, Callable[[dict[str, Any]], list[str]]]] = {
     ),
     "batching": (
         '`python -m loadtests.bench_models`: one gateway per setting, closed loop at each concurrency; "off" '
-        "limits a batch to one face's rows.",
+        "limits a batch to one face's rows. A run that records its rounds measured both side by side in rounds of "
+        "short bursts in rotating order (`loadtests/paired.py`); its gain is on − off in req/s, paired by round, "
+        "mean [95 % t-interval]. Earlier runs measured one window per level and setting in sequence; their gain is "
+        "a ratio of two windows, within the machine's drift.",
         _batching,
     ),
     "large": (

@@ -16,6 +16,7 @@ from typing import Any
 
 from fiqa.evaluate.select import COST_SHARE
 from loadtests.bench_quality import REFERENCE
+from loadtests.paired import interval_text
 from loadtests.report import PERFORMANCE_JSON
 from service.registry import Registry
 from service.settings import Settings
@@ -231,11 +232,6 @@ def _backends(section: dict[str, Any]) -> list[Headline]:
         )
         for row in section["rows"]
     ]
-
-
-def interval_text(value: dict[str, float], scale: float = 1.0, unit: str = "") -> str:
-    """A paired difference: mean [low, high]."""
-    return f"{value['mean'] * scale:+.2f}{unit} [{value['low'] * scale:+.2f}, {value['high'] * scale:+.2f}]"
 
 
 def _settings(section: dict[str, Any]) -> list[Headline]:

@@ -1,22 +1,13 @@
-"""The CPU-settings benchmark: variants, paired intervals, the rule, and a tiny real run on two gateways."""
+"""The CPU-settings benchmark: variants, the rule, and the defaults it chose."""
 
 from __future__ import annotations
 
 import json
-import math
 
 import pytest
 
-from loadtests.bench_settings import (
-    MAX_P50_RISE,
-    MAX_RPS_DROP,
-    Variant,
-    choose,
-    compare,
-    paired,
-    run_levels,
-    schedule,
-)
+from loadtests.bench_settings import MAX_P50_RISE, MAX_RPS_DROP, Variant, choose
+from loadtests.paired import compare
 from loadtests.report import PERFORMANCE_JSON
 from service.settings import Settings
 
@@ -52,23 +43,6 @@ def test_the_code_defaults_are_the_variant_the_recorded_run_chose() -> None:
     assert Variant.current() == Variant.parse(recorded["choice"]["chosen"]), (
         "service/settings.py and the recorded bench_settings choice disagree: apply the run's choice, or rerun it"
     )
-
-
-def test_every_variant_takes_every_place_equally_often_over_whole_cycles() -> None:
-    labels = ["2:2", "3:2", "2:2:1", "3:1"]
-    orders = schedule(labels, 8)
-    assert all(sorted(order) == sorted(labels) for order in orders)
-    for place in range(len(labels)):
-        assert sorted(order[place] for order in orders) == sorted(labels * 2)
-
-
-def test_the_paired_interval_holds_the_mean_and_narrows_with_agreeing_rounds() -> None:
-    spread, agreeing = paired([1.0, 5.0, -2.0, 4.0]), paired([2.0, 2.1, 1.9, 2.0])
-    for value in (spread, agreeing):
-        assert value["low"] < value["mean"] < value["high"]
-    assert agreeing["high"] - agreeing["low"] < spread["high"] - spread["low"]
-    assert agreeing["low"] > 0 > spread["low"]
-    assert math.isnan(paired([3.0])["low"])
 
 
 def _levels(throughput: dict[str, list[float]], p50: dict[str, list[float]]) -> list[dict]:
@@ -145,16 +119,3 @@ def test_without_a_qualified_variant_the_current_setting_stays() -> None:
     same = {"2:2": [50.0, 52.0], "3:2": [49.0, 53.0]}
     rows = compare(_levels(same, {"2:2": [25.0, 25.0], "3:2": [25.0, 25.0]}), "2:2")
     assert choose(rows, "2:2")["chosen"] == "2:2"
-
-
-def test_a_tiny_real_run_measures_every_variant_in_every_round() -> None:
-    variants = [Variant.current(), Variant.parse("3:1")]
-    levels, models = run_levels(variants, rounds=2, concurrencies=[1, 2], duration=1.0, warmup=0.3)
-    assert models == Settings().default_models
-    assert {(row["variant"], row["round"], row["concurrency"]) for row in levels} == {
-        (v.label, r, c) for v in variants for r in (0, 1) for c in (1, 2)
-    }
-    assert all(row["errors"] == 0 and row["throughput_rps"] > 0 for row in levels)
-    rows = compare(levels, variants[0].label)
-    assert all(row["rounds"] == 2 for row in rows)
-    assert choose(rows, variants[0].label)["current"] == variants[0].label

@@ -200,3 +200,28 @@ def test_a_settings_run_shows_its_paired_differences_and_its_choice() -> None:
     assert "| 2:2 | 8 | 5 | 55.5 | 140.0 | 0 | (current) | (current) |" in text
     assert "Rule: the stated rule. Qualified: `3:1`. Chosen: `3:1`" in text
     assert "3:1: `FIQA_CPU_WORKERS=3`" in text
+
+
+def test_a_paired_batching_run_shows_its_rounds_and_its_intervals() -> None:
+    row = {
+        "concurrency": 8,
+        "rounds": 10,
+        "on req/s": 50.0,
+        "off req/s": 48.0,
+        "gain": "+2.00 [+0.50, +3.50]",
+        "on p50 ms": 150.0,
+        "off p50 ms": 160.0,
+        "p50 on vs off": "-6.00 % [-9.00, -3.00]",
+        "errors on/off": "0/0",
+    }
+    configs = {"on": {}, "off": {"FIQA_MAX_BATCH_SIZE": "2"}}
+    section = {"commit": COMMIT, "models": DEFAULT, "batching": {"configs": configs, "rounds": 10, "burst_s": 3.0}}
+    section["batching"]["rows"] = [row]
+    report = {**REPORT, "bench_models": section}
+    quoted, _ = summary(report, CARDS, DEFAULT)
+    [headline] = [h for name, h in quoted if name == "bench_models"]
+    assert headline.what == "micro-batching on vs off, concurrency 8"
+    assert headline.figure == "+2.00 [+0.50, +3.50] req/s"
+    text = _section(performance_report.render(report, CARDS, DEFAULT), "bench_models")
+    assert "on: the defaults; off: `FIQA_MAX_BATCH_SIZE=2`. 10 rounds of 3.0 s bursts." in text
+    assert "| 8 | 10 | 50.0 | 48.0 | +2.00 [+0.50, +3.50] | 150.0 | 160.0 | -6.00 % [-9.00, -3.00] | 0/0 |" in text

@@ -88,10 +88,11 @@ def _git(*args: str, cwd: Path = REPO) -> str | None:
 
 
 def uncommitted(cwd: Path = REPO) -> bool | None:
-    """Whether tracked files outside ``reports/`` differ from the commit (None: not a git checkout). The reports
-    are what benchmarks write: a run that follows another in one session finds them changed, while the code it
-    measures is the commit's."""
-    status = _git("status", "--porcelain", "--untracked-files=no", "--", ".", ":(exclude)reports", cwd=cwd)
+    """Whether tracked files outside ``reports/`` and ``README.md`` differ from the commit (None: not a git
+    checkout). Those are what benchmarks and their report command write (the README's performance block): a run
+    that follows another in one session finds them changed, while the code it measures is the commit's."""
+    excluded = (":(exclude)reports", ":(exclude)README.md")
+    status = _git("status", "--porcelain", "--untracked-files=no", "--", ".", *excluded, cwd=cwd)
     return None if status is None else bool(status)
 
 

@@ -42,12 +42,13 @@ def test_only_code_changes_make_a_run_uncommitted_not_the_reports_benchmarks_wri
     assert uncommitted(tmp_path) is None  # not a checkout
     git("init", "-q")
     (tmp_path / "reports").mkdir()
-    for path in ("reports/performance.json", "code.py"):
+    for path in ("reports/performance.json", "README.md", "code.py"):
         (tmp_path / path).write_text("0\n")
     git("add", ".")
     git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "c")
     assert uncommitted(tmp_path) is False
     (tmp_path / "reports" / "performance.json").write_text("1\n")
+    (tmp_path / "README.md").write_text("1\n")  # its performance block is rendered from the reports
     assert uncommitted(tmp_path) is False
     (tmp_path / "code.py").write_text("1\n")
     assert uncommitted(tmp_path) is True

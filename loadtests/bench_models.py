@@ -273,8 +273,13 @@ def main(argv: list[str] | None = None) -> int:
                     "errors on/off": f"{on['errors']}/{off['errors']}",
                 }
             )
-        out["batching"] = {"configs": configs, "rounds": args.rounds, "burst_s": args.burst, "rows": rows}
-        out["batching"]["levels"] = levels
+        out["batching"] = {
+            "configs": configs,
+            "rounds": args.rounds,
+            "burst_s": args.burst,
+            "rows": rows,
+            "levels": levels,
+        }
         print("\n## Micro-batching on vs off (640x480, one face)\n")
         print(markdown_table(rows, list(rows[0])))
     out["loadavg_after"] = machine()["loadavg"]

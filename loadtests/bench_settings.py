@@ -109,7 +109,7 @@ def choose(rows: list[dict[str, Any]], current: str) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="loadtests.bench_settings", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--variants", nargs="+", default=list(VARIANTS), help="cpu_workers:ort_intra_op_threads")
+    parser.add_argument("--variants", nargs="+", default=list(VARIANTS), help="workers:threads[:quality_threads]")
     parser.add_argument("--rounds", type=int, default=20, help="best a multiple of the variants")
     parser.add_argument("--duration", type=float, default=2.0, help="seconds per level, variant and round")
     parser.add_argument("--warmup", type=float, default=0.5)

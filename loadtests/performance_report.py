@@ -212,8 +212,8 @@ CHAPTER_TEXT: dict[str, tuple[str, Callable[[dict[str, Any]], list[str]]]] = {
     ),
     "settings": (
         "`python -m loadtests.bench_settings`: one gateway per variant of the executor's workers and the "
-        "intra-op threads of the detector's and the quality networks' sessions, all running; every round runs each "
-        "concurrency on every gateway in turn, so the machine's drift hits them alike.",
+        "intra-op threads of the detector's and the quality networks' sessions, side by side in rounds of short "
+        "bursts in rotating order (`loadtests/paired.py`), so the machine's drift hits them alike.",
         settings_table,
     ),
     "soak": (
